@@ -1,0 +1,268 @@
+// Package config defines distrod's configuration: one struct with defaults,
+// loaded from a YAML file, DISTRO_* environment variables and command-line
+// flags, in increasing order of precedence, then validated.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/distro-registry/distro/internal/model"
+)
+
+// Config is every setting of distrod. YAML keys and flag names are the same
+// kebab-case words; the environment variable of a flag is DISTRO_ followed
+// by its name in upper case with '-' as '_' (--cluster-conf → DISTRO_CLUSTER_CONF).
+type Config struct {
+	// Port is the HTTP port (Nacos v1 API). The client gRPC port is
+	// Port+GRPCPortOffset and the cluster port Port+ClusterPortOffset.
+	Port int `yaml:"port"`
+	// Bind is the address every listener binds to.
+	Bind string `yaml:"bind"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log-level"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log-format"`
+
+	// Advertise is this node's member identity ip:port; derived from the
+	// member list when empty.
+	Advertise string `yaml:"advertise"`
+	// ClusterConf is a Nacos cluster.conf file, watched for changes.
+	ClusterConf string `yaml:"cluster-conf"`
+	// Members is a static comma-separated member list.
+	Members string `yaml:"members"`
+	// AddressServer is a URL answering the member list; polled.
+	AddressServer         string        `yaml:"address-server"`
+	AddressServerInterval time.Duration `yaml:"address-server-interval"`
+	// ClusterSecret authenticates every cluster call (≥ 32 bytes).
+	ClusterSecret string `yaml:"cluster-secret"`
+	// InsecureCluster allows a cluster without a secret. Never in production.
+	InsecureCluster   bool `yaml:"insecure-cluster"`
+	GRPCPortOffset    int  `yaml:"grpc-port-offset"`
+	ClusterPortOffset int  `yaml:"cluster-port-offset"`
+
+	// Request limits.
+	MaxBodyBytes     int64 `yaml:"max-body-bytes"`
+	MaxNameLen       int   `yaml:"max-name-len"`
+	MaxMetadataKeys  int   `yaml:"max-metadata-keys"`
+	MaxMetadataBytes int   `yaml:"max-metadata-bytes"`
+
+	// UDPPush enables v1 UDP push to subscribers.
+	UDPPush bool `yaml:"udp-push"`
+	// PushMergeWindow merges changes to one service into one push.
+	PushMergeWindow time.Duration `yaml:"push-merge-window"`
+	// PushAckTimeout is how long a UDP push waits for its ack before a resend.
+	PushAckTimeout time.Duration `yaml:"push-ack-timeout"`
+	// CacheMillis is the cacheMillis clients are told.
+	CacheMillis int64 `yaml:"cache-millis"`
+
+	// ExpireMaxFraction caps heartbeat expiry per window (0 disables).
+	ExpireMaxFraction float64 `yaml:"expire-max-fraction"`
+
+	// Distro timings.
+	SyncDelay          time.Duration `yaml:"sync-delay"`
+	SyncRetryMax       time.Duration `yaml:"sync-retry-max"`
+	VerifyInterval     time.Duration `yaml:"verify-interval"`
+	ProbeInterval      time.Duration `yaml:"probe-interval"`
+	ProbeTimeout       time.Duration `yaml:"probe-timeout"`
+	TombstoneRetention time.Duration `yaml:"tombstone-retention"`
+	// StartupTimeout: a node that reaches no peer for this long starts as
+	// the first node of the cluster (ready without a snapshot).
+	StartupTimeout time.Duration `yaml:"startup-timeout"`
+	// ConnLease bounds how long peers keep instances of gRPC connections
+	// held by a node they can no longer reach.
+	ConnLease time.Duration `yaml:"conn-lease"`
+}
+
+// Default returns the defaults.
+func Default() Config {
+	l := model.DefaultLimits()
+	return Config{
+		Port: 8848, Bind: "0.0.0.0", LogLevel: "info", LogFormat: "text",
+		AddressServerInterval: 5 * time.Second, GRPCPortOffset: 1000, ClusterPortOffset: 1001,
+		MaxBodyBytes: l.MaxBodyBytes, MaxNameLen: l.MaxNameLen, MaxMetadataKeys: l.MaxMetadataKeys, MaxMetadataBytes: l.MaxMetadataBytes,
+		UDPPush: true, PushMergeWindow: 20 * time.Millisecond, PushAckTimeout: time.Second, CacheMillis: 10000,
+		ExpireMaxFraction: 0.15,
+		SyncDelay:         20 * time.Millisecond, SyncRetryMax: 5 * time.Second, VerifyInterval: 5 * time.Second,
+		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, TombstoneRetention: 10 * time.Minute,
+		StartupTimeout: 15 * time.Second, ConnLease: 30 * time.Second,
+	}
+}
+
+// Limits returns the request limits.
+func (c *Config) Limits() model.Limits {
+	return model.Limits{MaxNameLen: c.MaxNameLen, MaxMetadataKeys: c.MaxMetadataKeys, MaxMetadataBytes: c.MaxMetadataBytes, MaxBodyBytes: c.MaxBodyBytes}
+}
+
+// Clustered reports whether any member source is configured.
+func (c *Config) Clustered() bool {
+	return c.ClusterConf != "" || c.Members != "" || c.AddressServer != ""
+}
+
+// HTTPAddr, GRPCAddr and ClusterAddr are the listen addresses.
+func (c *Config) HTTPAddr() string { return net.JoinHostPort(c.Bind, fmt.Sprint(c.Port)) }
+
+// GRPCAddr is the client gRPC (Nacos 2) listen address.
+func (c *Config) GRPCAddr() string {
+	return net.JoinHostPort(c.Bind, fmt.Sprint(c.Port+c.GRPCPortOffset))
+}
+
+// ClusterAddr is the cluster gRPC listen address.
+func (c *Config) ClusterAddr() string {
+	return net.JoinHostPort(c.Bind, fmt.Sprint(c.Port+c.ClusterPortOffset))
+}
+
+// Validate checks every field and names the offending one.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Port < 1 || c.Port+c.ClusterPortOffset > 65535 || c.Port+c.GRPCPortOffset > 65535 {
+		bad("port", "%d leaves no room for the gRPC (+%d) and cluster (+%d) ports", c.Port, c.GRPCPortOffset, c.ClusterPortOffset)
+	}
+	if net.ParseIP(c.Bind) == nil && c.Bind != "localhost" {
+		bad("bind", "%q is not an IP address", c.Bind)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log-level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log-format", "%q is not text or json", c.LogFormat)
+	}
+	n := 0
+	for _, s := range []string{c.ClusterConf, c.Members, c.AddressServer} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		bad("cluster-conf/members/address-server", "give only one member source")
+	}
+	if c.Clustered() && !c.InsecureCluster {
+		switch {
+		case c.ClusterSecret == "":
+			bad("cluster-secret", "a cluster needs a secret of at least 32 bytes (or --insecure-cluster for tests)")
+		case len(c.ClusterSecret) < 32:
+			bad("cluster-secret", "is %d bytes; at least 32 are required", len(c.ClusterSecret))
+		}
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("max-body-bytes", "%d is below 1024", c.MaxBodyBytes)
+	}
+	if c.MaxNameLen < 1 || c.MaxMetadataKeys < 0 || c.MaxMetadataBytes < 0 {
+		bad("limits", "must be positive")
+	}
+	if c.ExpireMaxFraction < 0 || c.ExpireMaxFraction > 1 {
+		bad("expire-max-fraction", "%v is not in 0-1", c.ExpireMaxFraction)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"push-merge-window", c.PushMergeWindow}, {"push-ack-timeout", c.PushAckTimeout}, {"sync-delay", c.SyncDelay},
+		{"sync-retry-max", c.SyncRetryMax}, {"verify-interval", c.VerifyInterval}, {"probe-interval", c.ProbeInterval},
+		{"probe-timeout", c.ProbeTimeout}, {"tombstone-retention", c.TombstoneRetention}, {"startup-timeout", c.StartupTimeout},
+		{"conn-lease", c.ConnLease}, {"address-server-interval", c.AddressServerInterval}} {
+		if d.v <= 0 {
+			bad(d.name, "must be positive")
+		}
+	}
+	if c.TombstoneRetention < 2*c.VerifyInterval {
+		bad("tombstone-retention", "must be at least twice verify-interval")
+	}
+	return errors.Join(errs...)
+}
+
+// RegisterFlags binds every setting to a flag on fs, with c's values as defaults.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML configuration file")
+	fs.IntVar(&c.Port, "port", c.Port, "HTTP port; client gRPC is port+1000, cluster gRPC port+1001")
+	fs.StringVar(&c.Bind, "bind", c.Bind, "address to bind every listener to")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "this node's member identity ip:port (default: derived from the member list)")
+	fs.StringVar(&c.ClusterConf, "cluster-conf", c.ClusterConf, "Nacos cluster.conf member file, watched for changes")
+	fs.StringVar(&c.Members, "members", c.Members, "static member list ip:port,ip:port,...")
+	fs.StringVar(&c.AddressServer, "address-server", c.AddressServer, "URL that answers the member list; polled")
+	fs.DurationVar(&c.AddressServerInterval, "address-server-interval", c.AddressServerInterval, "address server poll period")
+	fs.StringVar(&c.ClusterSecret, "cluster-secret", c.ClusterSecret, "shared secret (≥ 32 bytes) authenticating cluster calls")
+	fs.BoolVar(&c.InsecureCluster, "insecure-cluster", c.InsecureCluster, "run a cluster without a secret (tests only)")
+	fs.IntVar(&c.GRPCPortOffset, "grpc-port-offset", c.GRPCPortOffset, "client gRPC port = port + offset")
+	fs.IntVar(&c.ClusterPortOffset, "cluster-port-offset", c.ClusterPortOffset, "cluster gRPC port = port + offset")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted request body (413 beyond)")
+	fs.IntVar(&c.MaxNameLen, "max-name-len", c.MaxNameLen, "longest namespace, group, service or cluster name")
+	fs.IntVar(&c.MaxMetadataKeys, "max-metadata-keys", c.MaxMetadataKeys, "most metadata entries per instance or service")
+	fs.IntVar(&c.MaxMetadataBytes, "max-metadata-bytes", c.MaxMetadataBytes, "largest total metadata size")
+	fs.BoolVar(&c.UDPPush, "udp-push", c.UDPPush, "push changes to v1 subscribers over UDP")
+	fs.DurationVar(&c.PushMergeWindow, "push-merge-window", c.PushMergeWindow, "changes within this window become one push")
+	fs.DurationVar(&c.PushAckTimeout, "push-ack-timeout", c.PushAckTimeout, "UDP push resend timeout")
+	fs.Int64Var(&c.CacheMillis, "cache-millis", c.CacheMillis, "cacheMillis told to clients")
+	fs.Float64Var(&c.ExpireMaxFraction, "expire-max-fraction", c.ExpireMaxFraction, "most of the owned instances that may expire per 30 s window (0 disables the cap)")
+	fs.DurationVar(&c.SyncDelay, "sync-delay", c.SyncDelay, "delay that merges changes before they are sent to peers")
+	fs.DurationVar(&c.SyncRetryMax, "sync-retry-max", c.SyncRetryMax, "longest backoff between sync retries")
+	fs.DurationVar(&c.VerifyInterval, "verify-interval", c.VerifyInterval, "anti-entropy digest period")
+	fs.DurationVar(&c.ProbeInterval, "probe-interval", c.ProbeInterval, "peer health probe period")
+	fs.DurationVar(&c.ProbeTimeout, "probe-timeout", c.ProbeTimeout, "peer health probe timeout")
+	fs.DurationVar(&c.TombstoneRetention, "tombstone-retention", c.TombstoneRetention, "how long deletions are remembered")
+	fs.DurationVar(&c.StartupTimeout, "startup-timeout", c.StartupTimeout, "start as the first node if no peer answers for this long")
+	fs.DurationVar(&c.ConnLease, "conn-lease", c.ConnLease, "lifetime of gRPC-client instances held by an unreachable node")
+}
+
+// Load resolves the final configuration after fs has parsed the command
+// line: defaults, then the YAML file (--config or DISTRO_CONFIG), then
+// DISTRO_* variables, then flags given on the command line.
+func Load(fs *pflag.FlagSet, c *Config, getenv func(string) string) error {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	given := map[string]string{}
+	fs.Visit(func(f *pflag.Flag) { given[f.Name] = f.Value.String() })
+	path := given["config"]
+	if path == "" {
+		path = getenv("DISTRO_CONFIG")
+	}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // an empty file sets nothing
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name == "config" {
+			return
+		}
+		if v, ok := given[f.Name]; ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", f.Name, err))
+			}
+			return
+		}
+		env := "DISTRO_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return c.Validate()
+}

@@ -1,0 +1,652 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/nacos/render"
+	"github.com/distro-registry/distro/internal/registry"
+	"github.com/distro-registry/distro/internal/store"
+)
+
+// Subscriber registers v1 UDP push subscribers; udppush.Pusher implements it.
+type Subscriber interface {
+	Subscribe(key model.ServiceKey, clusters string, addr netip.AddrPort, agent string) error
+	SubscriberCount() int
+}
+
+// Config holds the API's dependencies and settings.
+type Config struct {
+	Store  *store.Store
+	Writer registry.Writer
+	// Push may be nil: list calls then never subscribe.
+	Push   Subscriber
+	Limits model.Limits
+	// CacheMillis is the cacheMillis clients are told.
+	CacheMillis int64
+	// ClientBeatInterval is the default beat period told to clients (ms).
+	ClientBeatInterval int64
+	Logger             *slog.Logger
+	// Extra lets the server add counters to operator/metrics.
+	Extra func() map[string]any
+}
+
+// API is the Nacos v1 naming HTTP API.
+type API struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New builds the API. Mount Handler under "/nacos/".
+func New(cfg Config) *API {
+	if cfg.CacheMillis == 0 {
+		cfg.CacheMillis = render.DefaultCacheMillis
+	}
+	if cfg.ClientBeatInterval == 0 {
+		cfg.ClientBeatInterval = model.DefaultHeartBeatIntervalMs
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &API{cfg: cfg, mux: http.NewServeMux()}
+	m := a.mux
+	m.HandleFunc("POST /nacos/v1/ns/instance", a.write(a.registerOp))
+	m.HandleFunc("DELETE /nacos/v1/ns/instance", a.write(a.deregisterOp))
+	m.HandleFunc("PUT /nacos/v1/ns/instance", a.write(a.updateOp(registry.OpUpdate)))
+	m.HandleFunc("PATCH /nacos/v1/ns/instance", a.write(a.updateOp(registry.OpPatch)))
+	m.HandleFunc("GET /nacos/v1/ns/instance", a.read(a.instanceDetail))
+	m.HandleFunc("GET /nacos/v1/ns/instance/list", a.read(a.instanceList))
+	m.HandleFunc("PUT /nacos/v1/ns/instance/beat", a.read(a.beat))
+	m.HandleFunc("POST /nacos/v1/ns/service", a.write(a.serviceOp(registry.OpCreateService)))
+	m.HandleFunc("PUT /nacos/v1/ns/service", a.write(a.serviceOp(registry.OpUpdateService)))
+	m.HandleFunc("DELETE /nacos/v1/ns/service", a.write(a.serviceOp(registry.OpDeleteService)))
+	m.HandleFunc("GET /nacos/v1/ns/service", a.read(a.serviceDetail))
+	m.HandleFunc("GET /nacos/v1/ns/service/list", a.read(a.serviceList))
+	m.HandleFunc("GET /nacos/v1/ns/catalog/services", a.read(a.catalogServices))
+	m.HandleFunc("GET /nacos/v1/ns/catalog/instances", a.read(a.catalogInstances))
+	m.HandleFunc("GET /nacos/v1/ns/catalog/service", a.read(a.serviceDetail))
+	for _, p := range []string{"operator", "ops"} {
+		m.HandleFunc("GET /nacos/v1/ns/"+p+"/metrics", a.read(a.metrics))
+		m.HandleFunc("GET /nacos/v1/ns/"+p+"/switches", a.read(a.switches))
+		m.HandleFunc("PUT /nacos/v1/ns/"+p+"/switches", a.read(a.putSwitch))
+	}
+	m.HandleFunc("POST /nacos/v1/auth/users/login", a.read(a.login))
+	m.HandleFunc("POST /nacos/v1/auth/login", a.read(a.login))
+	return a
+}
+
+// Handler returns the HTTP handler for the /nacos/ tree.
+func (a *API) Handler() http.Handler { return a.mux }
+
+// reply is what a handler answers: a status and a body (JSON bytes or text).
+type reply struct {
+	status int
+	body   []byte
+	json   bool
+}
+
+func okText() reply         { return reply{status: http.StatusOK, body: []byte("ok")} }
+func okJSON(b []byte) reply { return reply{status: http.StatusOK, body: b, json: true} }
+func errReply(err error) reply {
+	return reply{status: registry.StatusOf(err), body: []byte(err.Error())}
+}
+func badRequest(msg string) reply { return reply{status: http.StatusBadRequest, body: []byte(msg)} }
+
+func marshal(v any) reply {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return errReply(err)
+	}
+	return okJSON(b)
+}
+
+type handlerFunc func(r *http.Request, p url.Values) reply
+
+// read wraps a handler with parameter parsing and error rendering.
+func (a *API) read(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := readParams(r, a.cfg.Limits.MaxBodyBytes)
+		if err != nil {
+			if errors.Is(err, errTooLarge) {
+				a.send(w, reply{status: http.StatusRequestEntityTooLarge,
+					body: []byte(fmt.Sprintf("request body exceeds %d bytes", a.cfg.Limits.MaxBodyBytes))})
+				return
+			}
+			a.send(w, badRequest("cannot read request: "+err.Error()))
+			return
+		}
+		a.send(w, h(r, p))
+	}
+}
+
+// write wraps an op builder: parse, build, apply, answer "ok".
+func (a *API) write(build func(r *http.Request, p url.Values) (*registry.Op, error)) http.HandlerFunc {
+	return a.read(func(r *http.Request, p url.Values) reply {
+		op, err := build(r, p)
+		if err != nil {
+			return errReply(err)
+		}
+		if _, err := a.cfg.Writer.Apply(r.Context(), op); err != nil {
+			return errReply(err)
+		}
+		return okText()
+	})
+}
+
+func (a *API) send(w http.ResponseWriter, rep reply) {
+	h := w.Header()
+	if rep.json {
+		h.Set("Content-Type", "application/json;charset=UTF-8")
+	} else {
+		h.Set("Content-Type", "text/plain;charset=UTF-8")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(rep.body)))
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(rep.body)
+}
+
+// serviceKey reads namespaceId, groupName and serviceName.
+func (a *API) serviceKey(p url.Values) (model.ServiceKey, error) {
+	return a.cfg.Limits.ParseServiceKey(first(p, "namespaceId", "tenant"), p.Get("groupName"), p.Get("serviceName"))
+}
+
+// instanceIdentity reads ip, port and the cluster (clusterName, then cluster).
+func (a *API) instanceIdentity(p url.Values, in *model.Instance) error {
+	ip, err := model.ValidateIP(p.Get("ip"))
+	if err != nil {
+		return err
+	}
+	port, err := model.ParsePort(p.Get("port"))
+	if err != nil {
+		return err
+	}
+	c, err := a.cfg.Limits.ValidateCluster(first(p, "clusterName", "cluster"))
+	if err != nil {
+		return err
+	}
+	in.IP, in.Port, in.Cluster = ip, port, c
+	return nil
+}
+
+func (a *API) registerOp(_ *http.Request, p url.Values) (*registry.Op, error) {
+	key, err := a.serviceKey(p)
+	if err != nil {
+		return nil, err
+	}
+	op := &registry.Op{Kind: registry.OpRegister, Key: key}
+	in := &op.Instance
+	if err := a.instanceIdentity(p, in); err != nil {
+		return nil, err
+	}
+	if in.Weight, err = model.ParseWeight(p.Get("weight"), 1); err != nil {
+		return nil, err
+	}
+	in.Healthy = model.ParseBool(p.Get("healthy"), true)
+	in.Enabled = model.ParseBool(first(p, "enabled", "enable"), true)
+	in.Ephemeral = model.ParseBool(p.Get("ephemeral"), true)
+	if in.Metadata, err = a.cfg.Limits.ParseMetadata(p.Get("metadata")); err != nil {
+		return nil, err
+	}
+	in.InstanceID = strings.TrimSpace(p.Get("instanceId"))
+	return op, a.cfg.Limits.ValidateInstance(in)
+}
+
+func (a *API) deregisterOp(_ *http.Request, p url.Values) (*registry.Op, error) {
+	key, err := a.serviceKey(p)
+	if err != nil {
+		return nil, err
+	}
+	op := &registry.Op{Kind: registry.OpDeregister, Key: key}
+	op.Instance.Ephemeral = model.ParseBool(p.Get("ephemeral"), true)
+	return op, a.instanceIdentity(p, &op.Instance)
+}
+
+func (a *API) updateOp(kind registry.OpKind) func(*http.Request, url.Values) (*registry.Op, error) {
+	return func(_ *http.Request, p url.Values) (*registry.Op, error) {
+		key, err := a.serviceKey(p)
+		if err != nil {
+			return nil, err
+		}
+		op := &registry.Op{Kind: kind, Key: key}
+		in := &op.Instance
+		if err := a.instanceIdentity(p, in); err != nil {
+			return nil, err
+		}
+		if s := p.Get("weight"); s != "" {
+			if in.Weight, err = model.ParseWeight(s, 1); err != nil {
+				return nil, err
+			}
+			op.Fields = append(op.Fields, registry.FieldWeight)
+		}
+		if s := first(p, "enabled", "enable"); s != "" {
+			in.Enabled = model.ParseBool(s, true)
+			op.Fields = append(op.Fields, registry.FieldEnabled)
+		}
+		if s := p.Get("healthy"); s != "" && kind == registry.OpPatch {
+			in.Healthy = model.ParseBool(s, true)
+			op.Fields = append(op.Fields, registry.FieldHealthy)
+		}
+		if s := p.Get("metadata"); s != "" {
+			if in.Metadata, err = a.cfg.Limits.ParseMetadata(s); err != nil {
+				return nil, err
+			}
+			op.Fields = append(op.Fields, registry.FieldMetadata)
+		}
+		return op, nil
+	}
+}
+
+func (a *API) serviceOp(kind registry.OpKind) func(*http.Request, url.Values) (*registry.Op, error) {
+	return func(_ *http.Request, p url.Values) (*registry.Op, error) {
+		key, err := a.serviceKey(p)
+		if err != nil {
+			return nil, err
+		}
+		op := &registry.Op{Kind: kind, Key: key}
+		if kind == registry.OpDeleteService {
+			return op, nil
+		}
+		if kind == registry.OpUpdateService && strings.TrimSpace(p.Get("protectThreshold")) == "" {
+			return nil, registry.Errorf(http.StatusBadRequest, "Param 'protectThreshold' is required.")
+		}
+		if op.Service.ProtectThreshold, err = model.ParseProtectThreshold(p.Get("protectThreshold")); err != nil {
+			return nil, err
+		}
+		if op.Service.Metadata, err = a.cfg.Limits.ParseMetadata(p.Get("metadata")); err != nil {
+			return nil, err
+		}
+		if op.Service.Selector, err = model.ParseSelector(p.Get("selector")); err != nil {
+			return nil, err
+		}
+		return op, nil
+	}
+}
+
+func (a *API) instanceDetail(_ *http.Request, p url.Values) reply {
+	key, err := a.serviceKey(p)
+	if err != nil {
+		return errReply(err)
+	}
+	var want model.Instance
+	if err := a.instanceIdentity(p, &want); err != nil {
+		return errReply(err)
+	}
+	v := a.cfg.Store.View(key)
+	if v == nil {
+		return reply{status: http.StatusNotFound, body: []byte("no ips found for cluster " + want.Cluster + " in service " + key.Grouped())}
+	}
+	for _, in := range v.Instances {
+		if in.Key() == want.Key() {
+			id := in.InstanceID
+			if id == "" {
+				id = model.DefaultInstanceID(in, key)
+			}
+			md := in.Metadata
+			if md == nil {
+				md = map[string]string{}
+			}
+			return marshal(map[string]any{
+				"service": key.Grouped(), "ip": in.IP, "port": in.Port, "clusterName": in.Cluster,
+				"weight": in.Weight, "healthy": in.Healthy, "instanceId": id, "metadata": md,
+			})
+		}
+	}
+	return reply{status: http.StatusNotFound, body: []byte("no matched ip found!")}
+}
+
+func (a *API) instanceList(r *http.Request, p url.Values) reply {
+	key, err := a.serviceKey(p)
+	if err != nil {
+		return errReply(err)
+	}
+	clusters := p.Get("clusters")
+	if len(clusters) > 4*a.cfg.Limits.MaxNameLen {
+		return badRequest("clusters is too long")
+	}
+	q := render.Query{Clusters: clusters, HealthyOnly: model.ParseBool(p.Get("healthyOnly"), false),
+		Style: render.V1, CacheMillis: a.cfg.CacheMillis}
+	if a.cfg.Push != nil {
+		a.subscribe(r, p, key, clusters)
+	}
+	v := a.cfg.Store.View(key)
+	if v == nil {
+		return okJSON(render.ServiceInfo(nil, key, nil, q, time.Now().UnixMilli()))
+	}
+	return okJSON(v.Rendered(q.CacheKey(), func() []byte {
+		return render.ServiceInfo(make([]byte, 0, 256+200*len(v.Instances)), key, v, q, 0)
+	}))
+}
+
+// subscribe registers a UDP push subscriber for push-capable clients. The
+// address is clientIP:udpPort, except that a request arriving over loopback
+// is answered over loopback (the client reports its interface address).
+func (a *API) subscribe(r *http.Request, p url.Values, key model.ServiceKey, clusters string) {
+	port, err := strconv.Atoi(strings.TrimSpace(p.Get("udpPort")))
+	if err != nil || port <= 0 || port > 65535 {
+		return
+	}
+	ua := r.Header.Get("User-Agent")
+	if ua == "" {
+		ua = r.Header.Get("Client-Version")
+	}
+	var remote netip.Addr
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		remote, _ = netip.ParseAddr(host)
+	}
+	addr := remote
+	if c, err := netip.ParseAddr(strings.TrimSpace(p.Get("clientIP"))); err == nil && !remote.IsLoopback() {
+		addr = c
+	}
+	if !addr.IsValid() {
+		return
+	}
+	if err := a.cfg.Push.Subscribe(key, clusters, netip.AddrPortFrom(addr.Unmap(), uint16(port)), ua); err != nil {
+		a.cfg.Logger.Debug("push subscribe refused", "service", key.String(), "error", err)
+	}
+}
+
+func (a *API) beat(r *http.Request, p url.Values) reply {
+	op, err := a.beatOp(p)
+	if err != nil {
+		return errReply(err)
+	}
+	res, err := a.cfg.Writer.Apply(r.Context(), op)
+	if err != nil {
+		return errReply(err)
+	}
+	interval := res.ClientBeatInterval
+	if interval <= 0 {
+		interval = a.cfg.ClientBeatInterval
+	}
+	b := make([]byte, 0, 96)
+	b = append(b, `{"clientBeatInterval":`...)
+	b = strconv.AppendInt(b, interval, 10)
+	b = append(b, `,"code":`...)
+	b = strconv.AppendInt(b, int64(res.BeatCode), 10)
+	b = append(b, `,"lightBeatEnabled":true}`...)
+	return okJSON(b)
+}
+
+// beatOp builds a beat from the parameters and the optional beat JSON.
+func (a *API) beatOp(p url.Values) (*registry.Op, error) {
+	key, err := a.serviceKey(p)
+	if err != nil {
+		return nil, err
+	}
+	op := &registry.Op{Kind: registry.OpBeat, Key: key}
+	in := &op.Instance
+	in.Healthy, in.Enabled, in.Weight = true, true, 1
+	in.Ephemeral = model.ParseBool(p.Get("ephemeral"), true)
+	raw := strings.TrimSpace(p.Get("beat"))
+	if raw == "" {
+		op.LightBeat = true
+		return op, a.instanceIdentity(p, in)
+	}
+	b, err := DecodeBeat(raw, a.cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	ipS, portS := b.IP, ""
+	if b.Port != 0 {
+		portS = strconv.Itoa(b.Port)
+	}
+	if ipS == "" {
+		ipS = p.Get("ip")
+	}
+	if portS == "" {
+		portS = p.Get("port")
+	}
+	if in.IP, err = model.ValidateIP(ipS); err != nil {
+		return nil, err
+	}
+	if in.Port, err = model.ParsePort(portS); err != nil {
+		return nil, err
+	}
+	cluster := b.Cluster
+	if cluster == "" {
+		cluster = first(p, "clusterName", "cluster")
+	}
+	if in.Cluster, err = a.cfg.Limits.ValidateCluster(cluster); err != nil {
+		return nil, err
+	}
+	if b.Weight != nil {
+		in.Weight = *b.Weight
+	}
+	if b.Ephemeral != nil {
+		in.Ephemeral = *b.Ephemeral
+	}
+	in.Metadata = b.Metadata
+	return op, a.cfg.Limits.ValidateInstance(in)
+}
+
+func (a *API) serviceDetail(_ *http.Request, p url.Values) reply {
+	key, err := a.serviceKey(p)
+	if err != nil {
+		return errReply(err)
+	}
+	v := a.cfg.Store.View(key)
+	if v == nil {
+		return badRequest("service " + key.Grouped() + " is not found!")
+	}
+	meta := model.ServiceMeta{Selector: model.Selector{Type: "none"}}
+	if v.Meta != nil {
+		meta = *v.Meta
+	}
+	md := meta.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	seen := map[string]bool{}
+	clusters := []map[string]any{}
+	for _, in := range v.Instances {
+		if !seen[in.Cluster] {
+			seen[in.Cluster] = true
+			clusters = append(clusters, map[string]any{"name": in.Cluster,
+				"healthChecker": map[string]string{"type": "TCP"}, "metadata": map[string]string{}})
+		}
+	}
+	return marshal(map[string]any{
+		"namespaceId": key.Namespace, "groupName": key.Group, "name": key.Name,
+		"protectThreshold": meta.ProtectThreshold, "metadata": md, "selector": meta.Selector, "clusters": clusters,
+	})
+}
+
+// page parses 1-based pageNo/pageSize; required reports a missing one as 400.
+func page(p url.Values, required bool) (no, size int, err error) {
+	no, size = 1, 100
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"pageNo", &no}, {"pageSize", &size}} {
+		s := strings.TrimSpace(p.Get(f.name))
+		if s == "" {
+			if required {
+				return 0, 0, registry.Errorf(http.StatusBadRequest, "Param '%s' is required.", f.name)
+			}
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return 0, 0, registry.Errorf(http.StatusBadRequest, "Param '%s' must be a non-negative integer", f.name)
+		}
+		*f.dst = n
+	}
+	if no < 1 {
+		no = 1
+	}
+	if size > 10000 {
+		size = 10000
+	}
+	return no, size, nil
+}
+
+func slice[T any](all []T, no, size int) []T {
+	start := (no - 1) * size
+	if start >= len(all) || size <= 0 {
+		return []T{}
+	}
+	return all[start:min(start+size, len(all))]
+}
+
+func (a *API) namespace(p url.Values) (string, error) {
+	ns := first(p, "namespaceId", "tenant")
+	if ns == "" {
+		return model.DefaultNamespace, nil
+	}
+	return ns, a.cfg.Limits.ValidateName("namespaceId", ns)
+}
+
+func (a *API) serviceList(_ *http.Request, p url.Values) reply {
+	no, size, err := page(p, true)
+	if err != nil {
+		return errReply(err)
+	}
+	ns, err := a.namespace(p)
+	if err != nil {
+		return errReply(err)
+	}
+	group := first(p, "groupName")
+	if group == "" {
+		group = model.DefaultGroup
+	}
+	var names []string
+	for _, k := range a.cfg.Store.ServiceKeys(ns) {
+		if k.Group == group {
+			names = append(names, k.Name)
+		}
+	}
+	return marshal(map[string]any{"count": len(names), "doms": slice(names, no, size)})
+}
+
+func (a *API) catalogServices(_ *http.Request, p url.Values) reply {
+	no, size, err := page(p, false)
+	if err != nil {
+		return errReply(err)
+	}
+	ns, err := a.namespace(p)
+	if err != nil {
+		return errReply(err)
+	}
+	nameQ, groupQ := p.Get("serviceNameParam"), p.Get("groupNameParam")
+	var keys []model.ServiceKey
+	for _, k := range a.cfg.Store.ServiceKeys(ns) {
+		if strings.Contains(k.Name, nameQ) && strings.Contains(k.Group, groupQ) {
+			keys = append(keys, k)
+		}
+	}
+	count := len(keys)
+	keys = slice(keys, no, size)
+	if model.ParseBool(p.Get("withInstances"), false) {
+		out := make([]map[string]any, 0, len(keys))
+		for _, k := range keys {
+			v := a.cfg.Store.View(k)
+			clusterMap := map[string]any{}
+			if v != nil {
+				byCluster := map[string][]json.RawMessage{}
+				for _, in := range v.Instances {
+					byCluster[in.Cluster] = append(byCluster[in.Cluster], render.AppendInstance(nil, in, k, in.Healthy))
+				}
+				for c, hosts := range byCluster {
+					clusterMap[c] = map[string]any{"hosts": hosts}
+				}
+			}
+			out = append(out, map[string]any{"serviceName": k.Name, "groupName": k.Group, "clusterMap": clusterMap})
+		}
+		return marshal(out)
+	}
+	list := make([]map[string]any, 0, len(keys))
+	for _, k := range keys {
+		v := a.cfg.Store.View(k)
+		ips, healthy, clusters := 0, 0, map[string]bool{}
+		if v != nil {
+			for _, in := range v.Instances {
+				ips++
+				if in.Healthy {
+					healthy++
+				}
+				clusters[in.Cluster] = true
+			}
+		}
+		list = append(list, map[string]any{"name": k.Name, "groupName": k.Group, "clusterCount": len(clusters),
+			"ipCount": ips, "healthyInstanceCount": healthy, "triggerFlag": "false"})
+	}
+	return marshal(map[string]any{"count": count, "serviceList": list})
+}
+
+func (a *API) catalogInstances(_ *http.Request, p url.Values) reply {
+	key, err := a.serviceKey(p)
+	if err != nil {
+		return errReply(err)
+	}
+	no, size, err := page(p, false)
+	if err != nil {
+		return errReply(err)
+	}
+	cluster := p.Get("clusterName")
+	var list []json.RawMessage
+	if v := a.cfg.Store.View(key); v != nil {
+		for _, in := range v.Instances {
+			if cluster == "" || in.Cluster == cluster {
+				list = append(list, render.AppendInstance(nil, in, key, in.Healthy))
+			}
+		}
+	}
+	return marshal(map[string]any{"count": len(list), "list": slice(list, no, size)})
+}
+
+func (a *API) metrics(_ *http.Request, p url.Values) reply {
+	if model.ParseBool(p.Get("onlyStatus"), true) {
+		return okJSON([]byte(`{"status":"UP"}`))
+	}
+	services, instances := a.cfg.Store.Counts()
+	subs := 0
+	if a.cfg.Push != nil {
+		subs = a.cfg.Push.SubscriberCount()
+	}
+	out := map[string]any{"status": "UP", "serviceCount": services, "instanceCount": instances,
+		"subscribeCount": subs, "clientCount": instances}
+	if a.cfg.Extra != nil {
+		for k, v := range a.cfg.Extra() {
+			out[k] = v
+		}
+	}
+	return marshal(out)
+}
+
+func (a *API) switches(_ *http.Request, _ url.Values) reply {
+	return marshal(map[string]any{
+		"name": "00-00---000-NACOS_SWITCH_DOMAIN-000---00-00", "masters": nil, "adWeightMap": map[string]any{},
+		"defaultPushCacheMillis": a.cfg.CacheMillis, "clientBeatInterval": a.cfg.ClientBeatInterval,
+		"defaultCacheMillis": 3000, "distroThreshold": 0.7, "healthCheckEnabled": true, "autoChangeHealthCheckEnabled": true,
+		"distroEnabled": true, "enableStandalone": true, "pushEnabled": a.cfg.Push != nil, "checkTimes": 3,
+		"httpHealthParams":  map[string]any{"max": 5000, "min": 500, "factor": 0.85},
+		"tcpHealthParams":   map[string]any{"max": 5000, "min": 1000, "factor": 0.75},
+		"mysqlHealthParams": map[string]any{"max": 3000, "min": 2000, "factor": 0.65},
+		"incrementalList":   []string{}, "serverStatusSynchronizationPeriodMillis": 2000,
+		"serviceStatusSynchronizationPeriodMillis": 5000, "disableAddIP": false, "sendBeatOnly": false,
+		"lightBeatEnabled": true, "limitedUrlMap": map[string]any{}, "distroServerExpiredMillis": 10000,
+		"pushGoVersion": "0.1.0", "pushJavaVersion": "0.1.0", "pushPythonVersion": "0.4.3", "pushCVersion": "1.0.12",
+		"pushCSharpVersion": "0.9.0", "enableAuthentication": false, "overriddenServerStatus": nil,
+		"defaultInstanceEphemeral": true, "healthCheckWhiteList": []string{}, "checksum": nil,
+	})
+}
+
+func (a *API) putSwitch(_ *http.Request, p url.Values) reply {
+	return badRequest("switch " + strconv.Quote(p.Get("entry")) + " cannot be changed at runtime; set it in the distrod configuration")
+}
+
+func (a *API) login(_ *http.Request, p url.Values) reply {
+	// Authentication is not enabled: answer like a Nacos server with auth
+	// off, so clients configured with credentials still start.
+	return marshal(map[string]any{"accessToken": "", "tokenTtl": 18000, "globalAdmin": false, "username": p.Get("username")})
+}

@@ -1,0 +1,10 @@
+// Package registry is the write path: it turns client operations (register,
+// deregister, update, patch, beat, service settings) into store
+// transactions, with the Nacos semantics for each, and runs heartbeat expiry
+// for the instances this node owns.
+//
+// Every entry point (HTTP v1, gRPC v2, a write handed on by a peer) builds an
+// Op and calls a Writer. Local applies it here; the cluster layer wraps Local
+// in a Writer that hands the Op to the key's owner first. Op is a plain value
+// so that it can cross the cluster connection unchanged.
+package registry

@@ -1,0 +1,310 @@
+package registry
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/distro-registry/distro/internal/clock"
+	"github.com/distro-registry/distro/internal/health"
+	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/store"
+)
+
+// Local applies writes to the local store and runs heartbeat expiry for the
+// keys this node owns.
+type Local struct {
+	store   *store.Store
+	tracker *health.Tracker
+	clk     clock.Clock
+	log     *slog.Logger
+
+	// owns reports whether this node is responsible for a key; heartbeat
+	// expiry runs only there. Standalone nodes own everything.
+	owns atomic.Pointer[func(model.ServiceKey) bool]
+
+	refuteMu sync.Mutex
+	refute   []health.Ref
+
+	expired, markedUnhealthy, refuted atomic.Uint64
+}
+
+// ScanInterval is how often expiry deadlines are checked; expiry takes effect
+// within this long of its deadline.
+const ScanInterval = 250 * time.Millisecond
+
+// NewLocal wires a Local to st. It subscribes to st's change events, so call
+// it before the store is shared.
+func NewLocal(st *store.Store, cfg health.Config, clk clock.Clock, log *slog.Logger) *Local {
+	l := &Local{store: st, clk: clk, log: log}
+	l.tracker = health.New(cfg, clk.Now(), ScanInterval)
+	all := func(model.ServiceKey) bool { return true }
+	l.owns.Store(&all)
+	st.OnChange(l.onChange)
+	return l
+}
+
+// Tracker exposes the heartbeat tracker (metrics, tests).
+func (l *Local) Tracker() *health.Tracker { return l.tracker }
+
+// Stats returns expiry counters: instances expired, marked unhealthy, and
+// remote expiries refuted with fresher local heartbeats.
+func (l *Local) Stats() (expired, unhealthy, refuted uint64) {
+	return l.expired.Load(), l.markedUnhealthy.Load(), l.refuted.Load()
+}
+
+func (l *Local) ownsKey(k model.ServiceKey) bool { return (*l.owns.Load())(k) }
+
+// SetOwnership replaces the ownership predicate. gained lists keys this node
+// has just become responsible for, lost the keys it gave up: every instance
+// of a gained key gets a full grace period from now before it can expire
+// (hazard H1), and lost keys stop being tracked.
+func (l *Local) SetOwnership(owns func(model.ServiceKey) bool, gained, lost []model.ServiceKey) {
+	l.owns.Store(&owns)
+	now := l.clk.Now()
+	for _, k := range lost {
+		recs, _ := l.store.Records(k, nil)
+		for _, r := range recs {
+			l.tracker.Untrack(health.Ref{Service: k, Instance: r.Key()})
+		}
+	}
+	for _, k := range gained {
+		recs, _ := l.store.Records(k, nil)
+		for _, r := range recs {
+			if heartbeatKept(r) && r.Alive() {
+				l.tracker.Beat(health.Ref{Service: k, Instance: r.Key()}, r.Instance, now)
+			}
+		}
+	}
+}
+
+// heartbeatKept reports whether r's liveness comes from HTTP heartbeats.
+func heartbeatKept(r *store.Record) bool { return r.Instance.Ephemeral && r.Conn == "" }
+
+// onChange keeps the tracker in step with the store.
+func (l *Local) onChange(ev store.Event) {
+	if !l.ownsKey(ev.Key) {
+		return
+	}
+	now := l.clk.Now()
+	for _, r := range ev.Changed {
+		ref := health.Ref{Service: ev.Key, Instance: r.Key()}
+		switch {
+		case !heartbeatKept(r):
+			l.tracker.Untrack(ref)
+		case r.Alive() && r.Kind == store.KindLive:
+			// A new version counts as a sign of life wherever it was written.
+			l.tracker.Beat(ref, r.Instance, now)
+		case ev.Remote && (r.Kind == store.KindUnhealthy || r.Kind == store.KindExpired) && l.tracker.Fresh(ref, now):
+			// Another node timed this instance out, but we hold a fresher
+			// heartbeat: answer with a newer version (hazard H6).
+			l.refuteMu.Lock()
+			l.refute = append(l.refute, ref)
+			l.refuteMu.Unlock()
+		case !r.Alive():
+			l.tracker.Untrack(ref)
+		}
+	}
+}
+
+// Run scans expiry deadlines every ScanInterval until ctx ends.
+func (l *Local) Run(ctx context.Context) {
+	t := l.clk.NewTicker(ScanInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			l.ScanOnce()
+		}
+	}
+}
+
+// ScanOnce applies due heartbeat deadlines and pending refutations.
+func (l *Local) ScanOnce() {
+	l.refuteMu.Lock()
+	refute := l.refute
+	l.refute = nil
+	l.refuteMu.Unlock()
+	for _, ref := range refute {
+		_ = l.store.Update(ref.Service, func(tx *store.Tx) error {
+			if r := tx.Get(ref.Instance); r != nil && r.Kind != store.KindDeleted {
+				tx.Put(r.Instance, store.KindLive, "", "")
+				l.refuted.Add(1)
+			}
+			return nil
+		})
+	}
+	for _, d := range l.tracker.Scan(l.clk.Now()) {
+		if !l.ownsKey(d.Ref.Service) {
+			l.tracker.Untrack(d.Ref)
+			continue
+		}
+		kind := store.KindUnhealthy
+		if d.Action == health.Expire {
+			kind = store.KindExpired
+		}
+		_ = l.store.Update(d.Ref.Service, func(tx *store.Tx) error {
+			if r := tx.Get(d.Ref.Instance); r != nil && heartbeatKept(r) && tx.Annotate(d.Ref.Instance, kind) != nil {
+				if kind == store.KindExpired {
+					l.expired.Add(1)
+					l.log.Info("instance expired", "service", d.Ref.Service.String(), "instance", d.Ref.Instance.String())
+				} else {
+					l.markedUnhealthy.Add(1)
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// Apply implements Writer.
+func (l *Local) Apply(_ context.Context, op *Op) (Result, error) {
+	switch op.Kind {
+	case OpRegister:
+		return Result{}, l.register(op)
+	case OpDeregister:
+		return Result{}, l.deregister(op)
+	case OpUpdate, OpPatch:
+		return Result{}, l.update(op)
+	case OpBeat:
+		return l.beat(op)
+	case OpCreateService, OpUpdateService, OpDeleteService:
+		return Result{}, l.service(op)
+	}
+	return Result{}, Errorf(http.StatusBadRequest, "unknown operation %d", op.Kind)
+}
+
+func (l *Local) register(op *Op) error {
+	in := op.Instance
+	var track *model.Instance
+	err := l.store.Update(op.Key, func(tx *store.Tx) error {
+		cur := tx.Get(in.Key())
+		if cur != nil && cur.Kind == store.KindLive && cur.Conn == op.Conn && cur.Instance.Equal(&in) {
+			// Same data again (clients re-register on reconnect): no new
+			// version, just a sign of life.
+			track = cur.Instance
+			return nil
+		}
+		stored := in
+		tx.Put(&stored, store.KindLive, op.Conn, op.ConnNode)
+		return nil
+	})
+	if track != nil && track.Ephemeral && op.Conn == "" && l.ownsKey(op.Key) {
+		l.tracker.Beat(health.Ref{Service: op.Key, Instance: in.Key()}, track, l.clk.Now())
+	}
+	return err
+}
+
+func (l *Local) deregister(op *Op) error {
+	k := op.Instance.Key()
+	return l.store.Update(op.Key, func(tx *store.Tx) error {
+		cur := tx.Get(k)
+		if cur == nil || !cur.Alive() {
+			return nil // idempotent, as in Nacos
+		}
+		if op.Conn != "" && cur.Conn != op.Conn {
+			return nil // a connection removes only its own instance
+		}
+		tomb := *cur.Instance
+		tx.Put(&tomb, store.KindDeleted, cur.Conn, cur.ConnNode)
+		return nil
+	})
+}
+
+func (l *Local) update(op *Op) error {
+	k := op.Instance.Key()
+	return l.store.Update(op.Key, func(tx *store.Tx) error {
+		cur := tx.Get(k)
+		if cur == nil || !cur.Alive() {
+			if tx.LiveCount() == 0 && tx.Meta() == nil {
+				return Errorf(http.StatusBadRequest, "service not found: %s", op.Key.Grouped())
+			}
+			return Errorf(http.StatusBadRequest, "instance not found: %s in %s", k.String(), op.Key.Grouped())
+		}
+		next := *cur.Instance
+		if op.Has(FieldWeight) {
+			next.Weight = op.Instance.Weight
+		}
+		if op.Has(FieldEnabled) {
+			next.Enabled = op.Instance.Enabled
+		}
+		if op.Has(FieldHealthy) {
+			next.Healthy = op.Instance.Healthy
+		}
+		if op.Has(FieldMetadata) {
+			next.Metadata = maps.Clone(op.Instance.Metadata)
+		}
+		if next.Equal(cur.Instance) && cur.Kind == store.KindLive {
+			return nil
+		}
+		tx.Put(&next, store.KindLive, cur.Conn, cur.ConnNode)
+		return nil
+	})
+}
+
+func (l *Local) beat(op *Op) (Result, error) {
+	k := op.Instance.Key()
+	res := Result{BeatCode: BeatOK, ClientBeatInterval: model.DefaultHeartBeatIntervalMs}
+	var beaten *model.Instance
+	err := l.store.Update(op.Key, func(tx *store.Tx) error {
+		cur := tx.Get(k)
+		if cur == nil || !cur.Alive() {
+			if op.LightBeat {
+				res.BeatCode = BeatNotFound
+				return nil
+			}
+			// A beat carrying instance data registers it (Nacos "data compensation").
+			stored := op.Instance
+			tx.Put(&stored, store.KindLive, "", "")
+			res.ClientBeatInterval = stored.HeartBeatIntervalMs()
+			return nil
+		}
+		res.ClientBeatInterval = cur.Instance.HeartBeatIntervalMs()
+		if cur.Kind == store.KindUnhealthy {
+			// Health comes back with a fresh version, which also outranks
+			// any timeout another node recorded.
+			tx.Put(cur.Instance, store.KindLive, cur.Conn, cur.ConnNode)
+			return nil
+		}
+		beaten = cur.Instance
+		return nil
+	})
+	if beaten != nil && heartbeatKept(&store.Record{Instance: beaten}) && l.ownsKey(op.Key) {
+		l.tracker.Beat(health.Ref{Service: op.Key, Instance: k}, beaten, l.clk.Now())
+	}
+	return res, err
+}
+
+func (l *Local) service(op *Op) error {
+	return l.store.Update(op.Key, func(tx *store.Tx) error {
+		m := tx.Meta()
+		exists := m != nil && !m.Deleted
+		switch op.Kind {
+		case OpCreateService:
+			if exists {
+				return Errorf(http.StatusBadRequest, "specified service %s already exists!", op.Key.Grouped())
+			}
+		case OpUpdateService:
+			if !exists && tx.LiveCount() == 0 {
+				return Errorf(http.StatusBadRequest, "service %s not found!", op.Key.Grouped())
+			}
+		case OpDeleteService:
+			if !exists && tx.LiveCount() == 0 {
+				return Errorf(http.StatusBadRequest, "specified service %s not exist!", op.Key.Grouped())
+			}
+			if tx.LiveCount() > 0 {
+				return Errorf(http.StatusBadRequest, "service %s is not empty, can't be delete. Please unregister instance first", op.Key.Grouped())
+			}
+			tx.PutMeta(model.ServiceMeta{}, true)
+			return nil
+		}
+		tx.PutMeta(op.Service, false)
+		return nil
+	})
+}

@@ -1,0 +1,405 @@
+package store
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/distro-registry/distro/internal/hlc"
+	"github.com/distro-registry/distro/internal/model"
+)
+
+const shardCount = 64
+
+// Event describes one committed change to one service.
+type Event struct {
+	Key      model.ServiceKey
+	Revision uint64
+	// Changed holds the new version of every instance record that changed.
+	Changed []*Record
+	// MetaChanged is set when the service's settings changed.
+	MetaChanged bool
+	// Remote is set when the change was merged from a peer rather than made
+	// by a local write.
+	Remote bool
+}
+
+// Store is the registry's in-memory data. It is safe for concurrent use.
+type Store struct {
+	self   string
+	clock  *hlc.Clock
+	wallMs func() int64
+	shards [shardCount]shard
+	hooks  []func(Event)
+
+	revision  atomic.Uint64
+	services  atomic.Int64
+	instances atomic.Int64
+}
+
+type shard struct {
+	mu       sync.RWMutex
+	services map[model.ServiceKey]*service
+}
+
+type service struct {
+	key         model.ServiceKey
+	recs        map[model.InstanceKey]*entry
+	meta        *MetaRecord
+	metaDeadAt  int64
+	revision    uint64
+	lastRefTime int64
+	digest      uint64
+	live        int
+	view        atomic.Pointer[View]
+}
+
+// entry is a stored record plus local bookkeeping that is never replicated.
+type entry struct {
+	rec *Record
+	// deadAt is the local wall time (ms) when the record became a tombstone;
+	// tombstones are collected a retention period after it.
+	deadAt int64
+}
+
+// New returns an empty store whose local writes are stamped by clock and
+// attributed to origin self.
+func New(self string, clock *hlc.Clock) *Store {
+	s := &Store{self: self, clock: clock, wallMs: func() int64 { return time.Now().UnixMilli() }}
+	for i := range s.shards {
+		s.shards[i].services = make(map[model.ServiceKey]*service)
+	}
+	return s
+}
+
+// Self returns the origin id stamped on local writes.
+func (s *Store) Self() string { return s.self }
+
+// Clock returns the store's hybrid logical clock.
+func (s *Store) Clock() *hlc.Clock { return s.clock }
+
+// OnChange registers a subscriber. Call it before the store is shared.
+func (s *Store) OnChange(fn func(Event)) { s.hooks = append(s.hooks, fn) }
+
+func (s *Store) shardOf(k model.ServiceKey) *shard {
+	return &s.shards[HashKey(k)%shardCount]
+}
+
+func (s *Store) emit(ev Event) {
+	for _, h := range s.hooks {
+		h(ev)
+	}
+}
+
+// Tx is a read-modify-write transaction on one service. It is only valid
+// inside the function passed to Update.
+type Tx struct {
+	s           *Store
+	svc         *service
+	changed     []*Record
+	metaChanged bool
+}
+
+// Key returns the service being changed.
+func (tx *Tx) Key() model.ServiceKey { return tx.svc.key }
+
+// Get returns the current record for k, tombstones included, or nil.
+func (tx *Tx) Get(k model.InstanceKey) *Record {
+	if e := tx.svc.recs[k]; e != nil {
+		return e.rec
+	}
+	return nil
+}
+
+// Range calls fn for every record, tombstones included, until fn returns false.
+func (tx *Tx) Range(fn func(*Record) bool) {
+	for _, e := range tx.svc.recs {
+		if !fn(e.rec) {
+			return
+		}
+	}
+}
+
+// LiveCount returns the number of present instances.
+func (tx *Tx) LiveCount() int { return tx.svc.live }
+
+// Meta returns the service settings record, or nil.
+func (tx *Tx) Meta() *MetaRecord { return tx.svc.meta }
+
+// Put stores a new local version of an instance with a fresh stamp.
+func (tx *Tx) Put(in *model.Instance, kind Kind, conn, connNode string) *Record {
+	r := &Record{Instance: in, Stamp: tx.s.clock.Now(), Origin: tx.s.self, Kind: kind, Conn: conn, ConnNode: connNode}
+	tx.s.set(tx.svc, r)
+	tx.changed = append(tx.changed, r)
+	return r
+}
+
+// Annotate raises the kind of the current version without a new stamp. It is
+// how heartbeat timeouts mark records (see package doc); it does nothing if
+// the record is absent or already at or above kind.
+func (tx *Tx) Annotate(k model.InstanceKey, kind Kind) *Record {
+	e := tx.svc.recs[k]
+	if e == nil || e.rec.Kind >= kind {
+		return nil
+	}
+	r := *e.rec
+	r.Kind = kind
+	tx.s.set(tx.svc, &r)
+	tx.changed = append(tx.changed, &r)
+	return &r
+}
+
+// PutMeta stores a new version of the service settings.
+func (tx *Tx) PutMeta(m model.ServiceMeta, deleted bool) {
+	tx.s.setMeta(tx.svc, &MetaRecord{Meta: m, Stamp: tx.s.clock.Now(), Origin: tx.s.self, Deleted: deleted})
+	tx.metaChanged = true
+}
+
+// Update runs fn as a transaction on service k, creating the service entry if
+// needed. If fn returns an error, nothing it did is undone; so fn must check
+// everything before its first Put. Subscribers are notified after commit.
+func (s *Store) Update(k model.ServiceKey, fn func(tx *Tx) error) error {
+	sh := s.shardOf(k)
+	sh.mu.Lock()
+	svc := sh.services[k]
+	created := false
+	if svc == nil {
+		svc = &service{key: k, recs: make(map[model.InstanceKey]*entry)}
+		sh.services[k] = svc
+		created = true
+	}
+	tx := &Tx{s: s, svc: svc}
+	err := fn(tx)
+	var ev Event
+	changed := len(tx.changed) > 0 || tx.metaChanged
+	if changed {
+		ev = s.commit(svc, tx.changed, tx.metaChanged, false)
+	} else if created {
+		delete(sh.services, k)
+	}
+	sh.mu.Unlock()
+	if changed {
+		s.emit(ev)
+	}
+	return err
+}
+
+// commit bumps the revision and lastRefTime and drops the cached view.
+// Caller holds the shard lock.
+func (s *Store) commit(svc *service, changed []*Record, metaChanged, remote bool) Event {
+	svc.revision = s.revision.Add(1)
+	now := s.wallMs()
+	if now <= svc.lastRefTime {
+		now = svc.lastRefTime + 1
+	}
+	svc.lastRefTime = now
+	svc.view.Store(nil)
+	return Event{Key: svc.key, Revision: svc.revision, Changed: changed, MetaChanged: metaChanged, Remote: remote}
+}
+
+func (svc *service) exists() bool { return svc.live > 0 || (svc.meta != nil && !svc.meta.Deleted) }
+
+// set installs r as the current version, maintaining counters and digest.
+func (s *Store) set(svc *service, r *Record) {
+	existed := svc.exists()
+	k := r.Key()
+	if old := svc.recs[k]; old != nil {
+		if old.rec.Alive() {
+			svc.live--
+			s.instances.Add(-1)
+			svc.digest -= old.rec.hash()
+		}
+	}
+	e := &entry{rec: r}
+	if r.Alive() {
+		svc.live++
+		s.instances.Add(1)
+		svc.digest += r.hash()
+	} else {
+		e.deadAt = s.wallMs()
+	}
+	svc.recs[k] = e
+	s.countService(existed, svc.exists())
+}
+
+func (s *Store) setMeta(svc *service, m *MetaRecord) {
+	existed := svc.exists()
+	if svc.meta != nil && !svc.meta.Deleted {
+		svc.digest -= svc.meta.hash()
+	}
+	svc.meta = m
+	if !m.Deleted {
+		svc.digest += m.hash()
+		svc.metaDeadAt = 0
+	} else {
+		svc.metaDeadAt = s.wallMs()
+	}
+	s.countService(existed, svc.exists())
+}
+
+func (s *Store) countService(before, after bool) {
+	switch {
+	case !before && after:
+		s.services.Add(1)
+	case before && !after:
+		s.services.Add(-1)
+	}
+}
+
+// Merge applies records and settings received from a peer. Each one replaces
+// the local version only if it orders after it, so Merge is commutative,
+// associative and idempotent. It returns the number of records that changed.
+func (s *Store) Merge(k model.ServiceKey, recs []*Record, meta *MetaRecord, maxAhead time.Duration) int {
+	sh := s.shardOf(k)
+	sh.mu.Lock()
+	svc := sh.services[k]
+	created := false
+	if svc == nil {
+		svc = &service{key: k, recs: make(map[model.InstanceKey]*entry)}
+		sh.services[k] = svc
+		created = true
+	}
+	var changed []*Record
+	for _, r := range recs {
+		s.clock.Observe(r.Stamp, maxAhead)
+		if cur := svc.recs[r.Key()]; cur != nil && r.Compare(cur.rec) <= 0 {
+			continue
+		}
+		s.set(svc, r)
+		changed = append(changed, r)
+	}
+	metaChanged := false
+	if meta != nil {
+		s.clock.Observe(meta.Stamp, maxAhead)
+		if svc.meta == nil || meta.Compare(svc.meta) > 0 {
+			s.setMeta(svc, meta)
+			metaChanged = true
+		}
+	}
+	var ev Event
+	n := len(changed)
+	if n > 0 || metaChanged {
+		ev = s.commit(svc, changed, metaChanged, true)
+	} else if created {
+		delete(sh.services, k)
+	}
+	sh.mu.Unlock()
+	if n > 0 || metaChanged {
+		s.emit(ev)
+	}
+	return n
+}
+
+// Records returns every record of service k (tombstones included) and its
+// settings record. With keys non-nil, only those instances are returned.
+func (s *Store) Records(k model.ServiceKey, keys []model.InstanceKey) ([]*Record, *MetaRecord) {
+	sh := s.shardOf(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	svc := sh.services[k]
+	if svc == nil {
+		return nil, nil
+	}
+	var out []*Record
+	if keys == nil {
+		out = make([]*Record, 0, len(svc.recs))
+		for _, e := range svc.recs {
+			out = append(out, e.rec)
+		}
+	} else {
+		for _, ik := range keys {
+			if e := svc.recs[ik]; e != nil {
+				out = append(out, e.rec)
+			}
+		}
+	}
+	return out, svc.meta
+}
+
+// Digest returns the service's digest: a sum over its live record versions
+// and its settings version. Equal digests mean equal visible state.
+func (s *Store) Digest(k model.ServiceKey) uint64 {
+	sh := s.shardOf(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if svc := sh.services[k]; svc != nil {
+		return svc.digest
+	}
+	return 0
+}
+
+// RangeKeys calls fn with every stored service key and its digest, shard by
+// shard, without holding a lock while fn runs. Keys that only hold
+// tombstones are included (digest 0).
+func (s *Store) RangeKeys(fn func(k model.ServiceKey, digest uint64) bool) {
+	type kd struct {
+		k model.ServiceKey
+		d uint64
+	}
+	var buf []kd
+	for i := range s.shards {
+		sh := &s.shards[i]
+		buf = buf[:0]
+		sh.mu.RLock()
+		for k, svc := range sh.services {
+			buf = append(buf, kd{k, svc.digest})
+		}
+		sh.mu.RUnlock()
+		for _, e := range buf {
+			if !fn(e.k, e.d) {
+				return
+			}
+		}
+	}
+}
+
+// ServiceKeys returns the keys of existing services in namespace ns (all
+// namespaces when ns is empty), sorted.
+func (s *Store) ServiceKeys(ns string) []model.ServiceKey {
+	var out []model.ServiceKey
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for k, svc := range sh.services {
+			if (ns == "" || k.Namespace == ns) && svc.exists() {
+				out = append(out, k)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
+}
+
+// Counts returns the number of existing services and live instances.
+func (s *Store) Counts() (services, instances int64) {
+	return s.services.Load(), s.instances.Load()
+}
+
+// GC drops tombstones that became tombstones before now-retention, and
+// services left with nothing. It returns how many records it dropped.
+func (s *Store) GC(retention time.Duration) int {
+	horizon := s.wallMs() - retention.Milliseconds()
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for k, svc := range sh.services {
+			for ik, e := range svc.recs {
+				if !e.rec.Alive() && e.deadAt < horizon {
+					delete(svc.recs, ik)
+					n++
+				}
+			}
+			if svc.meta != nil && svc.meta.Deleted && svc.metaDeadAt < horizon {
+				svc.meta = nil
+			}
+			if len(svc.recs) == 0 && svc.meta == nil {
+				delete(sh.services, k)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}
