@@ -403,3 +403,65 @@ func (s *Store) GC(retention time.Duration) int {
 	}
 	return n
 }
+
+// Forget drops the given live records locally, as expired, without a new
+// version: the change is not a write of this node and is reported as
+// Remote, so it is not replicated. Verification uses it for records their
+// owner deleted long ago.
+func (s *Store) Forget(k model.ServiceKey, keys []model.InstanceKey) int {
+	return s.forget(k, func(tx *Tx) []model.InstanceKey { return keys })
+}
+
+// ForgetConnNodes drops, as Forget does, every live record held by a client
+// connection of one of nodes. It returns how many it dropped.
+func (s *Store) ForgetConnNodes(nodes []string) int {
+	set := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		set[n] = true
+	}
+	total := 0
+	for _, k := range s.allKeys() {
+		total += s.forget(k, func(tx *Tx) []model.InstanceKey {
+			var out []model.InstanceKey
+			for ik, e := range tx.svc.recs {
+				if e.rec.Conn != "" && set[e.rec.ConnNode] && e.rec.Alive() {
+					out = append(out, ik)
+				}
+			}
+			return out
+		})
+	}
+	return total
+}
+
+func (s *Store) allKeys() []model.ServiceKey {
+	var keys []model.ServiceKey
+	s.RangeKeys(func(k model.ServiceKey, _ uint64) bool { keys = append(keys, k); return true })
+	return keys
+}
+
+func (s *Store) forget(k model.ServiceKey, pick func(tx *Tx) []model.InstanceKey) int {
+	sh := s.shardOf(k)
+	sh.mu.Lock()
+	svc := sh.services[k]
+	if svc == nil {
+		sh.mu.Unlock()
+		return 0
+	}
+	tx := &Tx{s: s, svc: svc}
+	for _, ik := range pick(tx) {
+		if e := svc.recs[ik]; e != nil && e.rec.Alive() {
+			tx.Annotate(ik, KindExpired)
+		}
+	}
+	n := len(tx.changed)
+	var ev Event
+	if n > 0 {
+		ev = s.commit(svc, tx.changed, false, true)
+	}
+	sh.mu.Unlock()
+	if n > 0 {
+		s.emit(ev)
+	}
+	return n
+}

@@ -1,0 +1,155 @@
+package clusterpb
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// Chunk size bounds for snapshot streaming. A snapshot is never one
+// message: it is a stream of SnapshotChunks each at most a few MiB, so its
+// total size has no cliff (Nacos #7429, #14492: a 10 MB gRPC limit stopped
+// initial load of large registries).
+const (
+	// DefaultChunkBytes is the chunk budget used when a SnapshotRequest
+	// asks for none.
+	DefaultChunkBytes = 1 << 20
+	// MinChunkBytes is the smallest budget a Chunker accepts; smaller
+	// requests are raised to it.
+	MinChunkBytes = 64 << 10
+	// MaxChunkBytes is the largest budget a Chunker accepts; larger
+	// requests are lowered to it. Transports refuse bigger chunks.
+	MaxChunkBytes = 4 << 20
+)
+
+// ErrEntryTooLarge reports a single Record that cannot fit in a chunk even
+// on its own.
+var ErrEntryTooLarge = errors.New("clusterpb: record larger than the chunk budget")
+
+// chunkReserve covers SnapshotChunk.last and .seq (tag + up to 10 bytes).
+const chunkReserve = 16
+
+// ChunkBudget returns the effective chunk budget for a requested size:
+// DefaultChunkBytes for 0, otherwise clamped to [MinChunkBytes, MaxChunkBytes].
+func ChunkBudget(requested uint32) int {
+	switch {
+	case requested == 0:
+		return DefaultChunkBytes
+	case requested < MinChunkBytes:
+		return MinChunkBytes
+	case requested > MaxChunkBytes:
+		return MaxChunkBytes
+	default:
+		return int(requested)
+	}
+}
+
+// Chunker cuts a sequence of KeyRecords into SnapshotChunks whose
+// serialized size stays within a budget, numbering them from 0 and marking
+// the final one last. A KeyRecords too large for one chunk is split into
+// several KeyRecords for the same key (the ServiceMeta travels with the
+// first); receivers must therefore merge snapshot entries per record, never
+// replace a key's records wholesale. A Chunker is not safe for concurrent
+// use.
+type Chunker struct {
+	budget int
+	send   func(*SnapshotChunk) error
+	cur    *SnapshotChunk
+	size   int // serialized size of cur.Entries
+	seq    uint64
+	closed bool
+}
+
+// NewChunker returns a Chunker that passes each full chunk to send.
+// budget is a byte budget as from ChunkBudget (raised to MinChunkBytes if
+// smaller).
+func NewChunker(budget int, send func(*SnapshotChunk) error) *Chunker {
+	budget = max(budget, MinChunkBytes)
+	return &Chunker{budget: budget - chunkReserve, send: send, cur: &SnapshotChunk{}}
+}
+
+// Add appends kr to the current chunk, flushing first when it would not
+// fit. kr is referenced, not copied, until its chunk is sent.
+func (c *Chunker) Add(kr *KeyRecords) error {
+	if c.closed {
+		return errors.New("clusterpb: Chunker used after Close")
+	}
+	n := entrySize(proto.Size(kr))
+	if n <= c.budget {
+		if c.size+n > c.budget {
+			if err := c.flush(false); err != nil {
+				return err
+			}
+		}
+		c.cur.Entries = append(c.cur.Entries, kr)
+		c.size += n
+		return nil
+	}
+	return c.split(kr)
+}
+
+// split adds an oversized kr as several KeyRecords for the same key.
+func (c *Chunker) split(kr *KeyRecords) error {
+	part := &KeyRecords{Key: kr.Key, Meta: kr.Meta}
+	partSize := proto.Size(part)
+	if entrySize(partSize) > c.budget {
+		return fmt.Errorf("%w: key and meta alone take %d bytes", ErrEntryTooLarge, partSize)
+	}
+	// Invariant below: part always fits in what is left of the current chunk.
+	if entrySize(partSize) > c.budget-c.size {
+		if err := c.flush(false); err != nil {
+			return err
+		}
+	}
+	for _, r := range kr.Records {
+		rs := entrySize(proto.Size(r))
+		if entrySize(partSize+rs) > c.budget-c.size {
+			if len(part.Records) > 0 || part.Meta != nil {
+				c.cur.Entries = append(c.cur.Entries, part)
+				c.size += entrySize(partSize)
+				part = &KeyRecords{Key: kr.Key}
+				partSize = proto.Size(part)
+			}
+			if c.size > 0 {
+				if err := c.flush(false); err != nil {
+					return err
+				}
+			}
+			if entrySize(partSize+rs) > c.budget {
+				return fmt.Errorf("%w: %d bytes", ErrEntryTooLarge, rs)
+			}
+		}
+		part.Records = append(part.Records, r)
+		partSize += rs
+	}
+	if len(part.Records) > 0 || part.Meta != nil {
+		c.cur.Entries = append(c.cur.Entries, part)
+		c.size += entrySize(partSize)
+	}
+	return nil
+}
+
+// Close sends the remaining entries as the last chunk (possibly empty, so
+// the receiver always sees last = true). It must be called exactly once,
+// after the final Add.
+func (c *Chunker) Close() error {
+	if c.closed {
+		return errors.New("clusterpb: Chunker closed twice")
+	}
+	c.closed = true
+	return c.flush(true)
+}
+
+func (c *Chunker) flush(last bool) error {
+	ch := c.cur
+	ch.Last, ch.Seq = last, c.seq
+	c.seq++
+	c.cur, c.size = &SnapshotChunk{}, 0
+	return c.send(ch)
+}
+
+// entrySize is the encoded size of a length-delimited field of n bytes with
+// a one-byte tag.
+func entrySize(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }

@@ -1,0 +1,158 @@
+package distro
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/distro-registry/distro/api/clusterpb"
+)
+
+// peer is the sending side towards one member: its task queue and the one
+// goroutine that drains it over the peer's connection.
+type peer struct {
+	addr string
+
+	mu      sync.Mutex
+	q       *taskQueue
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	backoff time.Duration
+}
+
+func newPeer(addr string, limit int) *peer {
+	return &peer{addr: addr, q: newTaskQueue(limit), wake: make(chan struct{}, 1)}
+}
+
+func (p *peer) enqueue(t *task, m *Metrics) {
+	p.mu.Lock()
+	ok := p.q.add(t)
+	p.mu.Unlock()
+	if !ok {
+		m.queueDropped.WithLabelValues(p.addr).Inc()
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *peer) depth() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.q.len()
+}
+
+func (p *peer) stop() {
+	p.mu.Lock()
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.q.clear()
+	p.mu.Unlock()
+}
+
+// startPeer launches p's send loop. Caller holds e.mu.
+func (e *Engine) startPeer(p *peer) {
+	ctx, cancel := context.WithCancel(e.runCtx)
+	p.mu.Lock()
+	p.cancel = cancel
+	p.mu.Unlock()
+	go e.sendLoop(ctx, p)
+}
+
+// sendLoop sends due tasks in batches, one batch in flight at a time. On
+// failure the batch goes back to the queue (merging with newer changes) and
+// the peer backs off exponentially up to RetryMax.
+func (e *Engine) sendLoop(ctx context.Context, p *peer) {
+	for {
+		p.mu.Lock()
+		next, ok := p.q.next()
+		p.mu.Unlock()
+		now := e.clk.Now()
+		if !ok || next.After(now) {
+			var timer <-chan time.Time
+			if ok {
+				timer = e.clk.After(next.Sub(now))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.wake:
+				continue
+			case <-timer:
+			}
+		}
+		p.mu.Lock()
+		tasks := p.q.popDue(e.clk.Now(), e.cfg.BatchKeys)
+		p.mu.Unlock()
+		if len(tasks) == 0 {
+			continue
+		}
+		err := e.sendTasks(ctx, p.addr, tasks)
+		now = e.clk.Now()
+		p.mu.Lock()
+		if err != nil {
+			if p.backoff == 0 {
+				p.backoff = e.cfg.RetryMin
+			} else if p.backoff *= 2; p.backoff > e.cfg.RetryMax {
+				p.backoff = e.cfg.RetryMax
+			}
+			for _, t := range tasks {
+				t.deadline = now.Add(p.backoff)
+				p.q.add(t)
+			}
+		} else {
+			p.backoff = 0
+		}
+		p.mu.Unlock()
+		if err != nil {
+			e.m.syncRetries.WithLabelValues(p.addr).Inc()
+			e.log.Debug("sync to peer failed; will retry", "peer", p.addr, "keys", len(tasks), "error", err)
+			continue
+		}
+		for _, t := range tasks {
+			e.m.syncLatency.Observe(now.Sub(t.since).Seconds())
+		}
+	}
+}
+
+// sendTasks reads the current records of every task's key and sends them in
+// size-bounded messages.
+func (e *Engine) sendTasks(ctx context.Context, addr string, tasks []*task) error {
+	send := func(c *clusterpb.SnapshotChunk) error {
+		if len(c.Entries) == 0 {
+			return nil
+		}
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
+		defer cancel()
+		_, err := e.tr.Call(cctx, addr, &clusterpb.Request{Kind: &clusterpb.Request_Sync{Sync: &clusterpb.SyncBatch{Entries: c.Entries}}})
+		if err == nil {
+			e.m.syncMessages.Inc()
+			e.m.syncRecords.Add(float64(countRecords(c.Entries)))
+		}
+		return err
+	}
+	ch := clusterpb.NewChunker(clusterpb.ChunkBudget(uint32(e.cfg.SnapshotChunkBytes)), send)
+	for _, t := range tasks {
+		recs, meta := e.store.Records(t.key, t.instanceKeys())
+		if !t.meta && !t.all {
+			meta = nil
+		}
+		if len(recs) == 0 && meta == nil {
+			continue
+		}
+		if err := ch.Add(keyRecordsToPB(t.key, recs, meta)); err != nil {
+			return err
+		}
+	}
+	return ch.Close()
+}
+
+func countRecords(entries []*clusterpb.KeyRecords) int {
+	n := 0
+	for _, e := range entries {
+		n += len(e.Records)
+	}
+	return n
+}
