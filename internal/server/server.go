@@ -33,6 +33,12 @@ type Server struct {
 	store *store.Store
 	local *registry.Local
 	api   *httpapi.API
+	// writer is the write path entry points use: the Distro engine in a
+	// cluster, the local registry standalone.
+	writer  registry.Writer
+	cluster *cluster
+	life    context.Context
+	stop    context.CancelFunc
 
 	ready    atomic.Bool
 	readyMsg atomic.Pointer[string]
@@ -50,28 +56,52 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, clk: clock.Real{}, reg: telemetry.NewRegistry(), mux: http.NewServeMux()}
+	s.life, s.stop = context.WithCancel(context.Background())
 	self := cfg.Advertise
 	if self == "" {
 		self = fmt.Sprintf("127.0.0.1:%d", cfg.Port)
+	}
+	var cl *cluster
+	if cfg.Clustered() {
+		var err error
+		if cl, self, err = s.resolveCluster(s.life); err != nil {
+			s.stop()
+			return nil, err
+		}
 	}
 	s.store = store.New(self, hlc.New(nil))
 	hcfg := health.DefaultConfig()
 	hcfg.ExpireMaxFraction = cfg.ExpireMaxFraction
 	s.local = registry.NewLocal(s.store, hcfg, s.clk, log)
+	s.writer = s.local
 	s.loops = append(s.loops, s.local.Run, s.gcLoop)
+	if cl != nil {
+		if err := s.startCluster(cl, self); err != nil {
+			s.stop()
+			return nil, err
+		}
+	}
 
 	s.api = httpapi.New(httpapi.Config{
-		Store: s.store, Writer: s.local, Limits: cfg.Limits(), CacheMillis: cfg.CacheMillis, Logger: log,
+		Store: s.store, Writer: s.writer, Limits: cfg.Limits(), CacheMillis: cfg.CacheMillis, Logger: log,
 	})
 	s.registerMetrics()
 	s.mux.Handle("/nacos/", s.api.Handler())
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	// Standalone nodes are ready at once; a cluster node becomes ready when
-	// its startup load is done.
+	s.mux.HandleFunc("GET /nacos/v1/core/cluster/nodes", s.nodes)
 	s.setReady(true, "standalone")
 	return s, nil
+}
+
+// Ready reports readiness: standalone nodes are ready at once, cluster nodes
+// once their startup load is done.
+func (s *Server) Ready() (bool, string) {
+	if s.cluster != nil {
+		return s.cluster.engine.Ready()
+	}
+	return s.ready.Load(), *s.readyMsg.Load()
 }
 
 // Store exposes the store (tests, benchmarks).
@@ -83,8 +113,11 @@ func (s *Server) setReady(ok bool, msg string) {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	msg := *s.readyMsg.Load()
+	ok, msg := s.Ready()
 	if !s.ready.Load() {
+		ok, msg = false, *s.readyMsg.Load()
+	}
+	if !ok {
 		http.Error(w, "not ready: "+msg, http.StatusServiceUnavailable)
 		return
 	}
@@ -165,6 +198,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case err = <-errc:
 	}
 	s.setReady(false, "shutting down")
+	s.stop()
 	shutCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	_ = s.httpSrv.Shutdown(shutCtx)
