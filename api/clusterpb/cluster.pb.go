@@ -1220,11 +1220,15 @@ func (x *KeyDigest) GetDigest() uint64 {
 // KeyDigestRequest sends per-key digests for the differing buckets.
 // WARNING: only append fields; never renumber.
 type KeyDigestRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ViewId        string                 `protobuf:"bytes,1,opt,name=view_id,json=viewId,proto3" json:"view_id,omitempty"`
-	Ready         bool                   `protobuf:"varint,2,opt,name=ready,proto3" json:"ready,omitempty"`
-	Buckets       []uint32               `protobuf:"varint,3,rep,packed,name=buckets,proto3" json:"buckets,omitempty"`
-	Keys          []*KeyDigest           `protobuf:"bytes,4,rep,name=keys,proto3" json:"keys,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ViewId  string                 `protobuf:"bytes,1,opt,name=view_id,json=viewId,proto3" json:"view_id,omitempty"`
+	Ready   bool                   `protobuf:"varint,2,opt,name=ready,proto3" json:"ready,omitempty"`
+	Buckets []uint32               `protobuf:"varint,3,rep,packed,name=buckets,proto3" json:"buckets,omitempty"`
+	Keys    []*KeyDigest           `protobuf:"bytes,4,rep,name=keys,proto3" json:"keys,omitempty"`
+	// uptime_ms is how long the sender's process has held data. An owner up
+	// for less than the tombstone retention cannot have collected a
+	// tombstone, so a record it lacks was never deleted there.
+	UptimeMs      uint64 `protobuf:"varint,5,opt,name=uptime_ms,json=uptimeMs,proto3" json:"uptime_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1285,6 +1289,13 @@ func (x *KeyDigestRequest) GetKeys() []*KeyDigest {
 		return x.Keys
 	}
 	return nil
+}
+
+func (x *KeyDigestRequest) GetUptimeMs() uint64 {
+	if x != nil {
+		return x.UptimeMs
+	}
+	return 0
 }
 
 // KeyDigestReply asks for keys the receiver wants and pushes keys it has
@@ -1845,12 +1856,13 @@ const file_cluster_proto_rawDesc = "" +
 	"\tdiffering\x18\x01 \x03(\rR\tdiffering\"T\n" +
 	"\tKeyDigest\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.distro.cluster.v1.ServiceKeyR\x03key\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\x06R\x06digest\"\x8d\x01\n" +
+	"\x06digest\x18\x02 \x01(\x06R\x06digest\"\xaa\x01\n" +
 	"\x10KeyDigestRequest\x12\x17\n" +
 	"\aview_id\x18\x01 \x01(\tR\x06viewId\x12\x14\n" +
 	"\x05ready\x18\x02 \x01(\bR\x05ready\x12\x18\n" +
 	"\abuckets\x18\x03 \x03(\rR\abuckets\x120\n" +
-	"\x04keys\x18\x04 \x03(\v2\x1c.distro.cluster.v1.KeyDigestR\x04keys\"v\n" +
+	"\x04keys\x18\x04 \x03(\v2\x1c.distro.cluster.v1.KeyDigestR\x04keys\x12\x1b\n" +
+	"\tuptime_ms\x18\x05 \x01(\x04R\buptimeMs\"v\n" +
 	"\x0eKeyDigestReply\x121\n" +
 	"\x04want\x18\x01 \x03(\v2\x1d.distro.cluster.v1.ServiceKeyR\x04want\x121\n" +
 	"\x04push\x18\x02 \x03(\v2\x1d.distro.cluster.v1.KeyRecordsR\x04push\"A\n" +

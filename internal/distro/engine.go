@@ -100,6 +100,8 @@ type Engine struct {
 	peerReady map[string]bool
 
 	rounds rounds
+	// started is when this node's store began to hold data.
+	started time.Time
 
 	runCtx context.Context
 }
@@ -112,7 +114,7 @@ func New(cfg Config, st *store.Store, local LocalWriter, tr Transport, clk clock
 	}
 	e := &Engine{cfg: cfg, store: st, local: local, tr: tr, clk: clk, log: log, m: m,
 		readyCh: make(chan struct{}), viewCh: make(chan struct{}, 1),
-		peers: make(map[string]*peer), unreachableSince: make(map[string]time.Time), peerReady: make(map[string]bool)}
+		started: clk.Now(), peers: make(map[string]*peer), unreachableSince: make(map[string]time.Time), peerReady: make(map[string]bool)}
 	msg := "loading snapshot"
 	e.readyMsg.Store(&msg)
 	e.view.Store(NewView(cfg.Self, nil))

@@ -35,6 +35,12 @@ func (e *Engine) loadLoop(ctx context.Context) {
 			}
 			e.log.Info("snapshot load failed; trying next peer", "peer", m, "error", err)
 		}
+		if e.wholeClusterStarting(peers) {
+			// Every peer answered and none is ready: the whole cluster is
+			// starting, so no node holds data to load.
+			e.markReady("every peer is starting too: first node")
+			return
+		}
 		if e.clk.Now().Sub(start) >= e.cfg.StartupTimeout {
 			e.markReady("no ready peer answered within the startup timeout: first node")
 			return
@@ -48,6 +54,20 @@ func (e *Engine) loadLoop(ctx context.Context) {
 		case <-e.viewCh:
 		}
 	}
+}
+
+// wholeClusterStarting reports whether every configured peer is UP and has
+// told us it is not ready.
+func (e *Engine) wholeClusterStarting(peers []Member) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, m := range peers {
+		ready, known := e.peerReady[m.Addr]
+		if m.State != StateUp || !known || ready {
+			return false
+		}
+	}
+	return true
 }
 
 // loadOrder lists peers to try: UP peers that reported ready first, then

@@ -120,7 +120,7 @@ func (e *Engine) verifyPeer(ctx context.Context, v *View, addr string, sums []ui
 	}
 	for start := 0; ; start += e.cfg.KeyDigestBatch {
 		end := min(start+e.cfg.KeyDigestBatch, len(list))
-		req := &clusterpb.KeyDigestRequest{ViewId: v.ID(), Ready: true, Keys: list[start:end]}
+		req := &clusterpb.KeyDigestRequest{ViewId: v.ID(), Ready: true, Keys: list[start:end], UptimeMs: uint64(e.clk.Now().Sub(e.started).Milliseconds())}
 		if end == len(list) {
 			req.Buckets = buckets
 		}
@@ -194,8 +194,11 @@ func (e *Engine) handleKeyDigest(from string, kd *clusterpb.KeyDigestRequest) (*
 	}
 	if len(differing) > 0 {
 		e.m.digestMismatch.Add(float64(len(differing)))
-		agree := kd.GetViewId() == v.ID() && kd.GetReady() && e.ready.Load()
-		e.startRepair(from, differing, agree)
+		pol := repairPolicy{
+			agree:      kd.GetViewId() == v.ID() && kd.GetReady() && e.ready.Load(),
+			ownerYoung: time.Duration(kd.GetUptimeMs())*time.Millisecond < e.cfg.TombstoneRetention,
+		}
+		e.startRepair(from, differing, pol)
 	}
 	reply := &clusterpb.KeyDigestReply{}
 	for _, k := range differing {
@@ -242,7 +245,19 @@ func (e *Engine) endRound(from string) {
 
 // startRepair runs one repair per sender at a time; a round that finds one
 // in flight is skipped (the next round retries).
-func (e *Engine) startRepair(from string, keys []model.ServiceKey, agree bool) {
+// repairPolicy says what a repair may do with records the owner lacks.
+type repairPolicy struct {
+	// agree: both nodes have the same view and both are ready, so a record
+	// the owner lacks entirely and that is older than the tombstone
+	// retention was deleted there long ago and may be dropped.
+	agree bool
+	// ownerYoung: the owner has held data for less than the tombstone
+	// retention, so it cannot have collected a tombstone: whatever it lacks
+	// it never deleted, and is pushed to it.
+	ownerYoung bool
+}
+
+func (e *Engine) startRepair(from string, keys []model.ServiceKey, pol repairPolicy) {
 	e.rounds.mu.Lock()
 	if e.rounds.busy == nil {
 		e.rounds.busy = make(map[string]bool)
@@ -263,7 +278,7 @@ func (e *Engine) startRepair(from string, keys []model.ServiceKey, agree bool) {
 			delete(e.rounds.busy, from)
 			e.rounds.mu.Unlock()
 		}()
-		if err := e.repair(ctx, from, keys, agree); err != nil {
+		if err := e.repair(ctx, from, keys, pol); err != nil {
 			e.log.Debug("repair from peer failed", "peer", from, "keys", len(keys), "error", err)
 		}
 	}()
@@ -272,7 +287,7 @@ func (e *Engine) startRepair(from string, keys []model.ServiceKey, agree bool) {
 // repair fetches the owner's full records for keys, merges them, pushes
 // back what this node has that is newer, and drops what the owner deleted
 // long ago (only when views agree and both nodes are ready).
-func (e *Engine) repair(ctx context.Context, from string, keys []model.ServiceKey, agree bool) error {
+func (e *Engine) repair(ctx context.Context, from string, keys []model.ServiceKey, pol repairPolicy) error {
 	// Records stamped before horizon are old enough that their owner would
 	// no longer hold a tombstone for them; MaxClockAhead widens the margin
 	// for clock differences between nodes.
@@ -303,14 +318,14 @@ func (e *Engine) repair(ctx context.Context, from string, keys []model.ServiceKe
 			theirs[d.key] = d
 		}
 		for _, k := range batch {
-			e.reconcile(from, k, theirs[k], agree, horizon)
+			e.reconcile(from, k, theirs[k], pol, horizon)
 		}
 	}
 	return nil
 }
 
 // reconcile merges the owner's state of k and settles what remains different.
-func (e *Engine) reconcile(from string, k model.ServiceKey, theirs *decoded, agree bool, horizonMs int64) {
+func (e *Engine) reconcile(from string, k model.ServiceKey, theirs *decoded, pol repairPolicy, horizonMs int64) {
 	remote := make(map[model.InstanceKey]*store.Record)
 	var remoteMeta *store.MetaRecord
 	if theirs != nil {
@@ -331,15 +346,15 @@ func (e *Engine) reconcile(from string, k model.ServiceKey, theirs *decoded, agr
 		case rr != nil && r.Compare(rr) > 0:
 			push = append(push, r.Key())
 		case rr != nil:
-		case r.Stamp.WallMillis() > horizonMs:
-			// Young enough that the owner would still hold a tombstone
-			// had it deleted this: it is simply missing there.
+		case r.Stamp.WallMillis() > horizonMs || pol.ownerYoung:
+			// The owner would still hold a tombstone had it deleted
+			// this: it is simply missing there.
 			push = append(push, r.Key())
-		case agree && r.Alive():
+		case pol.agree && r.Alive():
 			forget = append(forget, r.Key())
 		}
 	}
-	pushMeta := myMeta != nil && (remoteMeta == nil || myMeta.Compare(remoteMeta) > 0) && myMeta.Stamp.WallMillis() > horizonMs
+	pushMeta := myMeta != nil && (remoteMeta == nil || myMeta.Compare(remoteMeta) > 0) && (myMeta.Stamp.WallMillis() > horizonMs || pol.ownerYoung)
 	if len(push) > 0 || pushMeta {
 		e.enqueueRepair(from, k, push, pushMeta)
 	}

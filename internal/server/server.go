@@ -19,6 +19,7 @@ import (
 	"github.com/distro-registry/distro/internal/health"
 	"github.com/distro-registry/distro/internal/hlc"
 	"github.com/distro-registry/distro/internal/nacos/httpapi"
+	"github.com/distro-registry/distro/internal/nacos/udppush"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
 	"github.com/distro-registry/distro/internal/telemetry"
@@ -37,6 +38,7 @@ type Server struct {
 	// cluster, the local registry standalone.
 	writer  registry.Writer
 	cluster *cluster
+	push    *udppush.Pusher
 	life    context.Context
 	stop    context.CancelFunc
 
@@ -82,8 +84,23 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 
+	var sub httpapi.Subscriber
+	if cfg.UDPPush {
+		p, err := udppush.New(udppush.Config{Listen: net.JoinHostPort(cfg.Bind, "0"), MergeWindow: cfg.PushMergeWindow,
+			AckTimeout: cfg.PushAckTimeout, CacheMillis: cfg.CacheMillis}, s.store, s.clk, log)
+		if err != nil {
+			s.stop()
+			return nil, fmt.Errorf("udp push: %w", err)
+		}
+		s.push, sub = p, p
+		s.loops = append(s.loops, func(ctx context.Context) {
+			if err := p.Run(ctx); err != nil {
+				log.Error("udp push stopped", "error", err)
+			}
+		})
+	}
 	s.api = httpapi.New(httpapi.Config{
-		Store: s.store, Writer: s.writer, Limits: cfg.Limits(), CacheMillis: cfg.CacheMillis, Logger: log,
+		Store: s.store, Writer: s.writer, Push: sub, Limits: cfg.Limits(), CacheMillis: cfg.CacheMillis, Logger: log,
 	})
 	s.registerMetrics()
 	s.mux.Handle("/nacos/", s.api.Handler())

@@ -42,6 +42,8 @@ type Options struct {
 	Health func(*health.Config)
 	Log    io.Writer
 	Seed   uint64
+	// BeforeStart runs on the network before the first node starts.
+	BeforeStart func(*Network)
 }
 
 // Cluster is a set of nodes on one Network.
@@ -62,6 +64,9 @@ func NewCluster(t testing.TB, n int, opts Options) *Cluster {
 	c := &Cluster{T: t, Net: NewNetwork(opts.Seed), opts: opts, nodes: map[string]*Node{}}
 	for i := 1; i <= n; i++ {
 		c.members = append(c.members, Addr(i))
+	}
+	if opts.BeforeStart != nil {
+		opts.BeforeStart(c.Net)
 	}
 	for _, a := range c.members {
 		c.Start(a)
