@@ -27,6 +27,8 @@ type Local struct {
 	// expiry runs only there. Standalone nodes own everything.
 	owns atomic.Pointer[func(model.ServiceKey) bool]
 
+	connAlive atomic.Pointer[func(string) bool]
+
 	refuteMu sync.Mutex
 	refute   []health.Ref
 
@@ -87,6 +89,9 @@ func heartbeatKept(r *store.Record) bool { return r.Instance.Ephemeral && r.Conn
 
 // onChange keeps the tracker in step with the store.
 func (l *Local) onChange(ev store.Event) {
+	if ev.Remote {
+		l.refuteConnExpiry(ev)
+	}
 	if !l.ownsKey(ev.Key) {
 		return
 	}
@@ -107,6 +112,19 @@ func (l *Local) onChange(ev store.Event) {
 			l.refuteMu.Unlock()
 		case !r.Alive():
 			l.tracker.Untrack(ref)
+		}
+	}
+}
+
+// refuteConnExpiry answers a peer's lease expiry of an instance whose
+// connection is open here with a newer version (the partition healed
+// before the client left).
+func (l *Local) refuteConnExpiry(ev store.Event) {
+	for _, r := range ev.Changed {
+		if r.Conn != "" && r.Kind == store.KindExpired && r.ConnNode == l.store.Self() && l.connIsAlive(r.Conn) {
+			l.refuteMu.Lock()
+			l.refute = append(l.refute, health.Ref{Service: ev.Key, Instance: r.Key()})
+			l.refuteMu.Unlock()
 		}
 	}
 }
@@ -133,8 +151,8 @@ func (l *Local) ScanOnce() {
 	l.refuteMu.Unlock()
 	for _, ref := range refute {
 		_ = l.store.Update(ref.Service, func(tx *store.Tx) error {
-			if r := tx.Get(ref.Instance); r != nil && r.Kind != store.KindDeleted {
-				tx.Put(r.Instance, store.KindLive, "", "")
+			if r := tx.Get(ref.Instance); r != nil && (r.Kind == store.KindUnhealthy || r.Kind == store.KindExpired) {
+				tx.Put(r.Instance, store.KindLive, r.Conn, r.ConnNode)
 				l.refuted.Add(1)
 			}
 			return nil
@@ -176,11 +194,19 @@ func (l *Local) Apply(_ context.Context, op *Op) (Result, error) {
 		return l.beat(op)
 	case OpCreateService, OpUpdateService, OpDeleteService:
 		return Result{}, l.service(op)
+	case OpBatchRegister:
+		if op.Conn == "" {
+			return Result{}, Errorf(http.StatusBadRequest, "batch register needs a client connection")
+		}
+		return Result{}, l.registerConn(op, op.Instances)
 	}
 	return Result{}, Errorf(http.StatusBadRequest, "unknown operation %d", op.Kind)
 }
 
 func (l *Local) register(op *Op) error {
+	if op.Conn != "" {
+		return l.registerConn(op, []model.Instance{op.Instance})
+	}
 	in := op.Instance
 	var track *model.Instance
 	err := l.store.Update(op.Key, func(tx *store.Tx) error {
@@ -203,6 +229,11 @@ func (l *Local) register(op *Op) error {
 
 func (l *Local) deregister(op *Op) error {
 	k := op.Instance.Key()
+	if op.Conn != "" {
+		// A connection removes its own instance of the service, whatever
+		// fields the request carries (Nacos 2 semantics).
+		return l.registerConn(op, nil)
+	}
 	return l.store.Update(op.Key, func(tx *store.Tx) error {
 		cur := tx.Get(k)
 		if cur == nil || !cur.Alive() {
@@ -240,10 +271,12 @@ func (l *Local) update(op *Op) error {
 		if op.Has(FieldMetadata) {
 			next.Metadata = maps.Clone(op.Instance.Metadata)
 		}
-		if next.Equal(cur.Instance) && cur.Kind == store.KindLive {
+		if next.Equal(cur.Instance) {
 			return nil
 		}
-		tx.Put(&next, store.KindLive, cur.Conn, cur.ConnNode)
+		// An update is not a sign of life: an instance a heartbeat timeout
+		// marked unhealthy stays so (only a beat or a registration restores it).
+		tx.Put(&next, cur.Kind, cur.Conn, cur.ConnNode)
 		return nil
 	})
 }
@@ -251,7 +284,7 @@ func (l *Local) update(op *Op) error {
 func (l *Local) beat(op *Op) (Result, error) {
 	k := op.Instance.Key()
 	res := Result{BeatCode: BeatOK, ClientBeatInterval: model.DefaultHeartBeatIntervalMs}
-	var beaten *model.Instance
+	var beaten *store.Record
 	err := l.store.Update(op.Key, func(tx *store.Tx) error {
 		cur := tx.Get(k)
 		if cur == nil || !cur.Alive() {
@@ -272,11 +305,11 @@ func (l *Local) beat(op *Op) (Result, error) {
 			tx.Put(cur.Instance, store.KindLive, cur.Conn, cur.ConnNode)
 			return nil
 		}
-		beaten = cur.Instance
+		beaten = cur
 		return nil
 	})
-	if beaten != nil && heartbeatKept(&store.Record{Instance: beaten}) && l.ownsKey(op.Key) {
-		l.tracker.Beat(health.Ref{Service: op.Key, Instance: k}, beaten, l.clk.Now())
+	if beaten != nil && heartbeatKept(beaten) && l.ownsKey(op.Key) {
+		l.tracker.Beat(health.Ref{Service: op.Key, Instance: k}, beaten.Instance, l.clk.Now())
 	}
 	return res, err
 }

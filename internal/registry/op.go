@@ -23,6 +23,9 @@ const (
 	OpCreateService
 	OpUpdateService
 	OpDeleteService
+	// OpBatchRegister replaces a connection's instances of a service with
+	// Op.Instances (Nacos 2 BatchInstanceRequest). Connection-held only.
+	OpBatchRegister
 )
 
 // String names the kind for logs and metrics.
@@ -44,6 +47,8 @@ func (k OpKind) String() string {
 		return "update-service"
 	case OpDeleteService:
 		return "delete-service"
+	case OpBatchRegister:
+		return "batch-register"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }
@@ -71,6 +76,8 @@ type Op struct {
 	LightBeat bool
 	// Service carries settings for service operations.
 	Service model.ServiceMeta
+	// Instances carries the set of a batch register.
+	Instances []model.Instance
 	// Conn and ConnNode tie the instance to a client connection (gRPC).
 	Conn, ConnNode string
 }
