@@ -6,13 +6,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distro-registry/distro/internal/config"
+	"github.com/distro-registry/distro/internal/member"
 	"github.com/distro-registry/distro/internal/server"
 	"github.com/distro-registry/distro/internal/telemetry"
 )
@@ -50,8 +53,33 @@ func newRoot() *cobra.Command {
 		},
 	}
 	cfg.RegisterFlags(root.Flags())
-	root.AddCommand(versionCmd())
+	root.AddCommand(versionCmd(), addressServerCmd())
 	return root
+}
+
+// addressServerCmd serves a members file in cluster.conf format, as the
+// address server that --address-server polls.
+func addressServerCmd() *cobra.Command {
+	var file, bind string
+	var port int
+	cmd := &cobra.Command{
+		Use:   "address-server",
+		Short: "serve a member list file at " + member.AddressServerPath + " for --address-server",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			log, err := telemetry.NewLogger(os.Stderr, "info", "text")
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return member.ServeAddressServer(ctx, net.JoinHostPort(bind, strconv.Itoa(port)), file, log)
+		},
+	}
+	cmd.Flags().StringVar(&file, "file", "cluster.conf", "member list file (cluster.conf format), re-read on every request")
+	cmd.Flags().StringVar(&bind, "bind", "0.0.0.0", "address to listen on")
+	cmd.Flags().IntVar(&port, "port", 8080, "port to listen on")
+	return cmd
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

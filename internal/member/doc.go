@@ -34,7 +34,9 @@
 // # Concurrency contract
 //
 //   - A Lookup calls onChange serially: first from Start's caller, then from
-//     its own goroutine. Health.SetMembers is a suitable onChange.
+//     its own goroutine. Health.SetMembers is a suitable onChange; when the
+//     Health can only be built after the first list (to resolve self), use
+//     Forwarder.OnChange and Forwarder.Attach.
 //   - Health's methods are safe for concurrent use. Run must be called once.
 //   - Subscribe callbacks run on the health goroutine, one at a time, in
 //     increasing Epoch order, and must not block long. They may call Snapshot

@@ -185,12 +185,11 @@ type Health struct {
 	// guard is owned by the Run goroutine.
 	guard *pauseGuard
 
-	mu      sync.Mutex
-	peers   map[string]*peerHealth // every member except self
-	members []string               // sorted member list as last set, self included if listed
-	gen     uint64                 // last peer incarnation handed out
-	view    View
-	subs    []*subscriber
+	mu    sync.Mutex
+	peers map[string]*peerHealth // every member except self
+	gen   uint64                 // last peer incarnation handed out
+	view  View
+	subs  []*subscriber
 }
 
 // NewHealth returns a Health for the node self. Until SetMembers is called the
@@ -238,13 +237,12 @@ func (h *Health) SetMembers(members []string) {
 		}
 	}
 	for m := range h.peers {
-		if !slices.Contains(list, m) {
+		if _, found := slices.BinarySearch(list, m); !found {
 			delete(h.peers, m)
 			removed = append(removed, m)
 		}
 	}
-	selfListed := slices.Contains(list, h.self)
-	h.members = list
+	_, selfListed := slices.BinarySearch(list, h.self)
 	changed := len(added) > 0 || len(removed) > 0
 	var v View
 	if changed {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync"
 )
 
 // Lookup produces the configured member list and reports changes. It is the
@@ -59,4 +60,41 @@ func orDiscard(l *slog.Logger) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return l
+}
+
+// Forwarder connects a Lookup to a Health that cannot exist yet when the
+// lookup starts: self identity (ResolveSelf), and so the Health, can only be
+// decided from the first list. Pass OnChange to Lookup.Start, read Latest to
+// resolve self, then Attach the Health; no change is lost in between.
+type Forwarder struct {
+	mu     sync.Mutex
+	latest []string
+	h      *Health
+}
+
+// OnChange records list and forwards it to the attached Health, if any.
+func (f *Forwarder) OnChange(list []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.latest = slices.Clone(list)
+	if f.h != nil {
+		f.h.SetMembers(list)
+	}
+}
+
+// Latest returns the last list received, or nil.
+func (f *Forwarder) Latest() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.latest)
+}
+
+// Attach hands h the latest list and every later one.
+func (f *Forwarder) Attach(h *Health) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.h = h
+	if f.latest != nil {
+		h.SetMembers(f.latest)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/distro-registry/distro/internal/clock"
 )
 
 // changeRecorder is an onChange that hands lists to the test over a channel.
@@ -216,4 +218,23 @@ func TestFileLookupStartErrors(t *testing.T) {
 			t.Fatal("missing directory accepted")
 		}
 	})
+}
+
+func TestForwarder(t *testing.T) {
+	var f Forwarder
+	if f.Latest() != nil {
+		t.Fatal("latest before any list")
+	}
+	if err := Static([]string{self, peerB}).Start(t.Context(), f.OnChange); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Latest(); !slices.Equal(got, []string{self, peerB}) {
+		t.Fatalf("latest %q", got)
+	}
+	f.OnChange([]string{self, peerB, peerC}) // arrives before the Health exists
+	h := NewHealth(self, Config{}, newFakeProber(), clock.Real{}, nil)
+	f.Attach(h)
+	wantStates(t, h, map[string]State{self: StateUp, peerB: StateSuspicious, peerC: StateSuspicious})
+	f.OnChange([]string{self, peerC})
+	wantStates(t, h, map[string]State{self: StateUp, peerC: StateSuspicious})
 }
