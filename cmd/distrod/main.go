@@ -30,11 +30,12 @@ func main() {
 func newRoot() *cobra.Command {
 	cfg := config.Default()
 	root := &cobra.Command{
-		Use:           "distrod",
-		Short:         "Nacos-compatible service registry with a Distro (AP) cluster",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		Use:               "distrod",
+		Short:             "Nacos-compatible service registry with a Distro (AP) cluster",
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		Args:              cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.Load(cmd.Flags(), &cfg, nil); err != nil {
 				return err
