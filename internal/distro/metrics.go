@@ -13,6 +13,7 @@ type Metrics struct {
 	syncRetries     *prometheus.CounterVec
 	syncMessages    prometheus.Counter
 	syncRecords     prometheus.Counter
+	syncBytes       prometheus.Counter
 	queueDropped    *prometheus.CounterVec
 	digestMismatch  prometheus.Counter
 	repairedKeys    prometheus.Counter
@@ -37,6 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		syncRetries:     prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sync_retries_total", Help: "Failed sync batches put back for retry."}, []string{"peer"}),
 		syncMessages:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sync_messages_total", Help: "Sync messages acknowledged by peers."}),
 		syncRecords:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sync_records_total", Help: "Records sent in acknowledged sync messages."}),
+		syncBytes:       prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sync_bytes_total", Help: "Payload bytes of acknowledged sync messages (before envelope and gRPC framing)."}),
 		queueDropped:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "queue_dropped_total", Help: "Sync tasks dropped because a peer queue was full (verification repairs them)."}, []string{"peer"}),
 		digestMismatch:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "digest_mismatches_total", Help: "Keys found different by verification."}),
 		repairedKeys:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "repaired_keys_total", Help: "Keys repaired from a peer's full state."}),
@@ -50,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg:             reg,
 	}
 	if reg != nil {
-		reg.MustRegister(m.syncLatency, m.syncRetries, m.syncMessages, m.syncRecords, m.queueDropped, m.digestMismatch,
+		reg.MustRegister(m.syncLatency, m.syncRetries, m.syncMessages, m.syncRecords, m.syncBytes, m.queueDropped, m.digestMismatch,
 			m.repairedKeys, m.forgotten, m.forwarded, m.forwardFallback, m.forwardServed, m.rejected, m.snapshotRecords, m.leaseExpired)
 	}
 	return m

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/distro-registry/distro/api/clusterpb"
 )
 
@@ -126,10 +128,12 @@ func (e *Engine) sendTasks(ctx context.Context, addr string, tasks []*task) erro
 		}
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
 		defer cancel()
-		_, err := e.tr.Call(cctx, addr, &clusterpb.Request{Kind: &clusterpb.Request_Sync{Sync: &clusterpb.SyncBatch{Entries: c.Entries}}})
+		req := &clusterpb.Request{Kind: &clusterpb.Request_Sync{Sync: &clusterpb.SyncBatch{Entries: c.Entries}}}
+		_, err := e.tr.Call(cctx, addr, req)
 		if err == nil {
 			e.m.syncMessages.Inc()
 			e.m.syncRecords.Add(float64(countRecords(c.Entries)))
+			e.m.syncBytes.Add(float64(proto.Size(req)))
 		}
 		return err
 	}

@@ -39,7 +39,7 @@ func TestTaskQueueMergeKeepsFirstDeadline(t *testing.T) {
 func TestTaskQueueEarlierDeadlineWins(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	q := newTaskQueue(10)
-	q.add(tk("a", "1.1.1.1", t0.Add(time.Second)))     // a retry far out
+	q.add(tk("a", "1.1.1.1", t0.Add(time.Second)))      // a retry far out
 	q.add(tk("a", "1.1.1.2", t0.Add(time.Millisecond))) // a fresh change
 	if got := q.popDue(t0.Add(2*time.Millisecond), 10); len(got) != 1 {
 		t.Fatal("a new change must not wait for the old retry deadline")
