@@ -81,6 +81,10 @@ type Config struct {
 	// ConnLease bounds how long peers keep instances of gRPC connections
 	// held by a node they can no longer reach.
 	ConnLease time.Duration `yaml:"conn-lease"`
+
+	// DebugClockOffset shifts this node's wall clock as its version stamps
+	// see it. It exists for fault-injection tests of clock skew (hidden flag).
+	DebugClockOffset time.Duration `yaml:"debug-clock-offset"`
 }
 
 // Default returns the defaults.
@@ -217,6 +221,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.TombstoneRetention, "tombstone-retention", c.TombstoneRetention, "how long deletions are remembered")
 	fs.DurationVar(&c.StartupTimeout, "startup-timeout", c.StartupTimeout, "start as the first node if no peer answers for this long")
 	fs.DurationVar(&c.ConnLease, "conn-lease", c.ConnLease, "lifetime of gRPC-client instances held by an unreachable node")
+	fs.DurationVar(&c.DebugClockOffset, "debug-clock-offset", c.DebugClockOffset, "shift this node's version clock (fault-injection tests only)")
+	_ = fs.MarkHidden("debug-clock-offset")
 }
 
 // Load resolves the final configuration after fs has parsed the command

@@ -71,7 +71,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.store = store.New(self, hlc.New(nil))
+	wall := time.Now
+	if off := cfg.DebugClockOffset; off != 0 {
+		log.Warn("version clock shifted for fault injection", "offset", off)
+		wall = func() time.Time { return time.Now().Add(off) }
+	}
+	s.store = store.New(self, hlc.New(wall))
 	hcfg := health.DefaultConfig()
 	hcfg.ExpireMaxFraction = cfg.ExpireMaxFraction
 	s.local = registry.NewLocal(s.store, hcfg, s.clk, log)
