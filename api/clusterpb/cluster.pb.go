@@ -33,10 +33,13 @@ type Envelope struct {
 	Nonce []byte `protobuf:"bytes,3,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	// body is a serialized Request or Response.
 	Body []byte `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
-	// mac is HMAC-SHA256(secret, domain | len-prefixed from | unix_millis |
-	// len-prefixed nonce | len-prefixed body); see internal/clusterauth.
+	// mac is HMAC-SHA256(secret, domain | len-prefixed from | len-prefixed to |
+	// unix_millis | len-prefixed nonce | len-prefixed body); see internal/clusterauth.
 	// Empty only under --insecure-cluster.
-	Mac           []byte `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
+	Mac []byte `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
+	// to is the intended receiver's member identity. It is covered by the
+	// MAC, so a captured message cannot be replayed to another member.
+	To            string `protobuf:"bytes,6,opt,name=to,proto3" json:"to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -104,6 +107,13 @@ func (x *Envelope) GetMac() []byte {
 		return x.Mac
 	}
 	return nil
+}
+
+func (x *Envelope) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
 }
 
 // Request is the body of a client -> server Envelope.
@@ -1766,14 +1776,15 @@ var File_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\rcluster.proto\x12\x11distro.cluster.v1\"{\n" +
+	"\rcluster.proto\x12\x11distro.cluster.v1\"\x8b\x01\n" +
 	"\bEnvelope\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x1f\n" +
 	"\vunix_millis\x18\x02 \x01(\x03R\n" +
 	"unixMillis\x12\x14\n" +
 	"\x05nonce\x18\x03 \x01(\fR\x05nonce\x12\x12\n" +
 	"\x04body\x18\x04 \x01(\fR\x04body\x12\x10\n" +
-	"\x03mac\x18\x05 \x01(\fR\x03mac\"\xb3\x03\n" +
+	"\x03mac\x18\x05 \x01(\fR\x03mac\x12\x0e\n" +
+	"\x02to\x18\x06 \x01(\tR\x02to\"\xb3\x03\n" +
 	"\aRequest\x122\n" +
 	"\x04sync\x18\x01 \x01(\v2\x1c.distro.cluster.v1.SyncBatchH\x00R\x04sync\x120\n" +
 	"\x05probe\x18\x02 \x01(\v2\x18.distro.cluster.v1.ProbeH\x00R\x05probe\x12:\n" +

@@ -61,6 +61,9 @@ var (
 	// ErrReplayCacheFull reports that the replay cache is at its cap; the
 	// envelope is refused rather than let the cache grow without bound.
 	ErrReplayCacheFull = errors.New("clusterauth: replay cache full")
+	// ErrMisdirected reports an authentic envelope addressed to another
+	// member: a capture replayed to the wrong node.
+	ErrMisdirected = errors.New("clusterauth: envelope addressed to another member")
 	// ErrSelf reports an authentic envelope that claims to come from this
 	// node itself: a reflected message. Members never message themselves.
 	ErrSelf = errors.New("clusterauth: envelope from self")
@@ -84,6 +87,8 @@ func Reason(err error) string {
 		return "replay"
 	case errors.Is(err, ErrReplayCacheFull):
 		return "replay_cache_full"
+	case errors.Is(err, ErrMisdirected):
+		return "misdirected"
 	case errors.Is(err, ErrSelf):
 		return "self"
 	case errors.Is(err, ErrMalformed):
@@ -181,19 +186,20 @@ func (s *Signer) IsInsecure() bool { return s.insecure }
 // Skew returns the accepted clock skew.
 func (s *Signer) Skew() time.Duration { return s.skew }
 
-// Sign wraps body in an Envelope from this member, stamped with the
-// current time and a fresh random nonce, and MACs it. The envelope
-// references body; do not modify body afterwards.
-func (s *Signer) Sign(body []byte) *clusterpb.Envelope {
+// Sign wraps body in an Envelope from this member to member to, stamped
+// with the current time and a fresh random nonce, and MACs it. The
+// envelope references body; do not modify body afterwards.
+func (s *Signer) Sign(to string, body []byte) *clusterpb.Envelope {
 	env := &clusterpb.Envelope{
 		From:       s.self,
+		To:         to,
 		UnixMillis: s.now().UnixMilli(),
 		Nonce:      make([]byte, NonceSize),
 		Body:       body,
 	}
 	_, _ = rand.Read(env.Nonce) // crypto/rand.Read never fails (it crashes the program instead)
 	if !s.insecure {
-		env.Mac = s.mac(make([]byte, 0, MACSize), env.From, env.UnixMillis, env.Nonce, env.Body)
+		env.Mac = s.mac(make([]byte, 0, MACSize), env.From, env.To, env.UnixMillis, env.Nonce, env.Body)
 	}
 	return env
 }
@@ -218,7 +224,7 @@ func (s *Signer) Verify(env *clusterpb.Envelope) (from string, body []byte, err 
 		return "", nil, ErrMalformed
 	}
 	var buf [MACSize]byte
-	want := s.mac(buf[:0], env.From, env.UnixMillis, env.Nonce, env.Body)
+	want := s.mac(buf[:0], env.From, env.To, env.UnixMillis, env.Nonce, env.Body)
 	if !hmac.Equal(want, env.Mac) {
 		return "", nil, ErrBadMAC
 	}
@@ -226,6 +232,9 @@ func (s *Signer) Verify(env *clusterpb.Envelope) (from string, body []byte, err 
 	// the secret. What remains is whether it is fresh and meant for us.
 	if env.From == s.self {
 		return "", nil, ErrSelf
+	}
+	if env.To != s.self {
+		return "", nil, ErrMisdirected
 	}
 	now := s.now().UnixMilli()
 	skew := s.skew.Milliseconds()
@@ -238,10 +247,10 @@ func (s *Signer) Verify(env *clusterpb.Envelope) (from string, body []byte, err 
 	return env.From, env.Body, nil
 }
 
-// mac appends HMAC-SHA256(secret, domain | len(from) from | unix_millis |
+// mac appends HMAC-SHA256(secret, domain | len(from) from | len(to) to | unix_millis |
 // len(nonce) nonce | len(body) body) to dst. Lengths and unix_millis are
 // 8-byte big-endian, so no two field tuples share an encoding.
-func (s *Signer) mac(dst []byte, from string, unixMillis int64, nonce, body []byte) []byte {
+func (s *Signer) mac(dst []byte, from, to string, unixMillis int64, nonce, body []byte) []byte {
 	h := s.macs.Get().(hash.Hash)
 	defer func() {
 		h.Reset()
@@ -252,6 +261,9 @@ func (s *Signer) mac(dst []byte, from string, unixMillis int64, nonce, body []by
 	binary.BigEndian.PutUint64(n[:], uint64(len(from)))
 	_, _ = h.Write(n[:])
 	_, _ = h.Write([]byte(from))
+	binary.BigEndian.PutUint64(n[:], uint64(len(to)))
+	_, _ = h.Write(n[:])
+	_, _ = h.Write([]byte(to))
 	binary.BigEndian.PutUint64(n[:], uint64(unixMillis))
 	_, _ = h.Write(n[:])
 	binary.BigEndian.PutUint64(n[:], uint64(len(nonce)))

@@ -58,67 +58,67 @@ func TestVerify(t *testing.T) {
 		secret  []byte                     // receiver's secret (secretA if nil)
 		want    error
 	}{
-		{name: "good", env: func() *clusterpb.Envelope { return sender.Sign(body) }},
-		{name: "empty body", env: func() *clusterpb.Envelope { return sender.Sign(nil) }},
-		{name: "wrong secret", env: func() *clusterpb.Envelope { return sender.Sign(body) }, secret: secretB, want: ErrBadMAC},
+		{name: "good", env: func() *clusterpb.Envelope { return sender.Sign("10.0.0.2:8848", body) }},
+		{name: "empty body", env: func() *clusterpb.Envelope { return sender.Sign("10.0.0.2:8848", nil) }},
+		{name: "wrong secret", env: func() *clusterpb.Envelope { return sender.Sign("10.0.0.2:8848", body) }, secret: secretB, want: ErrBadMAC},
 		{name: "tampered body", env: func() *clusterpb.Envelope {
-			e := sender.Sign(bytes.Clone(body))
+			e := sender.Sign("10.0.0.2:8848", bytes.Clone(body))
 			e.Body[0] ^= 1
 			return e
 		}, want: ErrBadMAC},
 		{name: "appended body", env: func() *clusterpb.Envelope {
-			e := sender.Sign(body)
+			e := sender.Sign("10.0.0.2:8848", body)
 			e.Body = append(bytes.Clone(e.Body), 0)
 			return e
 		}, want: ErrBadMAC},
 		{name: "tampered from", env: func() *clusterpb.Envelope {
-			e := sender.Sign(body)
+			e := sender.Sign("10.0.0.2:8848", body)
 			e.From = "10.0.0.9:8848"
 			return e
 		}, want: ErrBadMAC},
 		{name: "tampered time", env: func() *clusterpb.Envelope {
-			e := sender.Sign(body)
+			e := sender.Sign("10.0.0.2:8848", body)
 			e.UnixMillis++
 			return e
 		}, want: ErrBadMAC},
 		{name: "tampered nonce", env: func() *clusterpb.Envelope {
-			e := sender.Sign(body)
+			e := sender.Sign("10.0.0.2:8848", body)
 			e.Nonce[3] ^= 0x80
 			return e
 		}, want: ErrBadMAC},
 		{name: "tampered mac", env: func() *clusterpb.Envelope {
-			e := sender.Sign(body)
+			e := sender.Sign("10.0.0.2:8848", body)
 			e.Mac[31] ^= 1
 			return e
 		}, want: ErrBadMAC},
 		{name: "field boundary shift", env: func() *clusterpb.Envelope {
 			// Moving a byte from from into body must not keep the MAC valid.
-			e := sender.Sign([]byte("4" + "x"))
+			e := sender.Sign("10.0.0.2:8848", []byte("4" + "x"))
 			e.From, e.Body = e.From+"x", []byte("4")
 			return e
 		}, want: ErrBadMAC},
-		{name: "stale", env: func() *clusterpb.Envelope { return sender.Sign(body) }, advance: 31 * time.Second, want: ErrStale},
-		{name: "at skew edge", env: func() *clusterpb.Envelope { return sender.Sign(body) }, advance: 30 * time.Second},
-		{name: "future", env: func() *clusterpb.Envelope { return sender.Sign(body) }, advance: -31 * time.Second, want: ErrStale},
+		{name: "stale", env: func() *clusterpb.Envelope { return sender.Sign("10.0.0.2:8848", body) }, advance: 31 * time.Second, want: ErrStale},
+		{name: "at skew edge", env: func() *clusterpb.Envelope { return sender.Sign("10.0.0.2:8848", body) }, advance: 30 * time.Second},
+		{name: "future", env: func() *clusterpb.Envelope { return sender.Sign("10.0.0.2:8848", body) }, advance: -31 * time.Second, want: ErrStale},
 		{name: "nil", env: func() *clusterpb.Envelope { return nil }, want: ErrMalformed},
 		{name: "empty", env: func() *clusterpb.Envelope { return &clusterpb.Envelope{} }, want: ErrMalformed},
 		{name: "no mac", env: func() *clusterpb.Envelope {
-			e := sender.Sign(body)
+			e := sender.Sign("10.0.0.2:8848", body)
 			e.Mac = nil
 			return e
 		}, want: ErrMalformed},
 		{name: "short nonce", env: func() *clusterpb.Envelope {
-			e := sender.Sign(body)
+			e := sender.Sign("10.0.0.2:8848", body)
 			e.Nonce = e.Nonce[:8]
 			return e
 		}, want: ErrMalformed},
 		{name: "empty from", env: func() *clusterpb.Envelope {
-			e := sender.Sign(body)
+			e := sender.Sign("10.0.0.2:8848", body)
 			e.From = ""
 			return e
 		}, want: ErrMalformed},
 		{name: "huge from", env: func() *clusterpb.Envelope {
-			e := sender.Sign(body)
+			e := sender.Sign("10.0.0.2:8848", body)
 			e.From = strings.Repeat("a", MaxFromSize+1)
 			return e
 		}, want: ErrMalformed},
@@ -153,7 +153,7 @@ func TestReplay(t *testing.T) {
 	clk := newClock()
 	sender := mustNew(t, secretA, "a:1", WithClock(clk.Now))
 	recv := mustNew(t, secretA, "b:1", WithClock(clk.Now))
-	env := sender.Sign([]byte("x"))
+	env := sender.Sign("b:1", []byte("x"))
 	if _, _, err := recv.Verify(env); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestReplay(t *testing.T) {
 
 func TestSelfReflection(t *testing.T) {
 	s := mustNew(t, secretA, "a:1")
-	if _, _, err := s.Verify(s.Sign([]byte("x"))); !errors.Is(err, ErrSelf) {
+	if _, _, err := s.Verify(s.Sign("a:1", []byte("x"))); !errors.Is(err, ErrSelf) {
 		t.Fatalf("err = %v, want ErrSelf", err)
 	}
 }
@@ -189,11 +189,11 @@ func TestReplayCacheEvictsAndCaps(t *testing.T) {
 	sender := mustNew(t, secretA, "a:1", WithClock(clk.Now))
 	recv := mustNew(t, secretA, "b:1", WithClock(clk.Now), WithSkew(time.Second), WithMaxNonces(100))
 	for i := range 100 {
-		if _, _, err := recv.Verify(sender.Sign([]byte{byte(i)})); err != nil {
+		if _, _, err := recv.Verify(sender.Sign("b:1", []byte{byte(i)})); err != nil {
 			t.Fatalf("msg %d: %v", i, err)
 		}
 	}
-	if _, _, err := recv.Verify(sender.Sign(nil)); !errors.Is(err, ErrReplayCacheFull) {
+	if _, _, err := recv.Verify(sender.Sign("b:1", nil)); !errors.Is(err, ErrReplayCacheFull) {
 		t.Fatalf("over cap: err = %v, want ErrReplayCacheFull", err)
 	}
 	// Once the window passes, old nonces are evicted and traffic flows again.
@@ -202,7 +202,7 @@ func TestReplayCacheEvictsAndCaps(t *testing.T) {
 		if i%50 == 0 {
 			clk.Add(time.Second + time.Millisecond)
 		}
-		if _, _, err := recv.Verify(sender.Sign([]byte{byte(i)})); err != nil {
+		if _, _, err := recv.Verify(sender.Sign("b:1", []byte{byte(i)})); err != nil {
 			t.Fatalf("msg %d after window: %v", i, err)
 		}
 	}
@@ -216,7 +216,7 @@ func TestReplayCacheEvictsAndCaps(t *testing.T) {
 
 func TestInsecure(t *testing.T) {
 	a, b := Insecure("a:1"), Insecure("b:1")
-	env := a.Sign([]byte("x"))
+	env := a.Sign("b:1", []byte("x"))
 	if len(env.Mac) != 0 {
 		t.Fatal("insecure signer set a mac")
 	}
@@ -284,17 +284,28 @@ func TestCheckSecret(t *testing.T) {
 	}
 }
 
+func TestMisdirectedRejected(t *testing.T) {
+	sender := mustNew(t, secretA, "a:1")
+	env := sender.Sign("c:1", []byte("x"))
+	if _, _, err := mustNew(t, secretA, "b:1").Verify(env); !errors.Is(err, ErrMisdirected) || Reason(err) != "misdirected" {
+		t.Fatalf("an envelope for c:1 verified at b:1: %v", err)
+	}
+	if _, _, err := mustNew(t, secretA, "c:1").Verify(env); err != nil {
+		t.Fatalf("addressee rejected it: %v", err)
+	}
+}
+
 func TestNewCopiesSecret(t *testing.T) {
 	secret := bytes.Clone(secretA)
 	s := mustNew(t, secret, "a:1")
-	env := s.Sign([]byte("x"))
+	env := s.Sign("b:1", []byte("x"))
 	for i := range secret {
 		secret[i] = 0
 	}
 	if _, _, err := mustNew(t, secretA, "b:1").Verify(env); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := mustNew(t, secretA, "b:1").Verify(s.Sign([]byte("y"))); err != nil {
+	if _, _, err := mustNew(t, secretA, "b:1").Verify(s.Sign("b:1", []byte("y"))); err != nil {
 		t.Fatalf("signer changed after caller reused the secret buffer: %v", err)
 	}
 }
@@ -318,7 +329,7 @@ func TestConcurrentVerify(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 500 {
-				env := sender.Sign([]byte("x"))
+				env := sender.Sign("b:1", []byte("x"))
 				if _, _, err := recv.Verify(env); err != nil {
 					t.Error(err)
 					return
@@ -337,15 +348,15 @@ func FuzzVerify(f *testing.F) {
 	clk := newClock()
 	sender := mustNew(f, secretA, "a:1", WithClock(clk.Now))
 	// Deterministic, so that fuzz workers (separate processes) agree on it.
-	good := &clusterpb.Envelope{From: "a:1", UnixMillis: clk.Now().UnixMilli(), Nonce: bytes.Repeat([]byte{7}, NonceSize), Body: []byte("body")}
-	good.Mac = sender.mac(nil, good.From, good.UnixMillis, good.Nonce, good.Body)
+	good := &clusterpb.Envelope{From: "a:1", To: "b:1", UnixMillis: clk.Now().UnixMilli(), Nonce: bytes.Repeat([]byte{7}, NonceSize), Body: []byte("body")}
+	good.Mac = sender.mac(nil, good.From, good.To, good.UnixMillis, good.Nonce, good.Body)
 	f.Add(good.From, good.UnixMillis, good.Nonce, good.Body, good.Mac)
 	f.Add("", int64(0), []byte(nil), []byte(nil), []byte(nil))
 	f.Add("b:1", int64(-1<<63), make([]byte, 16), []byte("x"), make([]byte, 32))
 	f.Add("a:1", int64(1<<63-1), make([]byte, 16), []byte("x"), make([]byte, 32))
 	f.Fuzz(func(t *testing.T, from string, ms int64, nonce, body, mac []byte) {
 		recv := mustNew(t, secretA, "b:1", WithClock(clk.Now))
-		env := &clusterpb.Envelope{From: from, UnixMillis: ms, Nonce: nonce, Body: body, Mac: mac}
+		env := &clusterpb.Envelope{From: from, To: "b:1", UnixMillis: ms, Nonce: nonce, Body: body, Mac: mac}
 		gotFrom, gotBody, err := recv.Verify(env)
 		if err == nil {
 			// Only the genuine envelope may pass.
@@ -367,7 +378,7 @@ func BenchmarkSignVerify(b *testing.B) {
 	body := bytes.Repeat([]byte("x"), 512)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := recv.Verify(sender.Sign(body)); err != nil {
+		if _, _, err := recv.Verify(sender.Sign("b:1", body)); err != nil {
 			b.Fatal(err)
 		}
 	}

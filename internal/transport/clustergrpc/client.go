@@ -81,7 +81,7 @@ func (c *Client) Call(ctx context.Context, peer string, req *clusterpb.Request) 
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.CallTimeout)
 		defer cancel()
 	}
-	out, err := pc.stub.Call(ctx, c.cfg.Signer.Sign(body))
+	out, err := pc.stub.Call(ctx, c.cfg.Signer.Sign(peer, body))
 	if err != nil {
 		return nil, c.callError(ctx, pc, peer, "call", err)
 	}
@@ -122,7 +122,7 @@ func (c *Client) Snapshot(ctx context.Context, peer string, req *clusterpb.Snaps
 		idle = time.AfterFunc(c.cfg.SnapshotIdleTimeout, func() { cancel(errIdle) })
 		defer idle.Stop()
 	}
-	stream, err := pc.stub.Snapshot(ctx, c.cfg.Signer.Sign(body))
+	stream, err := pc.stub.Snapshot(ctx, c.cfg.Signer.Sign(peer, body))
 	if err != nil {
 		return c.callError(ctx, pc, peer, "snapshot", err)
 	}

@@ -67,7 +67,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Cleanup(func() { _ = cli.Close() })
 
 	f.Fuzz(func(t *testing.T, body []byte) {
-		out, err := svc.Call(context.Background(), clientSigner.Sign(body))
+		out, err := svc.Call(context.Background(), clientSigner.Sign(self, body))
 		if err != nil {
 			if st, ok := status.FromError(err); !ok || st.Code() != codes.InvalidArgument {
 				t.Fatalf("err = %v, want InvalidArgument", err)
@@ -75,7 +75,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		} else if _, _, err := clientSigner.Verify(out); err != nil {
 			t.Fatalf("server reply does not verify: %v", err)
 		}
-		if _, err := cli.open(self, serverSigner.Sign(body)); err != nil && !errors.Is(err, ErrProtocol) {
+		if _, err := cli.open(self, serverSigner.Sign(from, body)); err != nil && !errors.Is(err, ErrProtocol) {
 			t.Fatalf("client open: %v", err)
 		}
 	})

@@ -119,7 +119,7 @@ func (v service) Call(ctx context.Context, env *clusterpb.Envelope) (_ *clusterp
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "marshal response: %v", err)
 	}
-	return s.cfg.Signer.Sign(body), nil
+	return s.cfg.Signer.Sign(from, body), nil
 }
 
 func (v service) Snapshot(env *clusterpb.Envelope, stream grpc.ServerStreamingServer[clusterpb.Envelope]) (err error) {
@@ -166,7 +166,7 @@ func (v service) Snapshot(env *clusterpb.Envelope, stream grpc.ServerStreamingSe
 		if err != nil {
 			return fmt.Errorf("clustergrpc: marshal chunk: %w", err)
 		}
-		if err := stream.Send(s.cfg.Signer.Sign(body)); err != nil {
+		if err := stream.Send(s.cfg.Signer.Sign(from, body)); err != nil {
 			return err
 		}
 		seq++

@@ -205,7 +205,7 @@ func TestReplayedEnvelopeRejected(t *testing.T) {
 	n := startNode(t, secretA)
 	stub := rawStub(t, n)
 	body, _ := proto.Marshal(&clusterpb.Request{Kind: &clusterpb.Request_Sync{Sync: &clusterpb.SyncBatch{}}})
-	env := signer(t, secretA, clientName).Sign(body)
+	env := signer(t, secretA, clientName).Sign(n.name, body)
 	ctx := context.Background()
 	if _, err := stub.Call(ctx, env); err != nil {
 		t.Fatalf("first delivery: %v", err)
@@ -236,9 +236,9 @@ func TestStaleAndMalformedEnvelopes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, env := range map[string]*clusterpb.Envelope{
-		"stale":     old.Sign(body),
+		"stale":     old.Sign(n.name, body),
 		"malformed": {From: clientName, Body: body},
-		"self":      signer(t, secretA, n.name).Sign(body),
+		"self":      signer(t, secretA, n.name).Sign(n.name, body),
 	} {
 		_, err := stub.Call(context.Background(), env)
 		if status.Code(err) != codes.Unauthenticated || n.auth.get(name) != 1 {
@@ -277,13 +277,13 @@ func TestInvalidRequests(t *testing.T) {
 		"garbage":      {0xff, 0xff, 0xff},
 		"snapshot":     snapReq,
 	} {
-		_, err := stub.Call(context.Background(), s.Sign(body))
+		_, err := stub.Call(context.Background(), s.Sign(n.name, body))
 		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("%s: err = %v, want InvalidArgument", name, err)
 		}
 	}
 	probe, _ := proto.Marshal(&clusterpb.Request{Kind: &clusterpb.Request_Probe{Probe: &clusterpb.Probe{}}})
-	stream, err := stub.Snapshot(context.Background(), s.Sign(probe))
+	stream, err := stub.Snapshot(context.Background(), s.Sign(n.name, probe))
 	if err == nil {
 		_, err = stream.Recv()
 	}
@@ -702,11 +702,11 @@ func TestClientVerifiesResponses(t *testing.T) {
 		want   error
 		reason string
 	}{
-		{"forged", func() *clusterpb.Envelope { return signer(t, secretB, peer).Sign(ack) }, clusterauth.ErrBadMAC, "bad_mac"},
-		{"wrong peer", func() *clusterpb.Envelope { return signer(t, secretA, "10.0.0.7:8848").Sign(ack) }, ErrWrongPeer, "wrong_peer"},
-		{"garbage body", func() *clusterpb.Envelope { return good.Sign([]byte{0xff}) }, ErrProtocol, ""},
-		{"empty response", func() *clusterpb.Envelope { return good.Sign(nil) }, ErrProtocol, ""},
-		{"chunk to a call", func() *clusterpb.Envelope { return good.Sign(chunk) }, ErrProtocol, ""},
+		{"forged", func() *clusterpb.Envelope { return signer(t, secretB, peer).Sign(clientName, ack) }, clusterauth.ErrBadMAC, "bad_mac"},
+		{"wrong peer", func() *clusterpb.Envelope { return signer(t, secretA, "10.0.0.7:8848").Sign(clientName, ack) }, ErrWrongPeer, "wrong_peer"},
+		{"garbage body", func() *clusterpb.Envelope { return good.Sign(clientName, []byte{0xff}) }, ErrProtocol, ""},
+		{"empty response", func() *clusterpb.Envelope { return good.Sign(clientName, nil) }, ErrProtocol, ""},
+		{"chunk to a call", func() *clusterpb.Envelope { return good.Sign(clientName, chunk) }, ErrProtocol, ""},
 	}
 	c, ac := newTestClient(t, secretA, clientName)
 	for _, tt := range tests {
@@ -722,7 +722,7 @@ func TestClientVerifiesResponses(t *testing.T) {
 		})
 	}
 	t.Run("snapshot out of order", func(t *testing.T) {
-		reply.Store(func() *clusterpb.Envelope { return good.Sign(chunk) })
+		reply.Store(func() *clusterpb.Envelope { return good.Sign(clientName, chunk) })
 		err := c.Snapshot(context.Background(), peer, nil, func(*clusterpb.SnapshotChunk) error {
 			t.Fatal("out-of-order chunk delivered")
 			return nil
@@ -733,7 +733,7 @@ func TestClientVerifiesResponses(t *testing.T) {
 	})
 	t.Run("snapshot truncated", func(t *testing.T) {
 		first, _ := proto.Marshal(&clusterpb.Response{Kind: &clusterpb.Response_Chunk{Chunk: &clusterpb.SnapshotChunk{}}})
-		reply.Store(func() *clusterpb.Envelope { return good.Sign(first) })
+		reply.Store(func() *clusterpb.Envelope { return good.Sign(clientName, first) })
 		err := c.Snapshot(context.Background(), peer, nil, func(*clusterpb.SnapshotChunk) error { return nil })
 		if !errors.Is(err, ErrProtocol) || !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("err = %v", err)
