@@ -93,7 +93,7 @@ func TestVerify(t *testing.T) {
 		}, want: ErrBadMAC},
 		{name: "field boundary shift", env: func() *clusterpb.Envelope {
 			// Moving a byte from from into body must not keep the MAC valid.
-			e := sender.Sign("10.0.0.2:8848", []byte("4" + "x"))
+			e := sender.Sign("10.0.0.2:8848", []byte("4"+"x"))
 			e.From, e.Body = e.From+"x", []byte("4")
 			return e
 		}, want: ErrBadMAC},
