@@ -100,6 +100,11 @@ type Engine struct {
 	peerReady map[string]bool
 
 	rounds rounds
+
+	// ownMu serialises ownership updates; ownView is the view the write
+	// path's ownership was last computed from.
+	ownMu   sync.Mutex
+	ownView *View
 	// started is when this node's store began to hold data.
 	started time.Time
 
@@ -172,10 +177,13 @@ func (e *Engine) SetView(v *View) {
 	e.mu.Unlock()
 	if old.ID() != v.ID() {
 		e.log.Info("member view changed", "view", v.ID(), "eligible", v.Eligible())
-		if e.ready.Load() {
-			e.moveOwnership(old, v)
-		}
 	}
+	e.ownMu.Lock()
+	if e.ready.Load() && e.ownView.ID() != v.ID() {
+		e.moveOwnership(e.ownView, v)
+		e.ownView = v
+	}
+	e.ownMu.Unlock()
 	select {
 	case e.viewCh <- struct{}{}:
 	default:
@@ -209,8 +217,12 @@ func (e *Engine) markReady(reason string) {
 		return
 	}
 	e.readyMsg.Store(&reason)
-	e.moveOwnership(nil, e.view.Load())
+	e.ownMu.Lock()
+	v := e.view.Load()
+	e.moveOwnership(nil, v)
+	e.ownView = v
 	e.ready.Store(true)
+	e.ownMu.Unlock()
 	close(e.readyCh)
 	e.log.Info("distro ready", "reason", reason)
 }
