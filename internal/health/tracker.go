@@ -201,7 +201,8 @@ func (t *Tracker) Scan(now time.Time) []Due {
 		if budget < t.cfg.ExpireMinPerWindow {
 			budget = t.cfg.ExpireMinPerWindow
 		}
-		budget -= t.expiredInW
+		// Once the window's share is used up, nothing more expires in it.
+		budget = max(budget-t.expiredInW, 0)
 	}
 	var out []Due
 	var deferred []*tentry

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/netip"
 	"strconv"
@@ -59,6 +60,9 @@ func (l Limits) ValidateName(what, s string) error {
 			return invalidf("%s %q contains %q; allowed are letters, digits and _ - . :", what, s, rune(s[i]))
 		}
 	}
+	if strings.Contains(s, "..") {
+		return invalidf("%s %q must not contain \"..\"", what, s)
+	}
 	return nil
 }
 
@@ -76,6 +80,10 @@ func (l Limits) ParseServiceKey(namespace, group, serviceName string) (ServiceKe
 		return ServiceKey{}, invalidf("Param 'serviceName' is required")
 	}
 	name := serviceName
+	group = strings.TrimSpace(group)
+	if group == "" {
+		group = DefaultGroup
+	}
 	if i := strings.Index(serviceName, GroupSeparator); i >= 0 {
 		g, rest := serviceName[:i], serviceName[i+len(GroupSeparator):]
 		if strings.Contains(rest, GroupSeparator) {
@@ -84,11 +92,9 @@ func (l Limits) ParseServiceKey(namespace, group, serviceName string) (ServiceKe
 		if g == "" {
 			return ServiceKey{}, invalidf("Param 'serviceName' is illegal: group part of %q is empty", serviceName)
 		}
+		// The group part is taken as given: blank-means-default applies
+		// only to the groupName parameter, so " @@x" is refused like "@@x".
 		group, name = g, rest
-	}
-	group = strings.TrimSpace(group)
-	if group == "" {
-		group = DefaultGroup
 	}
 	k := ServiceKey{Namespace: namespace, Group: group, Name: name}
 	if err := l.ValidateName("namespaceId", k.Namespace); err != nil {
@@ -220,7 +226,7 @@ func (l Limits) ParseMetadata(s string) (map[string]string, error) {
 		if err := dec.Decode(&raw); err != nil {
 			return nil, invalidf("metadata is not a valid JSON object: %v", err)
 		}
-		if dec.More() {
+		if !AtEOF(dec) {
 			return nil, invalidf("metadata has trailing data after the JSON object")
 		}
 		md = make(map[string]string, len(raw))
@@ -244,7 +250,18 @@ func (l Limits) ParseMetadata(s string) (map[string]string, error) {
 			md[k] = v
 		}
 	}
-	return md, l.ValidateMetadata(md)
+	if err := l.ValidateMetadata(md); err != nil {
+		return nil, err
+	}
+	return md, nil
+}
+
+// AtEOF reports whether dec has nothing but white space left. Use it after
+// decoding one top-level value: json.Decoder.More alone misses a stray
+// closing '}' or ']', which it treats as the end of an enclosing value.
+func AtEOF(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return errors.Is(err, io.EOF)
 }
 
 func jsonScalarString(v json.RawMessage) (string, error) {

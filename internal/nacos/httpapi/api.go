@@ -491,10 +491,11 @@ func page(p url.Values, required bool) (no, size int, err error) {
 }
 
 func slice[T any](all []T, no, size int) []T {
-	start := (no - 1) * size
-	if start >= len(all) || size <= 0 {
+	// Compare before multiplying: (no-1)*size overflows for a huge pageNo.
+	if size <= 0 || no-1 >= (len(all)+size-1)/size {
 		return []T{}
 	}
+	start := (no - 1) * size
 	return all[start:min(start+size, len(all))]
 }
 

@@ -38,7 +38,7 @@ func DecodeBeat(s string, l model.Limits) (*Beat, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("%w: beat is not valid JSON: %v", model.ErrInvalid, err)
 	}
-	if dec.More() {
+	if !model.AtEOF(dec) {
 		return nil, fmt.Errorf("%w: beat has trailing data", model.ErrInvalid)
 	}
 	b := &Beat{IP: strings.TrimSpace(raw.IP), Weight: raw.Weight, ServiceName: raw.ServiceName,

@@ -28,8 +28,15 @@ func readParams(r *http.Request, maxBody int64) (url.Values, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err == nil && mt != "application/x-www-form-urlencoded" && mt != "text/plain" {
-			// Nacos reads parameters only; other bodies carry nothing for us.
-			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBody+1))
+			// Nacos reads parameters only; other bodies carry nothing for us,
+			// but they are bounded all the same.
+			n, err := io.Copy(io.Discard, io.LimitReader(r.Body, maxBody+1))
+			if n > maxBody {
+				return nil, errTooLarge
+			}
+			if err != nil {
+				return nil, err
+			}
 			return vals, nil
 		}
 	}
