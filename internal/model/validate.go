@@ -326,7 +326,19 @@ func (l Limits) ValidateInstance(in *Instance) error {
 	if len(in.InstanceID) > 4*l.MaxNameLen {
 		return invalidf("instanceId is too long")
 	}
-	return l.ValidateMetadata(in.Metadata)
+	if err := l.ValidateMetadata(in.Metadata); err != nil {
+		return err
+	}
+	if in.Ephemeral {
+		// Nacos 2 refuses these too: a client told to beat less often
+		// than the timeout would be expired between its own beats.
+		iv := in.HeartBeatIntervalMs()
+		if iv > in.HeartBeatTimeoutMs() || iv > in.IPDeleteTimeoutMs() {
+			return invalidf("instance 'heart beat interval' (%d ms) must not exceed 'heart beat timeout' (%d ms) and 'ip delete timeout' (%d ms)",
+				iv, in.HeartBeatTimeoutMs(), in.IPDeleteTimeoutMs())
+		}
+	}
+	return nil
 }
 
 // ParseProtectThreshold parses a protect threshold in 0..1; blank gives 0.

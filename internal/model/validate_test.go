@@ -507,3 +507,23 @@ func mapsEqual(a, b map[string]string) bool {
 	}
 	return true
 }
+
+func TestValidateInstanceBeatIntervalWithinTimeouts(t *testing.T) {
+	l := DefaultLimits()
+	for _, tc := range []struct {
+		md        map[string]string
+		ephemeral bool
+		ok        bool
+	}{
+		{nil, true, true},
+		{map[string]string{MetaHeartBeatTimeout: "2000", MetaIPDeleteTimeout: "4000", MetaHeartBeatInterval: "1000"}, true, true},
+		{map[string]string{MetaHeartBeatTimeout: "2000", MetaIPDeleteTimeout: "4000"}, true, false}, // default 5 s interval > 2 s
+		{map[string]string{MetaHeartBeatTimeout: "2000", MetaIPDeleteTimeout: "4000"}, false, true}, // persistent: not beat-driven
+		{map[string]string{MetaIPDeleteTimeout: "3000"}, true, false},
+	} {
+		in := &Instance{IP: "10.0.0.1", Port: 80, Weight: 1, Cluster: "DEFAULT", Ephemeral: tc.ephemeral, Metadata: tc.md}
+		if err := l.ValidateInstance(in); (err == nil) != tc.ok {
+			t.Errorf("%v ephemeral=%v: err = %v, want ok=%v", tc.md, tc.ephemeral, err, tc.ok)
+		}
+	}
+}

@@ -320,7 +320,7 @@ func (l *Local) service(op *Op) error {
 		exists := m != nil && !m.Deleted
 		switch op.Kind {
 		case OpCreateService:
-			if exists {
+			if exists || tx.LiveCount() > 0 {
 				return Errorf(http.StatusBadRequest, "specified service %s already exists!", op.Key.Grouped())
 			}
 		case OpUpdateService:

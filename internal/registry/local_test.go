@@ -722,3 +722,14 @@ func TestRunScansOnTicks(t *testing.T) {
 func ikey(ip string) model.InstanceKey {
 	return model.InstanceKey{IP: ip, Port: 80, Cluster: "DEFAULT"}
 }
+
+func TestCreateServiceThatExistsThroughInstances(t *testing.T) {
+	e := newEnv(t)
+	k := model.ServiceKey{Namespace: "public", Group: "DEFAULT_GROUP", Name: "implicit"}
+	in := model.Instance{IP: "10.0.0.1", Port: 80, Weight: 1, Healthy: true, Enabled: true, Ephemeral: true, Cluster: "DEFAULT"}
+	e.mustApply(&registry.Op{Kind: registry.OpRegister, Key: k, Instance: in})
+	_, err := e.apply(&registry.Op{Kind: registry.OpCreateService, Key: k})
+	if registry.StatusOf(err) != 400 {
+		t.Fatalf("creating a service that has instances: err = %v, want 400 already exists", err)
+	}
+}

@@ -588,3 +588,31 @@ func TestRecordCompareAndKinds(t *testing.T) {
 		t.Error("HashKey ignores field boundaries")
 	}
 }
+
+func TestListViewOfEmptiedServiceKeepsIncreasingLastRefTime(t *testing.T) {
+	st := New("n1", hlc.New(nil))
+	k := model.ServiceKey{Namespace: "public", Group: "DEFAULT_GROUP", Name: "emptied"}
+	in := &model.Instance{IP: "10.0.0.1", Port: 80, Weight: 1, Healthy: true, Enabled: true, Ephemeral: true, Cluster: "DEFAULT"}
+	var last int64
+	for i := 0; i < 50; i++ { // many writes within one millisecond
+		kind := KindLive
+		if i%2 == 1 {
+			kind = KindDeleted
+		}
+		_ = st.Update(k, func(tx *Tx) error { tx.Put(in, kind, "", ""); return nil })
+		v := st.ListView(k)
+		if v == nil {
+			t.Fatalf("write %d: ListView is nil for a remembered service", i)
+		}
+		if v.LastRefTime <= last {
+			t.Fatalf("write %d: lastRefTime %d did not increase past %d", i, v.LastRefTime, last)
+		}
+		last = v.LastRefTime
+		if kind == KindDeleted && (len(v.Instances) != 0 || st.View(k) != nil) {
+			t.Fatalf("emptied service: ListView has %d instances, View = %v", len(v.Instances), st.View(k))
+		}
+	}
+	if st.ListView(model.ServiceKey{Namespace: "public", Group: "g", Name: "never"}) != nil {
+		t.Fatal("ListView of a never-seen service must be nil")
+	}
+}

@@ -52,10 +52,24 @@ func (v *View) Rendered(key string, build func() []byte) []byte {
 // View returns the current snapshot of service k, or nil if it does not
 // exist (no present instance and no explicit settings).
 func (s *Store) View(k model.ServiceKey) *View {
+	return s.view(k, true)
+}
+
+// ListView is View for answers that list instances (lists, pushes): it
+// also returns a view, with no instances, for a service that was emptied
+// but is still remembered, so that its lastRefTime keeps increasing and a
+// client sees the empty list as an update (clients drop an update whose
+// lastRefTime is not greater than the one they hold). It returns nil only
+// for a service this node has never seen or has forgotten.
+func (s *Store) ListView(k model.ServiceKey) *View {
+	return s.view(k, false)
+}
+
+func (s *Store) view(k model.ServiceKey, mustExist bool) *View {
 	sh := s.shardOf(k)
 	sh.mu.RLock()
 	svc := sh.services[k]
-	if svc == nil || !svc.exists() {
+	if svc == nil || (mustExist && !svc.exists()) {
 		sh.mu.RUnlock()
 		return nil
 	}

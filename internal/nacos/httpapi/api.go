@@ -318,7 +318,7 @@ func (a *API) instanceList(r *http.Request, p url.Values) reply {
 	if a.cfg.Push != nil {
 		a.subscribe(r, p, key, clusters)
 	}
-	v := a.cfg.Store.View(key)
+	v := a.cfg.Store.ListView(key)
 	if v == nil {
 		return okJSON(render.ServiceInfo(nil, key, nil, q, time.Now().UnixMilli()))
 	}

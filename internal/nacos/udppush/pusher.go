@@ -421,7 +421,7 @@ func (p *Pusher) pushKey(key model.ServiceKey, now time.Time) {
 
 	// Read the view after the key left the dirty queue: a change from here
 	// on queues the key again, so none is lost.
-	v := p.st.View(key)
+	v := p.st.ListView(key)
 	for _, g := range groups {
 		q := render.Query{Clusters: g.clusters, Style: render.V1, CacheMillis: p.cfg.CacheMillis}
 		var info []byte
