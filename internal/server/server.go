@@ -18,6 +18,7 @@ import (
 	"github.com/distro-registry/distro/internal/config"
 	"github.com/distro-registry/distro/internal/health"
 	"github.com/distro-registry/distro/internal/hlc"
+	"github.com/distro-registry/distro/internal/nacos/grpcapi"
 	"github.com/distro-registry/distro/internal/nacos/httpapi"
 	"github.com/distro-registry/distro/internal/nacos/udppush"
 	"github.com/distro-registry/distro/internal/registry"
@@ -49,7 +50,15 @@ type Server struct {
 	httpSrv *http.Server
 	mux     *http.ServeMux
 
-	loops []func(ctx context.Context)
+	// grpcAPI serves Nacos 2 clients on grpcLn (HTTP port + GRPCPortOffset).
+	grpcAPI *grpcapi.Server
+	grpcLn  net.Listener
+
+	// edgeLoops serve clients (gRPC, push); loops are the core (engine,
+	// health, expiry). On shutdown the edge stops first, so that the
+	// removals of departing gRPC clients still reach peers.
+	edgeLoops []func(ctx context.Context)
+	loops     []func(ctx context.Context)
 }
 
 // New builds a server from cfg. Listeners are opened by Start.
@@ -98,7 +107,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("udp push: %w", err)
 		}
 		s.push, sub = p, p
-		s.loops = append(s.loops, func(ctx context.Context) {
+		s.edgeLoops = append(s.edgeLoops, func(ctx context.Context) {
 			if err := p.Run(ctx); err != nil {
 				log.Error("udp push stopped", "error", err)
 			}
@@ -106,6 +115,24 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.api = httpapi.New(httpapi.Config{
 		Store: s.store, Writer: s.writer, Push: sub, Limits: cfg.Limits(), CacheMillis: cfg.CacheMillis, Logger: log,
+		Extra: s.extraMetrics,
+	})
+	var ready <-chan struct{} // nil: ready at once
+	if s.cluster != nil {
+		ready = s.cluster.engine.ReadyCh()
+	}
+	g, err := grpcapi.New(grpcapi.Config{Store: s.store, Writer: s.writer, Conns: s.local, Limits: cfg.Limits(),
+		CacheMillis: cfg.CacheMillis, MergeWindow: cfg.PushMergeWindow, Ready: ready, Clock: s.clk, Logger: log, Registerer: s.reg})
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	s.grpcAPI = g
+	g.Mount(s.mux)
+	s.edgeLoops = append(s.edgeLoops, func(ctx context.Context) {
+		if err := g.Serve(ctx, s.grpcLn); err != nil {
+			log.Error("client gRPC listener stopped", "error", err)
+		}
 	})
 	s.registerMetrics()
 	s.mux.Handle("/nacos/", s.api.Handler())
@@ -191,9 +218,39 @@ func (s *Server) Start() error {
 		return fmt.Errorf("http listener: %w", err)
 	}
 	s.httpLn = ln
+	if s.grpcLn, err = net.Listen("tcp", s.cfg.GRPCAddr()); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("client gRPC listener: %w", err)
+	}
 	s.httpSrv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	return nil
+}
+
+// extraMetrics adds server-wide figures to operator/metrics?onlyStatus=false.
+func (s *Server) extraMetrics() map[string]any {
+	out := map[string]any{}
+	if s.grpcAPI != nil {
+		out["connectionCount"] = s.grpcAPI.Clients()
+	}
+	if s.cluster != nil {
+		out["responsibleServiceCount"] = s.cluster.engine.OwnedKeys()
+		ok, _ := s.cluster.engine.Ready()
+		out["ready"] = ok
+	}
+	return out
+}
+
+// drainSync gives pending replication (such as the removals of gRPC clients
+// that just disconnected) a bounded moment to reach peers.
+func (s *Server) drainSync(ctx context.Context) {
+	if s.cluster == nil {
+		return
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for s.cluster.engine.QueueDepth() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // HTTPAddr returns the bound HTTP address (after Start).
@@ -206,14 +263,18 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	loopCtx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+	coreCtx, cancelCore := context.WithCancel(context.Background())
+	edgeCtx, cancelEdge := context.WithCancel(context.Background())
+	var core, edge sync.WaitGroup
 	for _, loop := range s.loops {
-		wg.Go(func() { loop(loopCtx) })
+		core.Go(func() { loop(coreCtx) })
+	}
+	for _, loop := range s.edgeLoops {
+		edge.Go(func() { loop(edgeCtx) })
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.httpSrv.Serve(s.httpLn) }()
-	s.log.Info("distrod serving", "http", s.HTTPAddr(), "self", s.store.Self())
+	s.log.Info("distrod serving", "http", s.HTTPAddr(), "grpc", s.grpcLn.Addr().String(), "self", s.store.Self())
 	var err error
 	select {
 	case <-ctx.Done():
@@ -224,8 +285,11 @@ func (s *Server) Run(ctx context.Context) error {
 	shutCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	_ = s.httpSrv.Shutdown(shutCtx)
-	cancel()
-	wg.Wait()
+	cancelEdge()
+	edge.Wait()
+	s.drainSync(shutCtx)
+	cancelCore()
+	core.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

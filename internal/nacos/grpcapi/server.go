@@ -1,0 +1,613 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
+
+	"github.com/distro-registry/distro/api/nacospb"
+	"github.com/distro-registry/distro/internal/clock"
+	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/nacos/render"
+	"github.com/distro-registry/distro/internal/registry"
+	"github.com/distro-registry/distro/internal/store"
+)
+
+// ConnRegistry is the part of the write path that knows connection-held
+// instances; *registry.Local implements it.
+type ConnRegistry interface {
+	// DropConn removes every instance conn registered in services.
+	DropConn(conn string, services []model.ServiceKey) int
+	// SetConnAlive installs the predicate telling whether a connection is
+	// open on this node. It is called from store callbacks: it must be cheap.
+	SetConnAlive(alive func(conn string) bool)
+	// SweepConns drops instances recorded as held by this node for
+	// connections that are not open (left over from a previous process).
+	SweepConns(self string) int
+}
+
+// Config holds the server's dependencies and settings. Zero durations and
+// limits take the defaults below.
+type Config struct {
+	// Store is read for queries and pushes; its change events drive pushes.
+	Store *store.Store
+	// Writer applies writes: the Distro engine in a cluster (it applies
+	// connection-held writes locally), the local registry standalone.
+	Writer registry.Writer
+	// Conns removes a closed connection's instances.
+	Conns ConnRegistry
+	// Limits bound what requests may carry (as for the HTTP API).
+	Limits model.Limits
+	// CacheMillis is the cacheMillis written into ServiceInfos (default
+	// render.DefaultCacheMillis).
+	CacheMillis int64
+	// Ready is closed once the node may serve clients (cluster: after the
+	// startup load). Until then ServerCheck answers errorCode 300 and the
+	// client tries another node. Nil means ready at once.
+	Ready <-chan struct{}
+
+	// MergeWindow: a subscribed service is pushed this long after its first
+	// change; later changes in the window ride along. Default 20ms (Nacos:
+	// 500ms).
+	MergeWindow time.Duration
+	// AckTimeout is how long a push waits for NotifySubscriberResponse
+	// before it is resent. Default 1s.
+	AckTimeout time.Duration
+	// MaxRetries is how many times an unacknowledged push is resent before
+	// the connection is given up as unresponsive and dropped. Default 5.
+	MaxRetries int
+	// IdleTimeout: a connection that sent nothing for this long is probed
+	// with ClientDetectionRequest. Default 20s (Nacos KEEP_ALIVE_TIME).
+	IdleTimeout time.Duration
+	// ProbeTimeout: a probed connection that does not answer within this
+	// long is dropped. Default 5s.
+	ProbeTimeout time.Duration
+	// ProbeInterval is how often idle connections are looked for. Default 3s.
+	ProbeInterval time.Duration
+	// ResetTimeout: a connection sent ConnectResetRequest that is still
+	// open this long after is closed. Default 3s.
+	ResetTimeout time.Duration
+
+	// MaxSubscriptions bounds the subscriptions of one connection, and
+	// MaxServices the services it may register instances in. Default 10000.
+	MaxSubscriptions int
+	MaxServices      int
+	// MaxBatchInstances bounds a BatchInstanceRequest. Default 1000.
+	MaxBatchInstances int
+	// MaxQueued bounds the messages waiting to be written to one
+	// connection's stream; a client that falls this far behind is dropped.
+	// Default 1024.
+	MaxQueued int
+
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// Registerer receives the metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// ServerOptions are appended to the gRPC server's options.
+	ServerOptions []grpc.ServerOption
+}
+
+// Defaults taken by zero Config fields.
+const (
+	DefaultMergeWindow       = 20 * time.Millisecond
+	DefaultAckTimeout        = time.Second
+	DefaultMaxRetries        = 5
+	DefaultIdleTimeout       = 20 * time.Second
+	DefaultProbeTimeout      = 5 * time.Second
+	DefaultProbeInterval     = 3 * time.Second
+	DefaultResetTimeout      = 3 * time.Second
+	DefaultMaxSubscriptions  = 10000
+	DefaultMaxServices       = 10000
+	DefaultMaxBatchInstances = 1000
+	DefaultMaxQueued         = 1024
+
+	// keepaliveMinTime is the shortest client ping interval tolerated.
+	// Nacos clients ping every 60s; grpc-go's default policy (5 min) would
+	// answer them with GOAWAY too_many_pings.
+	keepaliveMinTime = 10 * time.Second
+	// writerStopTimeout bounds the wait for a stream writer stuck in Send
+	// when its stream ends.
+	writerStopTimeout = 2 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.CacheMillis <= 0 {
+		c.CacheMillis = render.DefaultCacheMillis
+	}
+	if c.Limits.MaxNameLen == 0 {
+		c.Limits = model.DefaultLimits()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.MergeWindow, DefaultMergeWindow)
+	def(&c.AckTimeout, DefaultAckTimeout)
+	def(&c.IdleTimeout, DefaultIdleTimeout)
+	def(&c.ProbeTimeout, DefaultProbeTimeout)
+	def(&c.ProbeInterval, DefaultProbeInterval)
+	def(&c.ResetTimeout, DefaultResetTimeout)
+	defInt := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
+	}
+	defInt(&c.MaxRetries, DefaultMaxRetries)
+	defInt(&c.MaxSubscriptions, DefaultMaxSubscriptions)
+	defInt(&c.MaxServices, DefaultMaxServices)
+	defInt(&c.MaxBatchInstances, DefaultMaxBatchInstances)
+	defInt(&c.MaxQueued, DefaultMaxQueued)
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Server is the Nacos 2 gRPC API of one node. Build it with New, then call
+// Serve once.
+type Server struct {
+	cfg   Config
+	st    *store.Store
+	self  string
+	log   *slog.Logger
+	clk   clock.Clock
+	gs    *grpc.Server
+	m     *metrics
+	epoch time.Time
+	tick  time.Duration
+
+	// connMu guards conns (every open transport, by id) and nets (accepted
+	// sockets by remote address, so that a transport can be closed).
+	connMu sync.RWMutex
+	conns  map[string]*conn
+	nets   map[string]net.Conn
+
+	// mu guards subscriptions, pending pushes, probes and per-connection
+	// client info and outboxes. Lock order: conn.opMu, then mu, then qmu,
+	// then an outbox's lock.
+	mu     sync.Mutex
+	subs   map[model.ServiceKey]*serviceSubs
+	nsubs  int
+	retryQ subList
+
+	// qmu guards the dirty queue; the store callback takes only this lock.
+	qmu     sync.Mutex
+	watched map[model.ServiceKey]struct{}
+	queued  map[model.ServiceKey]struct{}
+	queue   []dirty
+	qhead   int
+
+	reqSeq     atomic.Uint64
+	lastRef    atomic.Int64
+	registered atomic.Int64
+	running    atomic.Bool
+
+	// Dispatcher scratch, used only by the dispatcher goroutine.
+	nextProbe time.Time
+	dueKeys   []model.ServiceKey
+	scratch   []*subscription
+	connList  []*conn
+}
+
+// dirty is a subscribed service waiting for its push.
+type dirty struct {
+	key model.ServiceKey
+	due time.Time
+}
+
+// New builds the server and subscribes it to the store's change events, so
+// call it while wiring, before the store is shared.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Writer == nil || cfg.Conns == nil {
+		return nil, errors.New("grpcapi: Store, Writer and Conns are required")
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg: cfg, st: cfg.Store, self: cfg.Store.Self(), log: cfg.Logger, clk: cfg.Clock,
+		epoch:   cfg.Clock.Now(),
+		tick:    max(cfg.MergeWindow/2, time.Millisecond),
+		conns:   make(map[string]*conn),
+		nets:    make(map[string]net.Conn),
+		subs:    make(map[model.ServiceKey]*serviceSubs),
+		watched: make(map[model.ServiceKey]struct{}),
+		queued:  make(map[model.ServiceKey]struct{}),
+	}
+	s.m = newMetrics(s, cfg.Registerer)
+	opts := []grpc.ServerOption{
+		grpc.StatsHandler(statsHandler{s}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
+		// Server pings find transports whose peer vanished without a FIN.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.MaxRecvMsgSize(int(min(cfg.Limits.MaxBodyBytes, 64<<20)) + 64<<10),
+		grpc.MaxConcurrentStreams(256),
+		// Idle clients hold no write buffer; this is most of the memory of a
+		// connected client otherwise.
+		grpc.SharedWriteBuffer(true),
+		grpc.ReadBufferSize(8 << 10),
+		// Stop waits for handlers, so Serve returns after every connection
+		// was torn down.
+		grpc.WaitForHandlers(true),
+	}
+	s.gs = grpc.NewServer(append(opts, cfg.ServerOptions...)...)
+	nacospb.RegisterRequestServer(s.gs, requestService{s: s})
+	nacospb.RegisterBiRequestStreamServer(s.gs, streamService{s: s})
+	cfg.Store.OnChange(s.onChange)
+	cfg.Conns.SetConnAlive(s.connAlive)
+	return s, nil
+}
+
+// Serve serves gRPC on ln and runs the push dispatcher until ctx ends; then
+// it closes every connection (their instances are removed as on any
+// disconnect) and returns. Once the node is ready it sweeps instances that
+// a previous process on this node left behind. Call it once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("grpcapi: Serve called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- s.gs.Serve(trackingListener{Listener: ln, s: s}) }()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.dispatchLoop(ctx) })
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.readyCh():
+		}
+		if n := s.cfg.Conns.SweepConns(s.self); n > 0 {
+			s.log.Info("dropped instances of client connections held by a previous process", "instances", n)
+		}
+	})
+	var err error
+	select {
+	case <-ctx.Done():
+		s.gs.Stop()
+		err = <-errc
+	case err = <-errc: // the listener failed
+		s.gs.Stop()
+	}
+	cancel()
+	wg.Wait()
+	if errors.Is(err, grpc.ErrServerStopped) {
+		err = nil
+	}
+	return err
+}
+
+func (s *Server) readyCh() <-chan struct{} {
+	if s.cfg.Ready == nil {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return s.cfg.Ready
+}
+
+func (s *Server) isReady() bool {
+	if s.cfg.Ready == nil {
+		return true
+	}
+	select {
+	case <-s.cfg.Ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// since returns the time elapsed since the server started (a monotonic
+// reading, stored in atomics).
+func (s *Server) since(now time.Time) int64 { return int64(now.Sub(s.epoch)) }
+
+// nextRequestID returns a new server request id: a growing decimal number,
+// never empty.
+func (s *Server) nextRequestID() string { return strconv.FormatUint(s.reqSeq.Add(1), 10) }
+
+// nextRef returns a lastRefTime for a rendering without a store view (the
+// service has no instances): now in milliseconds, strictly above every
+// value it returned before.
+func (s *Server) nextRef(now time.Time) int64 {
+	t := now.UnixMilli()
+	for {
+		last := s.lastRef.Load()
+		v := max(t, last+1)
+		if s.lastRef.CompareAndSwap(last, v) {
+			return v
+		}
+	}
+}
+
+// connKey is the context key of a transport's *conn.
+type connKey struct{}
+
+func connFrom(ctx context.Context) *conn {
+	c, _ := ctx.Value(connKey{}).(*conn)
+	return c
+}
+
+// statsHandler gives every transport connection its record and id, and
+// tears it down when the transport ends.
+type statsHandler struct{ s *Server }
+
+func (h statsHandler) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
+	return context.WithValue(ctx, connKey{}, h.s.openConn(info.RemoteAddr))
+}
+
+func (h statsHandler) HandleConn(ctx context.Context, st stats.ConnStats) {
+	if _, ok := st.(*stats.ConnEnd); ok {
+		if c := connFrom(ctx); c != nil {
+			h.s.closeConn(c)
+		}
+	}
+}
+
+func (statsHandler) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (statsHandler) HandleRPC(context.Context, stats.RPCStats)                       {}
+
+// trackingListener records accepted sockets by remote address, so that the
+// server can close a client's transport (grpc-go has no per-connection
+// close).
+type trackingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l trackingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: nc, s: l.s, key: nc.RemoteAddr().String()}
+	l.s.connMu.Lock()
+	l.s.nets[tc.key] = tc
+	l.s.connMu.Unlock()
+	return tc, nil
+}
+
+type trackedConn struct {
+	net.Conn
+	s    *Server
+	key  string
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.s.connMu.Lock()
+		if c.s.nets[c.key] == net.Conn(c) {
+			delete(c.s.nets, c.key)
+		}
+		c.s.connMu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// requestService serves /Request/request.
+type requestService struct {
+	nacospb.UnimplementedRequestServer
+	s *Server
+}
+
+func (r requestService) Request(ctx context.Context, p *nacospb.Payload) (*nacospb.Payload, error) {
+	return r.s.handleUnary(ctx, p), nil
+}
+
+// streamService serves /BiRequestStream/requestBiStream.
+type streamService struct {
+	nacospb.UnimplementedBiRequestStreamServer
+	s *Server
+}
+
+func (r streamService) RequestBiStream(stream nacospb.BiRequestStream_RequestBiStreamServer) error {
+	return r.s.serveStream(stream)
+}
+
+// handleUnary answers one unary request. It always answers with a Payload
+// (an ErrorResponse on failure), as Nacos does, and never panics.
+func (s *Server) handleUnary(ctx context.Context, p *nacospb.Payload) (out *nacospb.Payload) {
+	var f Frame
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("grpc request handler panicked", "type", f.Type, "panic", r, "stack", string(debug.Stack()))
+			s.m.request(f.Type, CodeServerError)
+			out = EncodePayload(TypeErrorResponse, errorBody(requestID(f.Body), CodeServerError, "internal server error"))
+		}
+	}()
+	c := connFrom(ctx)
+	if c != nil {
+		c.touch(s.since(s.clk.Now()))
+	}
+	f, err := DecodePayload(p, int(s.cfg.Limits.MaxBodyBytes))
+	if err != nil {
+		s.m.request(f.Type, CodeInvalidParam)
+		return EncodePayload(TypeErrorResponse, errorBody("", CodeInvalidParam, err.Error()))
+	}
+	typ, body, err := s.route(ctx, c, f)
+	if err != nil {
+		code, msg := errorCode(err)
+		s.m.request(f.Type, code)
+		if code >= CodeServerError {
+			s.log.Warn("grpc request failed", "type", f.Type, "code", code, "error", msg)
+		}
+		return EncodePayload(TypeErrorResponse, errorBody(requestID(f.Body), code, msg))
+	}
+	s.m.request(f.Type, 0)
+	return EncodePayload(typ, body)
+}
+
+// errUnregistered answers requests on connections that did not (or no
+// longer) complete ConnectionSetupRequest; the client reconnects.
+var errUnregistered = &rpcError{code: CodeUnregistered, msg: "Connection is unregistered."}
+
+// route answers a unary request by type.
+func (s *Server) route(ctx context.Context, c *conn, f Frame) (string, []byte, error) {
+	if f.Type == TypeServerCheckRequest {
+		var r baseRequest
+		if err := decodeBody(f, &r); err != nil {
+			return "", nil, err
+		}
+		if !s.isReady() {
+			return "", nil, &rpcError{code: CodeServerStarting, msg: "server is starting; try later or another server"}
+		}
+		if c == nil {
+			return "", nil, &rpcError{code: CodeServerError, msg: "no connection record"}
+		}
+		return TypeServerCheckResponse, serverCheckBody(r.RequestID, c.id), nil
+	}
+	if c == nil || c.state.Load() != stateRegistered {
+		return "", nil, errUnregistered
+	}
+	switch f.Type {
+	case TypeHealthCheckRequest:
+		var r baseRequest
+		if err := decodeBody(f, &r); err != nil {
+			return "", nil, err
+		}
+		return TypeHealthCheckResponse, okBody(r.RequestID), nil
+	case TypeInstanceRequest:
+		return s.instanceRequest(ctx, c, f, false)
+	case TypePersistentInstanceRequest:
+		return s.instanceRequest(ctx, c, f, true)
+	case TypeBatchInstanceRequest:
+		return s.batchRequest(ctx, c, f)
+	case TypeServiceQueryRequest:
+		return s.queryRequest(f)
+	case TypeSubscribeServiceRequest:
+		return s.subscribeRequest(c, f)
+	case TypeServiceListRequest:
+		return s.serviceListRequest(f)
+	}
+	return "", nil, &rpcError{code: CodeNoHandler, msg: "RequestHandler Not Found: no handler for " + f.Type}
+}
+
+// errorCode maps an error to the Nacos error code and message a client sees.
+func errorCode(err error) (int, string) {
+	var re *rpcError
+	if errors.As(err, &re) {
+		return re.code, re.msg
+	}
+	st := registry.StatusOf(err)
+	switch {
+	case st == 503:
+		return CodeServerError, "request timed out or was canceled: " + err.Error()
+	case st >= 400 && st < 500:
+		return st, err.Error()
+	}
+	return CodeServerError, err.Error()
+}
+
+// serveStream runs one bi-stream: a writer goroutine sends what the server
+// queues for the connection, and this goroutine reads the client's setup
+// and its answers to server requests until the stream ends, then tears the
+// connection down.
+func (s *Server) serveStream(stream nacospb.BiRequestStream_RequestBiStreamServer) error {
+	c := connFrom(stream.Context())
+	if c == nil {
+		return status.Error(codes.Internal, "no connection record")
+	}
+	ob := newOutbox(s.cfg.MaxQueued)
+	s.mu.Lock()
+	switch {
+	case c.state.Load() == stateClosed:
+		s.mu.Unlock()
+		return status.Error(codes.FailedPrecondition, "connection was closed; reconnect")
+	case c.out != nil:
+		s.mu.Unlock()
+		return status.Error(codes.AlreadyExists, "connection already has a stream")
+	}
+	c.out = ob
+	s.mu.Unlock()
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		ob.run(stream.Send)
+	}()
+	for {
+		p, err := stream.Recv()
+		if err != nil {
+			break
+		}
+		c.touch(s.since(s.clk.Now()))
+		s.onStreamPayload(c, p)
+	}
+	s.teardown(c, "stream closed")
+	ob.close()
+	select {
+	case <-writerDone:
+	case <-time.After(writerStopTimeout):
+		// The writer is stuck in Send on a client that stopped reading.
+		c.closeNet()
+		select {
+		case <-writerDone:
+		case <-time.After(writerStopTimeout):
+		}
+	}
+	return nil
+}
+
+// onStreamPayload handles one message the client sent on its stream.
+func (s *Server) onStreamPayload(c *conn, p *nacospb.Payload) {
+	var f Frame
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("grpc stream handler panicked", "type", f.Type, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	f, err := DecodePayload(p, int(s.cfg.Limits.MaxBodyBytes))
+	if err != nil {
+		s.m.request(f.Type, CodeInvalidParam)
+		s.log.Debug("bad stream message", "conn", c.id, "error", err)
+		return
+	}
+	switch f.Type {
+	case TypeConnectionSetupRequest:
+		err = s.setup(c, f)
+	case TypeNotifySubscriberResponse, TypeClientDetectionResponse, TypeConnectResetResponse:
+		err = s.settle(c, f)
+	default:
+		err = &rpcError{code: CodeNoHandler, msg: "unsupported stream message " + f.Type}
+	}
+	code := 0
+	if err != nil {
+		code, _ = errorCode(err)
+		s.log.Debug("stream message refused", "conn", c.id, "type", f.Type, "error", err)
+	}
+	s.m.request(f.Type, code)
+}
+
+// transportCount returns the number of open transports.
+func (s *Server) transportCount() int {
+	s.connMu.RLock()
+	defer s.connMu.RUnlock()
+	return len(s.conns)
+}
+
+// subscriptionCount returns the number of subscriptions.
+func (s *Server) subscriptionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nsubs
+}
+
+// Clients returns the number of connected (set up) clients.
+func (s *Server) Clients() int { return int(s.registered.Load()) }
