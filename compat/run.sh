@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Nacos client compatibility suites against a freshly built distrod:
-#   1. Go SDK v1 (and later v2) tests:   go test ./...   in compat/
+#   1. Go SDK tests (v1, v2, cluster):   go test ./...   in compat/
 #   2. Node nacos@2.6.3 tests:           node --test     in compat/node
 # Both suites always run; the exit status is non-zero if either fails.
 # Works from a fresh clone (cold Go module cache, no node_modules).

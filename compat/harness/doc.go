@@ -1,5 +1,5 @@
 // Package harness runs distrod processes for the compatibility tests in
-// this module (compat/v1 today, compat/v2 and cluster tests later).
+// this module (compat/v1, compat/v2, compat/cluster).
 //
 // It locates or builds the distrod binary once per test binary
 // ($DISTROD_BIN, else `go build ./cmd/distrod` from the repository root),

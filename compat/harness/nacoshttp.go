@@ -143,3 +143,30 @@ func (h *NacosHTTP) ListInstances(groupedName, clusters string, healthyOnly bool
 	}
 	return &s, nil
 }
+
+// Metric sums every series of the Prometheus metric name in GET /metrics
+// (e.g. "distro_distro_owned_keys"); found is false if no series exists.
+func (n *Node) Metric(name string) (sum float64, found bool, err error) {
+	h := &NacosHTTP{Base: n.BaseURL(), Client: &http.Client{Timeout: 5 * time.Second}}
+	body, err := h.Do(http.MethodGet, "/metrics", nil)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, line := range strings.Split(body, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		fields := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscanf(fields[0], "%g", &v); err != nil {
+			return 0, false, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		sum += v
+		found = true
+	}
+	return sum, found, nil
+}

@@ -51,9 +51,40 @@ func StartNode(tb testing.TB, opts Options) *Node {
 // base supplies the other options; Name gets an index suffix.
 func StartNodes(tb testing.TB, count int, base Options, argsFor func(i int, ports []int) []string) []*Node {
 	tb.Helper()
+	nodes, err := prepareNodes(count, base, argsFor)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, n := range nodes {
+		tb.Cleanup(func() { stopAndDump(tb, n, 0) })
+	}
+	if err := startAll(nodes); err != nil {
+		tb.Fatalf("start cluster: %v", err)
+	}
+	return nodes
+}
+
+// LaunchNodes is StartNodes for nodes shared by several tests: nothing is
+// tied to a test (Main stops the nodes at exit; use DumpLogsOnFailure). On
+// error the nodes that did start are stopped again.
+func LaunchNodes(count int, base Options, argsFor func(i int, ports []int) []string) ([]*Node, error) {
+	nodes, err := prepareNodes(count, base, argsFor)
+	if err != nil {
+		return nil, err
+	}
+	if err := startAll(nodes); err != nil {
+		for _, n := range nodes {
+			_ = n.Stop()
+		}
+		return nil, fmt.Errorf("start cluster: %w", err)
+	}
+	return nodes, nil
+}
+
+func prepareNodes(count int, base Options, argsFor func(i int, ports []int) []string) ([]*Node, error) {
 	ports, err := FreePorts(count)
 	if err != nil {
-		tb.Fatalf("pick ports: %v", err)
+		return nil, fmt.Errorf("pick ports: %w", err)
 	}
 	if base.Name == "" {
 		base.Name = "node"
@@ -68,21 +99,21 @@ func StartNodes(tb testing.TB, count int, base Options, argsFor func(i int, port
 		}
 		n, err := NewNode(o)
 		if err != nil {
-			tb.Fatalf("prepare %s: %v", o.Name, err)
+			return nil, fmt.Errorf("prepare %s: %w", o.Name, err)
 		}
 		nodes[i] = n
-		tb.Cleanup(func() { stopAndDump(tb, n, 0) })
 	}
-	errs := make([]error, count)
+	return nodes, nil
+}
+
+func startAll(nodes []*Node) error {
+	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Go(func() { errs[i] = n.Start() })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		tb.Fatalf("start cluster: %v", err)
-	}
-	return nodes
+	return errors.Join(errs...)
 }
 
 func stopAndDump(tb testing.TB, n *Node, mark int) {

@@ -312,8 +312,10 @@ func (s *Server) serviceListRequest(f Frame) (string, []byte, error) {
 // renderInfo renders the v2 ServiceInfo of a response from a ListView
 // (which also covers emptied services, so lastRefTime keeps increasing).
 // Renderings of a view are cached on it, so every reader of one revision
-// shares one encoding. A service the store never saw renders empty with a
-// fresh lastRefTime.
+// shares one encoding. A service the store never saw renders empty with
+// lastRefTime 0, below every real revision's, so that the client accepts
+// the first push when the service appears (clients drop an update whose
+// lastRefTime is not above the one they hold).
 func (s *Server) renderInfo(key model.ServiceKey, v *store.View, clusters string, healthyOnly bool) []byte {
 	q := render.Query{Clusters: clusters, HealthyOnly: healthyOnly, Style: render.V2, CacheMillis: s.cfg.CacheMillis}
 	var info []byte
@@ -322,7 +324,7 @@ func (s *Server) renderInfo(key model.ServiceKey, v *store.View, clusters string
 			return render.ServiceInfo(make([]byte, 0, 256+200*len(v.Instances)), key, v, q, 0)
 		})
 	} else {
-		info = render.ServiceInfo(nil, key, nil, q, s.nextRef(s.clk.Now()))
+		info = render.ServiceInfo(nil, key, nil, q, 0)
 	}
 	return echoClusters(info, clusters)
 }

@@ -221,8 +221,6 @@ func (s *Server) pushKey(key model.ServiceKey, now time.Time) {
 	ref := lastRef + 1
 	if v != nil {
 		ref = max(v.LastRefTime, ref)
-	} else {
-		ref = max(s.nextRef(now), ref)
 	}
 	type group struct {
 		start, end int

@@ -195,7 +195,6 @@ type Server struct {
 	qhead   int
 
 	reqSeq     atomic.Uint64
-	lastRef    atomic.Int64
 	registered atomic.Int64
 	running    atomic.Bool
 
@@ -321,20 +320,6 @@ func (s *Server) since(now time.Time) int64 { return int64(now.Sub(s.epoch)) }
 // nextRequestID returns a new server request id: a growing decimal number,
 // never empty.
 func (s *Server) nextRequestID() string { return strconv.FormatUint(s.reqSeq.Add(1), 10) }
-
-// nextRef returns a lastRefTime for a rendering without a store view (the
-// service has no instances): now in milliseconds, strictly above every
-// value it returned before.
-func (s *Server) nextRef(now time.Time) int64 {
-	t := now.UnixMilli()
-	for {
-		last := s.lastRef.Load()
-		v := max(t, last+1)
-		if s.lastRef.CompareAndSwap(last, v) {
-			return v
-		}
-	}
-}
 
 // connKey is the context key of a transport's *conn.
 type connKey struct{}

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/nacos/render"
@@ -320,7 +319,9 @@ func (a *API) instanceList(r *http.Request, p url.Values) reply {
 	}
 	v := a.cfg.Store.ListView(key)
 	if v == nil {
-		return okJSON(render.ServiceInfo(nil, key, nil, q, time.Now().UnixMilli()))
+		// lastRefTime 0: below every real revision, so the client takes
+		// the first list of the service when it appears.
+		return okJSON(render.ServiceInfo(nil, key, nil, q, 0))
 	}
 	return okJSON(v.Rendered(q.CacheKey(), func() []byte {
 		return render.ServiceInfo(make([]byte, 0, 256+200*len(v.Instances)), key, v, q, 0)
