@@ -1062,11 +1062,15 @@ func (x *ProbeReply) GetViewId() string {
 // DigestRequest starts anti-entropy with per-bucket hashes.
 // WARNING: only append fields; never renumber.
 type DigestRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ViewId        string                 `protobuf:"bytes,1,opt,name=view_id,json=viewId,proto3" json:"view_id,omitempty"`
-	Ready         bool                   `protobuf:"varint,2,opt,name=ready,proto3" json:"ready,omitempty"`
-	BucketCount   uint32                 `protobuf:"varint,3,opt,name=bucket_count,json=bucketCount,proto3" json:"bucket_count,omitempty"`
-	Buckets       []uint64               `protobuf:"fixed64,4,rep,packed,name=buckets,proto3" json:"buckets,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ViewId      string                 `protobuf:"bytes,1,opt,name=view_id,json=viewId,proto3" json:"view_id,omitempty"`
+	Ready       bool                   `protobuf:"varint,2,opt,name=ready,proto3" json:"ready,omitempty"`
+	BucketCount uint32                 `protobuf:"varint,3,opt,name=bucket_count,json=bucketCount,proto3" json:"bucket_count,omitempty"`
+	Buckets     []uint64               `protobuf:"fixed64,4,rep,packed,name=buckets,proto3" json:"buckets,omitempty"`
+	// all_keys: the buckets cover every key the sender holds, not only the
+	// keys it owns. The receiver compares with all of its keys (a pull
+	// round, see docs/protocol.md §7).
+	AllKeys       bool `protobuf:"varint,5,opt,name=all_keys,json=allKeys,proto3" json:"all_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1127,6 +1131,13 @@ func (x *DigestRequest) GetBuckets() []uint64 {
 		return x.Buckets
 	}
 	return nil
+}
+
+func (x *DigestRequest) GetAllKeys() bool {
+	if x != nil {
+		return x.AllKeys
+	}
+	return false
 }
 
 // DigestReply lists the buckets whose hashes differ.
@@ -1238,7 +1249,10 @@ type KeyDigestRequest struct {
 	// uptime_ms is how long the sender's process has held data. An owner up
 	// for less than the tombstone retention cannot have collected a
 	// tombstone, so a record it lacks was never deleted there.
-	UptimeMs      uint64 `protobuf:"varint,5,opt,name=uptime_ms,json=uptimeMs,proto3" json:"uptime_ms,omitempty"`
+	UptimeMs uint64 `protobuf:"varint,5,opt,name=uptime_ms,json=uptimeMs,proto3" json:"uptime_ms,omitempty"`
+	// all_keys: a pull round; the receiver only answers which keys differ,
+	// and the sender fetches them.
+	AllKeys       bool `protobuf:"varint,6,opt,name=all_keys,json=allKeys,proto3" json:"all_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1306,6 +1320,13 @@ func (x *KeyDigestRequest) GetUptimeMs() uint64 {
 		return x.UptimeMs
 	}
 	return 0
+}
+
+func (x *KeyDigestRequest) GetAllKeys() bool {
+	if x != nil {
+		return x.AllKeys
+	}
+	return false
 }
 
 // KeyDigestReply asks for keys the receiver wants and pushes keys it has
@@ -1857,23 +1878,25 @@ const file_cluster_proto_rawDesc = "" +
 	"ProbeReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05ready\x18\x02 \x01(\bR\x05ready\x12\x17\n" +
-	"\aview_id\x18\x03 \x01(\tR\x06viewId\"{\n" +
+	"\aview_id\x18\x03 \x01(\tR\x06viewId\"\x96\x01\n" +
 	"\rDigestRequest\x12\x17\n" +
 	"\aview_id\x18\x01 \x01(\tR\x06viewId\x12\x14\n" +
 	"\x05ready\x18\x02 \x01(\bR\x05ready\x12!\n" +
 	"\fbucket_count\x18\x03 \x01(\rR\vbucketCount\x12\x18\n" +
-	"\abuckets\x18\x04 \x03(\x06R\abuckets\"+\n" +
+	"\abuckets\x18\x04 \x03(\x06R\abuckets\x12\x19\n" +
+	"\ball_keys\x18\x05 \x01(\bR\aallKeys\"+\n" +
 	"\vDigestReply\x12\x1c\n" +
 	"\tdiffering\x18\x01 \x03(\rR\tdiffering\"T\n" +
 	"\tKeyDigest\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.distro.cluster.v1.ServiceKeyR\x03key\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\x06R\x06digest\"\xaa\x01\n" +
+	"\x06digest\x18\x02 \x01(\x06R\x06digest\"\xc5\x01\n" +
 	"\x10KeyDigestRequest\x12\x17\n" +
 	"\aview_id\x18\x01 \x01(\tR\x06viewId\x12\x14\n" +
 	"\x05ready\x18\x02 \x01(\bR\x05ready\x12\x18\n" +
 	"\abuckets\x18\x03 \x03(\rR\abuckets\x120\n" +
 	"\x04keys\x18\x04 \x03(\v2\x1c.distro.cluster.v1.KeyDigestR\x04keys\x12\x1b\n" +
-	"\tuptime_ms\x18\x05 \x01(\x04R\buptimeMs\"v\n" +
+	"\tuptime_ms\x18\x05 \x01(\x04R\buptimeMs\x12\x19\n" +
+	"\ball_keys\x18\x06 \x01(\bR\aallKeys\"v\n" +
 	"\x0eKeyDigestReply\x121\n" +
 	"\x04want\x18\x01 \x03(\v2\x1d.distro.cluster.v1.ServiceKeyR\x04want\x121\n" +
 	"\x04push\x18\x02 \x03(\v2\x1d.distro.cluster.v1.KeyRecordsR\x04push\"A\n" +

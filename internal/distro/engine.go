@@ -43,6 +43,10 @@ type Config struct {
 	SnapshotChunkBytes int
 	// ForwardTimeout bounds a handed-on write; past it the write is applied locally.
 	ForwardTimeout time.Duration
+	// ForwardBackoff: after a failed hand-on to an owner, writes for its keys
+	// are applied locally for this long without trying it, until health
+	// probes settle its state.
+	ForwardBackoff time.Duration
 	// CallTimeout bounds sync, digest and fetch calls.
 	CallTimeout time.Duration
 	// TombstoneRetention is how long deletions are remembered. A record older
@@ -63,8 +67,8 @@ func DefaultConfig(self string) Config {
 		Self: self, SyncDelay: 20 * time.Millisecond, RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		QueueLimit: 200000, BatchKeys: 512, VerifyInterval: 5 * time.Second, Buckets: 256, KeyDigestBatch: 4096,
 		StartupTimeout: 15 * time.Second, LoadRetry: time.Second, SnapshotChunkBytes: 1 << 20,
-		ForwardTimeout: 2 * time.Second, CallTimeout: 5 * time.Second, TombstoneRetention: 10 * time.Minute,
-		MaxClockAhead: time.Minute, ConnLease: 30 * time.Second, Limits: model.DefaultLimits(),
+		ForwardTimeout: time.Second, ForwardBackoff: time.Second, CallTimeout: 5 * time.Second, TombstoneRetention: 10 * time.Minute,
+		MaxClockAhead: 5 * time.Minute, ConnLease: 30 * time.Second, Limits: model.DefaultLimits(),
 	}
 }
 
@@ -105,6 +109,12 @@ type Engine struct {
 	// path's ownership was last computed from.
 	ownMu   sync.Mutex
 	ownView *View
+	// pullTurn rotates pull rounds over peers (verify loop only).
+	pullTurn int
+	// forwardFailed remembers, per owner, until when writes skip handing
+	// on after a failed attempt (so one unreachable owner costs one
+	// timeout, not one per write). Guarded by mu.
+	forwardFailed map[string]time.Time
 	// started is when this node's store began to hold data.
 	started time.Time
 
@@ -119,7 +129,7 @@ func New(cfg Config, st *store.Store, local LocalWriter, tr Transport, clk clock
 	}
 	e := &Engine{cfg: cfg, store: st, local: local, tr: tr, clk: clk, log: log, m: m,
 		readyCh: make(chan struct{}), viewCh: make(chan struct{}, 1),
-		started: clk.Now(), peers: make(map[string]*peer), unreachableSince: make(map[string]time.Time), peerReady: make(map[string]bool)}
+		started: clk.Now(), forwardFailed: make(map[string]time.Time), peers: make(map[string]*peer), unreachableSince: make(map[string]time.Time), peerReady: make(map[string]bool)}
 	msg := "loading snapshot"
 	e.readyMsg.Store(&msg)
 	e.view.Store(NewView(cfg.Self, nil))
@@ -261,6 +271,14 @@ func (e *Engine) Apply(ctx context.Context, op *registry.Op) (registry.Result, e
 		// Connection-held instances belong to the node holding the connection.
 		return e.local.Apply(ctx, op)
 	}
+	now := e.clk.Now()
+	e.mu.Lock()
+	skip := now.Before(e.forwardFailed[owner])
+	e.mu.Unlock()
+	if skip {
+		e.m.forwardFallback.Inc()
+		return e.local.Apply(ctx, op)
+	}
 	fctx, cancel := context.WithTimeout(ctx, e.cfg.ForwardTimeout)
 	defer cancel()
 	resp, err := e.tr.Call(fctx, owner, &clusterpb.Request{Kind: &clusterpb.Request_Forward{Forward: &clusterpb.ForwardRequest{Op: opToPB(op)}}})
@@ -269,6 +287,9 @@ func (e *Engine) Apply(ctx context.Context, op *registry.Op) (registry.Result, e
 		if ctx.Err() != nil {
 			return registry.Result{}, ctx.Err()
 		}
+		e.mu.Lock()
+		e.forwardFailed[owner] = e.clk.Now().Add(e.cfg.ForwardBackoff)
+		e.mu.Unlock()
 		e.m.forwardFallback.Inc()
 		e.log.Debug("owner unreachable; applying write locally", "service", op.Key.String(), "owner", owner, "op", op.Kind.String(), "error", err)
 		return e.local.Apply(ctx, op)

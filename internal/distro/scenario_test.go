@@ -14,6 +14,7 @@ import (
 	"github.com/distro-registry/distro/api/clusterpb"
 	"github.com/distro-registry/distro/internal/distro"
 	"github.com/distro-registry/distro/internal/distro/distrotest"
+	"github.com/distro-registry/distro/internal/health"
 	"github.com/distro-registry/distro/internal/model"
 )
 
@@ -465,4 +466,144 @@ func TestInvalidPeerMessageChangesNothing(t *testing.T) {
 			t.Fatalf("state changed:\nbefore %s\nafter  %s", before, after)
 		}
 	})
+}
+
+// A client deregisters through the side of a partition where its instance
+// already timed out, while the other side holds a live copy with a newer
+// version (a beat there restored it after a timeout): the deregistration
+// wins after the heal. Chaos F1 found that deregistering a locally expired
+// instance recorded nothing.
+func TestDeregisterOfLocallyExpiredInstanceSticks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, distrotest.Options{Health: func(h *health.Config) { h.ExpireMaxFraction = 0 }})
+		defer c.StopAll()
+		a, b, cc := distrotest.Addr(1), distrotest.Addr(2), distrotest.Addr(3)
+		in := shortLived("10.12.0.1", 80)
+		if _, err := c.Beat(a, "dx", in); err != nil {
+			t.Fatal(err)
+		}
+		distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, c.Converged)
+		c.Net.Partition([]string{a}, []string{b, cc})
+		// Silence for 4 s: the isolated node marks it unhealthy (3 s);
+		// then beats to the isolated node only restore it there with a
+		// fresh version, while the majority expires it (6 s).
+		time.Sleep(4 * time.Second)
+		for i := 0; i < 5; i++ {
+			if _, err := c.Beat(a, "dx", in); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second)
+		}
+		if got := c.Instances(b, "dx"); len(got) != 0 {
+			t.Fatalf("majority should have expired it, lists %v", got)
+		}
+		if err := c.Deregister(b, "dx", in.IP, in.Port); err != nil {
+			t.Fatal(err)
+		}
+		c.Net.Heal()
+		// It must never reappear on the side that took the deregistration
+		// (it would, briefly, until the isolated node expired its copy).
+		for i := 0; i < 100; i++ {
+			for _, n := range []string{b, cc} {
+				if got := c.Instances(n, "dx"); len(got) != 0 {
+					t.Fatalf("%.1fs after the heal %s lists the deregistered instance again", float64(i)/10, n)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		distrotest.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+			if err := c.Converged(); err != nil {
+				return err
+			}
+			for _, n := range c.Addrs() {
+				if got := c.Instances(n, "dx"); len(got) != 0 {
+					return fmt.Errorf("%s lists the deregistered instance: %v", n, got)
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// In a one-way partition (node 1 cannot reach node 2; node 2 reaches node
+// 1), an instance whose client stopped still disappears from every node
+// within the expiry bound: node 2 pulls the expiry from node 1 (chaos F3).
+func TestOneWayPartitionExpiryReachesEveryNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, distrotest.Options{Health: func(h *health.Config) { h.ExpireMaxFraction = 0 }})
+		defer c.StopAll()
+		a, b := distrotest.Addr(1), distrotest.Addr(2)
+		// Register instances in many services, so some are owned by node 1
+		// in its view and by node 2 in node 2's view.
+		for i := 0; i < 20; i++ {
+			if _, err := c.Beat(a, fmt.Sprintf("ow-%d", i), shortLived(fmt.Sprintf("10.13.0.%d", i+1), 80)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, c.Converged)
+		c.Net.Block(a, b)
+		start := time.Now()
+		// No beats: every instance must be gone everywhere within the delete
+		// timeout (6 s) plus detection and a few verification rounds.
+		distrotest.Eventually(t, 12*time.Second, 100*time.Millisecond, func() error {
+			for _, n := range c.Addrs() {
+				for i := 0; i < 20; i++ {
+					if got := c.Instances(n, fmt.Sprintf("ow-%d", i)); len(got) != 0 {
+						return fmt.Errorf("%s still lists ow-%d after %v", n, i, time.Since(start))
+					}
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// A node whose clock runs 90 s slow or fast, cut off from its peers,
+// deregisters instances the others registered (slow), or registers
+// instances the others later deregister (fast): after the heal the later
+// write wins everywhere (chaos F12).
+func TestClockSkewDoesNotReorderWrites(t *testing.T) {
+	for _, off := range []time.Duration{-90 * time.Second, 90 * time.Second} {
+		t.Run(off.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				skewed := distrotest.Addr(2)
+				c := newCluster(t, 3, distrotest.Options{ClockOffset: map[string]time.Duration{skewed: off}})
+				defer c.StopAll()
+				others := []string{distrotest.Addr(1), distrotest.Addr(3)}
+				first, second := others[0], skewed
+				if off > 0 {
+					first, second = skewed, others[0]
+				}
+				for i := 0; i < 10; i++ {
+					in := distrotest.Instance(fmt.Sprintf("10.14.0.%d", i+1), 80)
+					in.Ephemeral = false
+					if err := c.Register(first, fmt.Sprintf("skew-%d", i), in); err != nil {
+						t.Fatal(err)
+					}
+				}
+				distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, c.Converged)
+				// Cut the skewed node off, so the second writer applies
+				// every write itself (it owns every key in its view).
+				c.Net.Partition([]string{skewed}, others)
+				time.Sleep(2 * time.Second)
+				for i := 0; i < 10; i++ {
+					if err := c.Deregister(second, fmt.Sprintf("skew-%d", i), fmt.Sprintf("10.14.0.%d", i+1), 80); err != nil {
+						t.Fatal(err)
+					}
+				}
+				c.Net.Heal()
+				distrotest.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+					if err := c.Converged(); err != nil {
+						return err
+					}
+					for i := 0; i < 10; i++ {
+						if got := c.Instances(distrotest.Addr(1), fmt.Sprintf("skew-%d", i)); len(got) != 0 {
+							return fmt.Errorf("deregistered instance still listed in skew-%d: %v", i, got)
+						}
+					}
+					return nil
+				})
+			})
+		})
+	}
 }

@@ -29,8 +29,9 @@ import (
 
 func bucketOf(k model.ServiceKey, n int) uint32 { return uint32(store.HashKey(k) % uint64(n)) }
 
-// ownedDigests returns, for the keys owner owns under eligible, the
-// bucket sums and (when want is non-nil) the key digests of the wanted buckets.
+// ownedDigests returns, for the keys owner owns under eligible (every key
+// when owner is ""), the bucket sums and (when want is non-nil) the key
+// digests of the wanted buckets.
 func (e *Engine) ownedDigests(owner string, eligible []string, want map[uint32]bool) ([]uint64, map[model.ServiceKey]uint64) {
 	sums := make([]uint64, e.cfg.Buckets)
 	var keys map[model.ServiceKey]uint64
@@ -38,7 +39,7 @@ func (e *Engine) ownedDigests(owner string, eligible []string, want map[uint32]b
 		keys = make(map[model.ServiceKey]uint64)
 	}
 	e.store.RangeKeys(func(k model.ServiceKey, d uint64) bool {
-		if Owner(k, eligible) != owner {
+		if owner != "" && Owner(k, eligible) != owner {
 			return true
 		}
 		b := bucketOf(k, e.cfg.Buckets)
@@ -85,6 +86,100 @@ func (e *Engine) VerifyOnce(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	// One pull round per interval, with the peers in turn: compare every
+	// key, and fetch what differs. It is the only direction that works when
+	// this node can reach a peer but the peer cannot reach it (a one-way
+	// partition), and it costs one more small message per interval.
+	peers := v.Eligible()
+	if len(peers) > 1 {
+		e.pullTurn++
+		addr := peers[e.pullTurn%len(peers)]
+		if addr == e.cfg.Self {
+			addr = peers[(e.pullTurn+1)%len(peers)]
+		}
+		if err := e.pullPeer(ctx, addr); err != nil {
+			e.log.Debug("pull verification with peer failed", "peer", addr, "error", err)
+		}
+	}
+}
+
+// pullPeer runs a pull round: digests over every key this node holds, the
+// peer names the keys that differ, and this node fetches and merges them,
+// pushing back its younger records. A pull never drops anything.
+func (e *Engine) pullPeer(ctx context.Context, addr string) error {
+	sums, _ := e.ownedDigests("", nil, nil)
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
+	resp, err := e.tr.Call(cctx, addr, &clusterpb.Request{Kind: &clusterpb.Request_Digest{Digest: &clusterpb.DigestRequest{
+		AllKeys: true, BucketCount: uint32(len(sums)), Buckets: sums}}})
+	cancel()
+	if err != nil {
+		return err
+	}
+	diff := resp.GetDigest().GetDiffering()
+	if len(diff) == 0 {
+		return nil
+	}
+	want := make(map[uint32]bool, len(diff))
+	for _, b := range diff {
+		want[b] = true
+	}
+	_, keys := e.ownedDigests("", nil, want)
+	var differing []model.ServiceKey
+	err = e.sendKeyDigests(ctx, addr, &clusterpb.KeyDigestRequest{AllKeys: true}, keys, want, func(r *clusterpb.KeyDigestReply) error {
+		for _, pk := range r.GetWant() {
+			k, err := keyFromPB(pk, e.cfg.Limits)
+			if err != nil {
+				return e.reject("key-digest-reply", err)
+			}
+			differing = append(differing, k)
+		}
+		return nil
+	})
+	if err != nil || len(differing) == 0 {
+		return err
+	}
+	e.m.digestMismatch.Add(float64(len(differing)))
+	return e.repair(ctx, addr, differing, repairPolicy{})
+}
+
+// sendKeyDigests sends keys in batches, the last one naming the buckets.
+func (e *Engine) sendKeyDigests(ctx context.Context, addr string, proto *clusterpb.KeyDigestRequest, keys map[model.ServiceKey]uint64,
+	want map[uint32]bool, onReply func(*clusterpb.KeyDigestReply) error) error {
+	buckets := slices.Sorted(func(yield func(uint32) bool) {
+		for b := range want {
+			if !yield(b) {
+				return
+			}
+		}
+	})
+	list := make([]*clusterpb.KeyDigest, 0, len(keys))
+	for k, d := range keys {
+		list = append(list, &clusterpb.KeyDigest{Key: keyToPB(k), Digest: d})
+	}
+	for start := 0; ; start += e.cfg.KeyDigestBatch {
+		end := min(start+e.cfg.KeyDigestBatch, len(list))
+		req := &clusterpb.KeyDigestRequest{ViewId: proto.ViewId, Ready: proto.Ready, UptimeMs: proto.UptimeMs,
+			AllKeys: proto.AllKeys, Keys: list[start:end]}
+		if end == len(list) {
+			// The peer can tell "absent here" from "in another batch" only
+			// once it knows the round is complete.
+			req.Buckets = buckets
+		}
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
+		resp, err := e.tr.Call(cctx, addr, &clusterpb.Request{Kind: &clusterpb.Request_KeyDigest{KeyDigest: req}})
+		cancel()
+		if err != nil {
+			return err
+		}
+		if onReply != nil {
+			if err := onReply(resp.GetKeyDigest()); err != nil {
+				return err
+			}
+		}
+		if end == len(list) {
+			return nil
+		}
+	}
 }
 
 func (e *Engine) verifyPeer(ctx context.Context, v *View, addr string, sums []uint64) error {
@@ -104,33 +199,8 @@ func (e *Engine) verifyPeer(ctx context.Context, v *View, addr string, sums []ui
 		want[b] = true
 	}
 	_, keys := e.ownedDigests(e.cfg.Self, v.Eligible(), want)
-	buckets := slices.Sorted(func(yield func(uint32) bool) {
-		for b := range want {
-			if !yield(b) {
-				return
-			}
-		}
-	})
-	// One message per batch of keys; every message names all the buckets,
-	// so the peer can tell "absent at the owner" from "in another batch"
-	// only on the last one.
-	list := make([]*clusterpb.KeyDigest, 0, len(keys))
-	for k, d := range keys {
-		list = append(list, &clusterpb.KeyDigest{Key: keyToPB(k), Digest: d})
-	}
-	for start := 0; ; start += e.cfg.KeyDigestBatch {
-		end := min(start+e.cfg.KeyDigestBatch, len(list))
-		req := &clusterpb.KeyDigestRequest{ViewId: v.ID(), Ready: true, Keys: list[start:end], UptimeMs: uint64(e.clk.Now().Sub(e.started).Milliseconds())}
-		if end == len(list) {
-			req.Buckets = buckets
-		}
-		cctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
-		_, err := e.tr.Call(cctx, addr, &clusterpb.Request{Kind: &clusterpb.Request_KeyDigest{KeyDigest: req}})
-		cancel()
-		if err != nil || end == len(list) {
-			return err
-		}
-	}
+	return e.sendKeyDigests(ctx, addr, &clusterpb.KeyDigestRequest{ViewId: v.ID(), Ready: true,
+		UptimeMs: uint64(e.clk.Now().Sub(e.started).Milliseconds())}, keys, want, nil)
 }
 
 // handleDigest compares the owner's bucket sums with this node's copy of
@@ -139,7 +209,11 @@ func (e *Engine) handleDigest(from string, d *clusterpb.DigestRequest) (*cluster
 	if int(d.GetBucketCount()) != e.cfg.Buckets || len(d.GetBuckets()) != e.cfg.Buckets {
 		return nil, e.reject("digest", fmt.Errorf("digest has %d/%d buckets; this node uses %d", d.GetBucketCount(), len(d.GetBuckets()), e.cfg.Buckets))
 	}
-	sums, _ := e.ownedDigests(from, e.view.Load().Eligible(), nil)
+	owner := from
+	if d.GetAllKeys() {
+		owner = ""
+	}
+	sums, _ := e.ownedDigests(owner, e.view.Load().Eligible(), nil)
 	var diff []uint32
 	for i, s := range sums {
 		if s != d.GetBuckets()[i] {
@@ -181,7 +255,7 @@ func (e *Engine) handleKeyDigest(from string, kd *clusterpb.KeyDigestRequest) (*
 			want[b] = true
 		}
 		e.store.RangeKeys(func(k model.ServiceKey, d uint64) bool {
-			if d != 0 && want[bucketOf(k, e.cfg.Buckets)] && Owner(k, v.Eligible()) == from {
+			if d != 0 && want[bucketOf(k, e.cfg.Buckets)] && (kd.GetAllKeys() || Owner(k, v.Eligible()) == from) {
 				if _, listed := remote[k]; !listed && !e.inRound(from, k) {
 					differing = append(differing, k)
 				}
@@ -192,7 +266,7 @@ func (e *Engine) handleKeyDigest(from string, kd *clusterpb.KeyDigestRequest) (*
 	} else {
 		e.noteRound(from, remote)
 	}
-	if len(differing) > 0 {
+	if len(differing) > 0 && !kd.GetAllKeys() {
 		e.m.digestMismatch.Add(float64(len(differing)))
 		pol := repairPolicy{
 			agree:      kd.GetViewId() == v.ID() && kd.GetReady() && e.ready.Load(),

@@ -236,11 +236,17 @@ func (l *Local) deregister(op *Op) error {
 	}
 	return l.store.Update(op.Key, func(tx *store.Tx) error {
 		cur := tx.Get(k)
-		if cur == nil || !cur.Alive() {
+		if cur != nil && cur.Kind == store.KindDeleted {
 			return nil // idempotent, as in Nacos
 		}
-		if op.Conn != "" && cur.Conn != op.Conn {
-			return nil // a connection removes only its own instance
+		// The deregistration is recorded with a fresh version even when
+		// this node holds no live copy (it expired here, or was registered
+		// on the other side of a partition): the client's removal must
+		// outrank any copy another node still holds.
+		if cur == nil {
+			tomb := op.Instance
+			tx.Put(&tomb, store.KindDeleted, "", "")
+			return nil
 		}
 		tomb := *cur.Instance
 		tx.Put(&tomb, store.KindDeleted, cur.Conn, cur.ConnNode)

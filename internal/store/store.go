@@ -127,9 +127,16 @@ func (tx *Tx) LiveCount() int { return tx.svc.live }
 // Meta returns the service settings record, or nil.
 func (tx *Tx) Meta() *MetaRecord { return tx.svc.meta }
 
-// Put stores a new local version of an instance with a fresh stamp.
+// Put stores a new local version of an instance with a fresh stamp. The
+// stamp is always above the stamp of the version it replaces, even when
+// that version came from a node whose clock runs ahead of ours: a local
+// write must win over what the writer saw.
 func (tx *Tx) Put(in *model.Instance, kind Kind, conn, connNode string) *Record {
-	r := &Record{Instance: in, Stamp: tx.s.clock.Now(), Origin: tx.s.self, Kind: kind, Conn: conn, ConnNode: connNode}
+	stamp := tx.s.clock.Now()
+	if cur := tx.svc.recs[in.Key()]; cur != nil && stamp <= cur.rec.Stamp {
+		stamp = cur.rec.Stamp + 1
+	}
+	r := &Record{Instance: in, Stamp: stamp, Origin: tx.s.self, Kind: kind, Conn: conn, ConnNode: connNode}
 	tx.s.set(tx.svc, r)
 	tx.changed = append(tx.changed, r)
 	return r
@@ -152,7 +159,11 @@ func (tx *Tx) Annotate(k model.InstanceKey, kind Kind) *Record {
 
 // PutMeta stores a new version of the service settings.
 func (tx *Tx) PutMeta(m model.ServiceMeta, deleted bool) {
-	tx.s.setMeta(tx.svc, &MetaRecord{Meta: m, Stamp: tx.s.clock.Now(), Origin: tx.s.self, Deleted: deleted})
+	stamp := tx.s.clock.Now()
+	if cur := tx.svc.meta; cur != nil && stamp <= cur.Stamp {
+		stamp = cur.Stamp + 1
+	}
+	tx.s.setMeta(tx.svc, &MetaRecord{Meta: m, Stamp: stamp, Origin: tx.s.self, Deleted: deleted})
 	tx.metaChanged = true
 }
 

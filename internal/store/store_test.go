@@ -616,3 +616,26 @@ func TestListViewOfEmptiedServiceKeepsIncreasingLastRefTime(t *testing.T) {
 		t.Fatal("ListView of a never-seen service must be nil")
 	}
 }
+
+// A local write replaces a version merged from a node whose clock runs far
+// ahead: its stamp must still order after that version (chaos F12).
+func TestPutOrdersAfterFutureVersion(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	st := New("slow", hlc.New(func() time.Time { return now }))
+	k := model.ServiceKey{Namespace: "public", Group: "DEFAULT_GROUP", Name: "skew"}
+	in := &model.Instance{IP: "10.0.0.1", Port: 80, Weight: 1, Healthy: true, Enabled: true, Cluster: "DEFAULT"}
+	future := &Record{Instance: in, Stamp: hlc.Make(now.Add(90*time.Minute).UnixMilli(), 0), Origin: "fast", Kind: KindLive}
+	st.Merge(k, []*Record{future}, &MetaRecord{Stamp: future.Stamp, Origin: "fast"}, time.Minute)
+	var tomb *Record
+	_ = st.Update(k, func(tx *Tx) error {
+		tomb = tx.Put(in, KindDeleted, "", "")
+		tx.PutMeta(model.ServiceMeta{}, true)
+		return nil
+	})
+	if tomb.Compare(future) <= 0 {
+		t.Fatalf("local deregistration %v does not order after the version it replaced %v", tomb.Stamp, future.Stamp)
+	}
+	if _, m := st.Records(k, nil); m == nil || !m.Deleted || m.Stamp <= future.Stamp {
+		t.Fatalf("local settings write does not order after the merged one: %+v", m)
+	}
+}

@@ -44,6 +44,8 @@ type Options struct {
 	Seed   uint64
 	// BeforeStart runs on the network before the first node starts.
 	BeforeStart func(*Network)
+	// ClockOffset shifts a node's version clock (clock-skew tests).
+	ClockOffset map[string]time.Duration
 }
 
 // Cluster is a set of nodes on one Network.
@@ -87,7 +89,11 @@ func (c *Cluster) logger(addr string) *slog.Logger {
 func (c *Cluster) Start(addr string) *Node {
 	log := c.logger(addr)
 	clk := clock.Real{}
-	st := store.New(addr, hlc.New(nil))
+	wall := time.Now
+	if off := c.opts.ClockOffset[addr]; off != 0 {
+		wall = func() time.Time { return time.Now().Add(off) }
+	}
+	st := store.New(addr, hlc.New(wall))
 	hc := health.DefaultConfig()
 	if c.opts.Health != nil {
 		c.opts.Health(&hc)
