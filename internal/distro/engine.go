@@ -67,7 +67,7 @@ func DefaultConfig(self string) Config {
 		Self: self, SyncDelay: 20 * time.Millisecond, RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		QueueLimit: 200000, BatchKeys: 512, VerifyInterval: 5 * time.Second, Buckets: 256, KeyDigestBatch: 4096,
 		StartupTimeout: 15 * time.Second, LoadRetry: time.Second, SnapshotChunkBytes: 1 << 20,
-		ForwardTimeout: time.Second, ForwardBackoff: time.Second, CallTimeout: 5 * time.Second, TombstoneRetention: 10 * time.Minute,
+		ForwardTimeout: 500 * time.Millisecond, ForwardBackoff: time.Second, CallTimeout: 5 * time.Second, TombstoneRetention: 10 * time.Minute,
 		MaxClockAhead: 5 * time.Minute, ConnLease: 30 * time.Second, Limits: model.DefaultLimits(),
 	}
 }
@@ -273,7 +273,8 @@ func (e *Engine) Apply(ctx context.Context, op *registry.Op) (registry.Result, e
 	}
 	now := e.clk.Now()
 	e.mu.Lock()
-	skip := now.Before(e.forwardFailed[owner])
+	// A SUSPICIOUS owner missed a probe: do not make clients wait on it.
+	skip := now.Before(e.forwardFailed[owner]) || e.view.Load().StateOf(owner) == StateSuspicious
 	e.mu.Unlock()
 	if skip {
 		e.m.forwardFallback.Inc()
