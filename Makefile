@@ -8,7 +8,7 @@ PKGS := ./...
 FUZZTIME ?= 10s
 GOLANGCI_VERSION ?= v2.15.0
 
-.PHONY: help build test unit race integ compat fmt fmt-check vet lint tidy-check gen gen-check verify bench bench-report fuzz chaos chaos-short clean ci
+.PHONY: help build test unit race integ compat fmt fmt-check vet lint tidy-check gen gen-check verify bench bench-report bench-smoke fuzz chaos chaos-short clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ bench: ## Go micro-benchmarks with allocation counts
 
 bench-report: ## regenerate docs/benchmarks.md (pinned A/B runs against a trivial net/http ceiling)
 	bash scripts/bench/run.sh
+
+bench-smoke: ## a ~1.5 min benchmark run into /tmp (does not touch docs/)
+	bash scripts/bench/run.sh --quick --out /tmp/bench-smoke --doc /tmp/bench-smoke/benchmarks.md --img /tmp/bench-smoke/img
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	bash scripts/fuzz.sh $(FUZZTIME)

@@ -23,6 +23,8 @@ const (
 	PathInstance = "/nacos/v1/ns/instance"
 	PathList     = "/nacos/v1/ns/instance/list"
 	PathBeat     = "/nacos/v1/ns/instance/beat"
+	// PathServiceList pages through a group's service names.
+	PathServiceList = "/nacos/v1/ns/service/list"
 )
 
 // GoClientAgent is the User-Agent of the Nacos Go SDK v1.1.6; servers push
@@ -39,6 +41,10 @@ type HTTPOptions struct {
 	// CaptureDir, when set, receives the first 2xx response body of every
 	// method and path (see CaptureFile); the ceiling server replays them.
 	CaptureDir string
+	// StdTransport uses net/http's http.Transport instead of the lean
+	// keep-alive transport (which costs about half the client CPU per
+	// request; see leanTransport).
+	StdTransport bool
 }
 
 // HTTPDriver is the Nacos v1 HTTP Open API driver: form-encoded requests
@@ -47,7 +53,11 @@ type HTTPDriver struct {
 	targets []string
 	base    []string
 	client  *http.Client
-	opts    HTTPOptions
+	// rt is the transport requests go through directly (no http.Client:
+	// no redirects, cookies or per-request timers).
+	rt   http.RoundTripper
+	idle interface{ CloseIdleConnections() }
+	opts HTTPOptions
 
 	capMu    sync.Mutex
 	captured map[string]bool
@@ -73,7 +83,9 @@ func NewHTTPDriver(targets []string, opts HTTPOptions) *HTTPDriver {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	conns := max(opts.Conns, 1) + 16
+	// Idle connections are cheap; closing surplus ones is not (TIME_WAIT,
+	// ephemeral ports), and converge polls on top of its own concurrency.
+	conns := max(2*opts.Conns, 256)
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -88,6 +100,12 @@ func NewHTTPDriver(targets []string, opts HTTPOptions) *HTTPDriver {
 	}
 	d := &HTTPDriver{targets: targets, opts: opts, captured: map[string]bool{},
 		client: &http.Client{Transport: tr, Timeout: opts.Timeout}}
+	if opts.StdTransport {
+		d.rt, d.idle = d.client.Transport, tr
+	} else {
+		lt := newLeanTransport(opts.Timeout, conns)
+		d.rt, d.idle = lt, lt
+	}
 	for _, t := range targets {
 		d.base = append(d.base, "http://"+t)
 	}
@@ -95,14 +113,19 @@ func NewHTTPDriver(targets []string, opts HTTPOptions) *HTTPDriver {
 }
 
 // Name implements Driver.
-func (d *HTTPDriver) Name() string { return "http-v1" }
+func (d *HTTPDriver) Name() string {
+	if d.opts.StdTransport {
+		return "http-v1/net-http"
+	}
+	return "http-v1"
+}
 
 // Nodes implements Driver.
 func (d *HTTPDriver) Nodes() int { return len(d.targets) }
 
 // Close implements Driver.
 func (d *HTTPDriver) Close() error {
-	d.client.CloseIdleConnections()
+	d.idle.CloseIdleConnections()
 	d.udpMu.Lock()
 	defer d.udpMu.Unlock()
 	if d.udp != nil {
@@ -240,7 +263,12 @@ func (d *HTTPDriver) do(ctx context.Context, node int, method, path, query, body
 		return Outcome{Kind: "bad_request"}, nil
 	}
 	req.Header = formHeader
-	resp, err := d.client.Do(req)
+	var resp *http.Response
+	if d.opts.StdTransport {
+		resp, err = d.client.Do(req)
+	} else {
+		resp, err = d.rt.RoundTrip(req)
+	}
 	if err != nil {
 		return Outcome{Kind: TransportKind(err)}, nil
 	}
