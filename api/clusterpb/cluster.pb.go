@@ -1476,16 +1476,21 @@ func (x *FetchReply) GetEntries() []*KeyRecords {
 // WriteOp is a client write handed to the key's owner.
 // WARNING: only append fields; never renumber.
 type WriteOp struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Key           *ServiceKey            `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	Instance      *Instance              `protobuf:"bytes,3,opt,name=instance,proto3" json:"instance,omitempty"`
-	Fields        []string               `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
-	LightBeat     bool                   `protobuf:"varint,5,opt,name=light_beat,json=lightBeat,proto3" json:"light_beat,omitempty"`
-	Service       *ServiceMeta           `protobuf:"bytes,6,opt,name=service,proto3" json:"service,omitempty"`
-	Conn          string                 `protobuf:"bytes,7,opt,name=conn,proto3" json:"conn,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Kind      uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Key       *ServiceKey            `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Instance  *Instance              `protobuf:"bytes,3,opt,name=instance,proto3" json:"instance,omitempty"`
+	Fields    []string               `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
+	LightBeat bool                   `protobuf:"varint,5,opt,name=light_beat,json=lightBeat,proto3" json:"light_beat,omitempty"`
+	Service   *ServiceMeta           `protobuf:"bytes,6,opt,name=service,proto3" json:"service,omitempty"`
+	Conn      string                 `protobuf:"bytes,7,opt,name=conn,proto3" json:"conn,omitempty"`
+	// issued_unix_millis is when the sender handed the write on. The owner
+	// refuses a write older than the sender's forward timeout: the sender has
+	// applied it itself by then, and a late copy (held in a connection
+	// during a partition) must not be applied after newer client writes.
+	IssuedUnixMillis int64 `protobuf:"varint,8,opt,name=issued_unix_millis,json=issuedUnixMillis,proto3" json:"issued_unix_millis,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WriteOp) Reset() {
@@ -1565,6 +1570,13 @@ func (x *WriteOp) GetConn() string {
 		return x.Conn
 	}
 	return ""
+}
+
+func (x *WriteOp) GetIssuedUnixMillis() int64 {
+	if x != nil {
+		return x.IssuedUnixMillis
+	}
+	return 0
 }
 
 // ForwardRequest hands one client write to the key's owner. The receiver
@@ -1904,7 +1916,7 @@ const file_cluster_proto_rawDesc = "" +
 	"\x04keys\x18\x01 \x03(\v2\x1d.distro.cluster.v1.ServiceKeyR\x04keys\"E\n" +
 	"\n" +
 	"FetchReply\x127\n" +
-	"\aentries\x18\x01 \x03(\v2\x1d.distro.cluster.v1.KeyRecordsR\aentries\"\x8c\x02\n" +
+	"\aentries\x18\x01 \x03(\v2\x1d.distro.cluster.v1.KeyRecordsR\aentries\"\xba\x02\n" +
 	"\aWriteOp\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12/\n" +
 	"\x03key\x18\x02 \x01(\v2\x1d.distro.cluster.v1.ServiceKeyR\x03key\x127\n" +
@@ -1913,7 +1925,8 @@ const file_cluster_proto_rawDesc = "" +
 	"\n" +
 	"light_beat\x18\x05 \x01(\bR\tlightBeat\x128\n" +
 	"\aservice\x18\x06 \x01(\v2\x1e.distro.cluster.v1.ServiceMetaR\aservice\x12\x12\n" +
-	"\x04conn\x18\a \x01(\tR\x04conn\"<\n" +
+	"\x04conn\x18\a \x01(\tR\x04conn\x12,\n" +
+	"\x12issued_unix_millis\x18\b \x01(\x03R\x10issuedUnixMillis\"<\n" +
 	"\x0eForwardRequest\x12*\n" +
 	"\x02op\x18\x01 \x01(\v2\x1a.distro.cluster.v1.WriteOpR\x02op\"\x8f\x01\n" +
 	"\fForwardReply\x12\x16\n" +

@@ -47,6 +47,9 @@ type Config struct {
 	// are applied locally for this long without trying it, until health
 	// probes settle its state.
 	ForwardBackoff time.Duration
+	// ForwardSkew is the clock difference between members tolerated when
+	// an owner checks a handed-on write's age (ForwardTimeout + ForwardSkew).
+	ForwardSkew time.Duration
 	// CallTimeout bounds sync, digest and fetch calls.
 	CallTimeout time.Duration
 	// TombstoneRetention is how long deletions are remembered. A record older
@@ -67,7 +70,7 @@ func DefaultConfig(self string) Config {
 		Self: self, SyncDelay: 20 * time.Millisecond, RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		QueueLimit: 200000, BatchKeys: 512, VerifyInterval: 5 * time.Second, Buckets: 256, KeyDigestBatch: 4096,
 		StartupTimeout: 15 * time.Second, LoadRetry: time.Second, SnapshotChunkBytes: 1 << 20,
-		ForwardTimeout: 500 * time.Millisecond, ForwardBackoff: time.Second, CallTimeout: 5 * time.Second, TombstoneRetention: 10 * time.Minute,
+		ForwardTimeout: 500 * time.Millisecond, ForwardBackoff: time.Second, ForwardSkew: time.Second, CallTimeout: 5 * time.Second, TombstoneRetention: 10 * time.Minute,
 		MaxClockAhead: 5 * time.Minute, ConnLease: 30 * time.Second, Limits: model.DefaultLimits(),
 	}
 }
@@ -282,8 +285,13 @@ func (e *Engine) Apply(ctx context.Context, op *registry.Op) (registry.Result, e
 	}
 	fctx, cancel := context.WithTimeout(ctx, e.cfg.ForwardTimeout)
 	defer cancel()
-	resp, err := e.tr.Call(fctx, owner, &clusterpb.Request{Kind: &clusterpb.Request_Forward{Forward: &clusterpb.ForwardRequest{Op: opToPB(op)}}})
+	wop := opToPB(op)
+	wop.IssuedUnixMillis = now.UnixMilli()
+	resp, err := e.tr.Call(fctx, owner, &clusterpb.Request{Kind: &clusterpb.Request_Forward{Forward: &clusterpb.ForwardRequest{Op: wop}}})
 	fr := resp.GetForward()
+	if err == nil && fr.GetStatus() == http.StatusRequestTimeout {
+		err = errors.New("owner refused the write as too late")
+	}
 	if err != nil || fr == nil {
 		if ctx.Err() != nil {
 			return registry.Result{}, ctx.Err()

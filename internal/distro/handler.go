@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -85,6 +86,16 @@ func (e *Engine) handleForward(ctx context.Context, f *clusterpb.ForwardRequest)
 	op, err := opFromPB(f.GetOp(), e.cfg.Limits)
 	if err != nil {
 		return nil, e.reject("forward", err)
+	}
+	if at := f.GetOp().GetIssuedUnixMillis(); at != 0 {
+		// The sender stops waiting after ForwardTimeout and applies the
+		// write itself; a copy that arrives later (it sat in a connection
+		// through a partition) must not be applied after newer writes.
+		if age := e.clk.Now().Sub(time.UnixMilli(at)); age > e.cfg.ForwardTimeout+e.cfg.ForwardSkew {
+			e.m.forwardLate.Inc()
+			return &clusterpb.Response{Kind: &clusterpb.Response_Forward{Forward: &clusterpb.ForwardReply{
+				Status: http.StatusRequestTimeout, Message: "handed-on write arrived after the sender's timeout"}}}, nil
+		}
 	}
 	e.m.forwardServed.Inc()
 	res, err := e.local.Apply(ctx, op)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -606,4 +607,51 @@ func TestClockSkewDoesNotReorderWrites(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A handed-on beat that sits in a connection past the sender's timeout (the
+// sender then applied it itself) must not be applied by the owner after the
+// client's later deregistration (chaos D8: a full beat re-registers).
+func TestLateForwardedWriteIsRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, distrotest.Options{})
+		defer c.StopAll()
+		in := shortLived("10.15.0.1", 80)
+		owner := c.Node(distrotest.Addr(1)).Engine.Owner(distrotest.Key("late"))
+		var via string
+		for _, a := range c.Addrs() {
+			if a != owner {
+				via = a
+				break
+			}
+		}
+		var hold atomic.Bool
+		hold.Store(true)
+		c.Net.SetHook(func(from, to string, req *clusterpb.Request) error {
+			if req.GetForward() != nil && hold.Load() {
+				time.Sleep(3 * time.Second) // stuck in a connection
+			}
+			return nil
+		})
+		if _, err := c.Beat(via, "late", in); err != nil {
+			t.Fatal(err)
+		}
+		hold.Store(false)
+		distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, func() error {
+			if got := c.Instances(owner, "late"); len(got) != 1 {
+				return fmt.Errorf("owner lists %v", got)
+			}
+			return nil
+		})
+		// The client deregisters at the owner before the stuck beat lands.
+		if err := c.Deregister(owner, "late", in.IP, in.Port); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second) // the stuck beat has arrived by now
+		for _, a := range c.Addrs() {
+			if got := c.Instances(a, "late"); len(got) != 0 {
+				t.Fatalf("%s lists the deregistered instance: a late handed-on beat re-registered it", a)
+			}
+		}
+	})
 }

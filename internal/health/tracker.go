@@ -51,6 +51,10 @@ func DefaultConfig() Config {
 type tentry struct {
 	ref        Ref
 	lastBeat   time.Duration // virtual time
+	// lastReal is the monotonic time of the last real heartbeat or
+	// registration (zero if none): grace periods and skipped pauses move
+	// lastBeat but are no evidence that the client is alive.
+	lastReal time.Time
 	hbTimeout  time.Duration
 	delTimeout time.Duration
 	unhealthy  bool
@@ -117,6 +121,17 @@ func (t *Tracker) vnow(now time.Time) time.Duration { return now.Sub(t.origin) -
 // if needed. It reports whether the instance had been marked unhealthy by a
 // timeout, in which case the caller must restore it.
 func (t *Tracker) Beat(ref Ref, in *model.Instance, now time.Time) (wasUnhealthy bool) {
+	return t.touch(ref, in, now, true)
+}
+
+// Grace gives the instance a full timeout period from now, as a beat would,
+// without counting as evidence of life (Fresh ignores it). It is what a node
+// grants the instances of a key it has just become responsible for.
+func (t *Tracker) Grace(ref Ref, in *model.Instance, now time.Time) {
+	t.touch(ref, in, now, false)
+}
+
+func (t *Tracker) touch(ref Ref, in *model.Instance, now time.Time, real bool) (wasUnhealthy bool) {
 	hb := time.Duration(in.HeartBeatTimeoutMs()) * time.Millisecond
 	del := time.Duration(in.IPDeleteTimeoutMs()) * time.Millisecond
 	t.mu.Lock()
@@ -125,6 +140,9 @@ func (t *Tracker) Beat(ref Ref, in *model.Instance, now time.Time) (wasUnhealthy
 	e := t.entries[ref]
 	if e == nil {
 		e = &tentry{ref: ref, lastBeat: v, hbTimeout: hb, delTimeout: del}
+		if real {
+			e.lastReal = now
+		}
 		e.schedule()
 		t.entries[ref] = e
 		heap.Push(&t.h, e)
@@ -132,18 +150,22 @@ func (t *Tracker) Beat(ref Ref, in *model.Instance, now time.Time) (wasUnhealthy
 	}
 	wasUnhealthy = e.unhealthy
 	e.lastBeat, e.hbTimeout, e.delTimeout, e.unhealthy = v, hb, del, false
+	if real {
+		e.lastReal = now
+	}
 	e.schedule()
 	heap.Fix(&t.h, e.idx)
 	return wasUnhealthy
 }
 
-// Fresh reports whether ref is tracked and has beaten within its heartbeat
-// timeout, i.e. this node holds evidence that the instance is alive.
+// Fresh reports whether ref is tracked and had a real heartbeat within its
+// heartbeat timeout (wall time, not virtual: neither a grace period nor a
+// skipped pause counts), i.e. this node holds evidence that it is alive.
 func (t *Tracker) Fresh(ref Ref, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.entries[ref]
-	return e != nil && t.vnow(now)-e.lastBeat < e.hbTimeout
+	return e != nil && !e.lastReal.IsZero() && now.Sub(e.lastReal) < e.hbTimeout
 }
 
 // Untrack stops tracking ref.

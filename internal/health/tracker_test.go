@@ -182,6 +182,22 @@ func TestUntrack(t *testing.T) {
 	}
 }
 
+func TestGraceIsNotEvidenceOfLife(t *testing.T) {
+	tr := New(DefaultConfig(), t0, tick)
+	r := ref(1)
+	tr.Grace(r, instWith(nil), t0)
+	if tr.Fresh(r, t0.Add(time.Second)) {
+		t.Fatal("a grace period counted as a heartbeat")
+	}
+	tr.Beat(r, instWith(nil), t0.Add(2*time.Second))
+	if !tr.Fresh(r, t0.Add(3*time.Second)) {
+		t.Fatal("a real beat 1 s ago is not fresh")
+	}
+	if tr.Fresh(r, t0.Add(20*time.Second)) {
+		t.Fatal("a beat 18 s ago (timeout 15 s) is still fresh")
+	}
+}
+
 func TestPauseDetection(t *testing.T) {
 	tr := New(DefaultConfig(), t0, tick)
 	r := ref(1)
@@ -201,8 +217,10 @@ func TestPauseDetection(t *testing.T) {
 	if _, pauses := tr.Stats(); pauses != 1 {
 		t.Fatalf("pauses = %d, want 1", pauses)
 	}
-	if !tr.Fresh(r, t0.Add(now)) {
-		t.Fatal("a pause made the instance stale")
+	// The skipped time protects the instance from expiry, but it is no
+	// evidence of life: Fresh (which drives refutations) uses real time.
+	if tr.Fresh(r, t0.Add(now)) {
+		t.Fatal("a skipped pause counted as a fresh heartbeat")
 	}
 	// Virtual time lost 60 s - one tick; the instance that beat at 9 s gets
 	// its full 15 s of observed time.

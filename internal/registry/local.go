@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,9 +27,6 @@ type Local struct {
 	owns atomic.Pointer[func(model.ServiceKey) bool]
 
 	connAlive atomic.Pointer[func(string) bool]
-
-	refuteMu sync.Mutex
-	refute   []health.Ref
 
 	expired, markedUnhealthy, refuted atomic.Uint64
 }
@@ -78,7 +74,7 @@ func (l *Local) SetOwnership(owns func(model.ServiceKey) bool, gained, lost []mo
 		recs, _ := l.store.Records(k, nil)
 		for _, r := range recs {
 			if heartbeatKept(r) && r.Alive() {
-				l.tracker.Beat(health.Ref{Service: k, Instance: r.Key()}, r.Instance, now)
+				l.tracker.Grace(health.Ref{Service: k, Instance: r.Key()}, r.Instance, now)
 			}
 		}
 	}
@@ -87,46 +83,57 @@ func (l *Local) SetOwnership(owns func(model.ServiceKey) bool, gained, lost []mo
 // heartbeatKept reports whether r's liveness comes from HTTP heartbeats.
 func heartbeatKept(r *store.Record) bool { return r.Instance.Ephemeral && r.Conn == "" }
 
-// onChange keeps the tracker in step with the store.
+// onChange keeps the tracker in step with the store, and refutes at once a
+// peer's timeout of an instance this node has evidence is alive, so the
+// timeout is answered before it spreads further (hazard H6).
 func (l *Local) onChange(ev store.Event) {
+	var refute []model.InstanceKey
 	if ev.Remote {
-		l.refuteConnExpiry(ev)
+		for _, r := range ev.Changed {
+			if r.Conn != "" && r.Kind == store.KindExpired && r.ConnNode == l.store.Self() && l.connIsAlive(r.Conn) {
+				// A lease expiry of a connection that is open here (the
+				// partition healed before the client left).
+				refute = append(refute, r.Key())
+			}
+		}
 	}
-	if !l.ownsKey(ev.Key) {
+	if l.ownsKey(ev.Key) {
+		now := l.clk.Now()
+		for _, r := range ev.Changed {
+			ref := health.Ref{Service: ev.Key, Instance: r.Key()}
+			switch {
+			case !heartbeatKept(r):
+				l.tracker.Untrack(ref)
+			case r.Kind == store.KindLive && !ev.Remote:
+				// A local write: a registration, or a beat that restored
+				// the instance.
+				l.tracker.Beat(ref, r.Instance, now)
+			case r.Kind == store.KindLive:
+				// A version written elsewhere: a full period from now, but
+				// no evidence of life here.
+				l.tracker.Grace(ref, r.Instance, now)
+			case ev.Remote && (r.Kind == store.KindUnhealthy || r.Kind == store.KindExpired) && l.tracker.Fresh(ref, now):
+				// Another node timed it out; we had a real beat since.
+				refute = append(refute, r.Key())
+			case !r.Alive():
+				l.tracker.Untrack(ref)
+			}
+		}
+	}
+	if len(refute) == 0 {
 		return
 	}
-	now := l.clk.Now()
-	for _, r := range ev.Changed {
-		ref := health.Ref{Service: ev.Key, Instance: r.Key()}
-		switch {
-		case !heartbeatKept(r):
-			l.tracker.Untrack(ref)
-		case r.Alive() && r.Kind == store.KindLive:
-			// A new version counts as a sign of life wherever it was written.
-			l.tracker.Beat(ref, r.Instance, now)
-		case ev.Remote && (r.Kind == store.KindUnhealthy || r.Kind == store.KindExpired) && l.tracker.Fresh(ref, now):
-			// Another node timed this instance out, but we hold a fresher
-			// heartbeat: answer with a newer version (hazard H6).
-			l.refuteMu.Lock()
-			l.refute = append(l.refute, ref)
-			l.refuteMu.Unlock()
-		case !r.Alive():
-			l.tracker.Untrack(ref)
+	// Subscribers run after the store lock is released, so writing here is
+	// safe; the renewal is itself an event, replicated like any write.
+	_ = l.store.Update(ev.Key, func(tx *store.Tx) error {
+		for _, ik := range refute {
+			if r := tx.Get(ik); r != nil && (r.Kind == store.KindUnhealthy || r.Kind == store.KindExpired) && tx.Renew(ik) != nil {
+				l.refuted.Add(1)
+				l.log.Debug("refuted a peer's timeout", "service", ev.Key.String(), "instance", ik.String(), "stamp", r.Stamp.String(), "kind", r.Kind.String())
+			}
 		}
-	}
-}
-
-// refuteConnExpiry answers a peer's lease expiry of an instance whose
-// connection is open here with a newer version (the partition healed
-// before the client left).
-func (l *Local) refuteConnExpiry(ev store.Event) {
-	for _, r := range ev.Changed {
-		if r.Conn != "" && r.Kind == store.KindExpired && r.ConnNode == l.store.Self() && l.connIsAlive(r.Conn) {
-			l.refuteMu.Lock()
-			l.refute = append(l.refute, health.Ref{Service: ev.Key, Instance: r.Key()})
-			l.refuteMu.Unlock()
-		}
-	}
+		return nil
+	})
 }
 
 // Run scans expiry deadlines every ScanInterval until ctx ends.
@@ -143,21 +150,8 @@ func (l *Local) Run(ctx context.Context) {
 	}
 }
 
-// ScanOnce applies due heartbeat deadlines and pending refutations.
+// ScanOnce applies due heartbeat deadlines.
 func (l *Local) ScanOnce() {
-	l.refuteMu.Lock()
-	refute := l.refute
-	l.refute = nil
-	l.refuteMu.Unlock()
-	for _, ref := range refute {
-		_ = l.store.Update(ref.Service, func(tx *store.Tx) error {
-			if r := tx.Get(ref.Instance); r != nil && (r.Kind == store.KindUnhealthy || r.Kind == store.KindExpired) {
-				tx.Put(r.Instance, store.KindLive, r.Conn, r.ConnNode)
-				l.refuted.Add(1)
-			}
-			return nil
-		})
-	}
 	for _, d := range l.tracker.Scan(l.clk.Now()) {
 		if !l.ownsKey(d.Ref.Service) {
 			l.tracker.Untrack(d.Ref)
@@ -306,9 +300,10 @@ func (l *Local) beat(op *Op) (Result, error) {
 		}
 		res.ClientBeatInterval = cur.Instance.HeartBeatIntervalMs()
 		if cur.Kind == store.KindUnhealthy {
-			// Health comes back with a fresh version, which also outranks
-			// any timeout another node recorded.
-			tx.Put(cur.Instance, store.KindLive, cur.Conn, cur.ConnNode)
+			// Health comes back with a renewal: a version just above the
+			// one timed out, which outranks any timeout of it but no
+			// client write made since.
+			tx.Renew(k)
 			return nil
 		}
 		beaten = cur

@@ -115,7 +115,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.api = httpapi.New(httpapi.Config{
 		Store: s.store, Writer: s.writer, Push: sub, Limits: cfg.Limits(), CacheMillis: cfg.CacheMillis, Logger: log,
-		Extra: s.extraMetrics,
+		Extra: s.extraMetrics, Ready: s.Ready,
 	})
 	var ready <-chan struct{} // nil: ready at once
 	if s.cluster != nil {

@@ -142,6 +142,23 @@ func (tx *Tx) Put(in *model.Instance, kind Kind, conn, connNode string) *Record 
 	return r
 }
 
+// Renew restores the current version of k as live with a stamp just above
+// it, not a fresh one from the clock: a renewal outranks the timeout it
+// answers, but never a client write made after the version it renews
+// (such as a deregistration on another node). It returns nil if k is absent
+// or deleted.
+func (tx *Tx) Renew(k model.InstanceKey) *Record {
+	e := tx.svc.recs[k]
+	if e == nil || e.rec.Kind == KindDeleted {
+		return nil
+	}
+	r := *e.rec
+	r.Stamp, r.Origin, r.Kind = e.rec.Stamp+1, tx.s.self, KindLive
+	tx.s.set(tx.svc, &r)
+	tx.changed = append(tx.changed, &r)
+	return &r
+}
+
 // Annotate raises the kind of the current version without a new stamp. It is
 // how heartbeat timeouts mark records (see package doc); it does nothing if
 // the record is absent or already at or above kind.

@@ -180,32 +180,52 @@ func (t *transport) Call(ctx context.Context, to string, req *clusterpb.Request)
 	if err != nil {
 		return nil, err
 	}
-	if p.hook != nil {
-		if err := p.hook(t.from, to, req); err != nil {
-			return nil, err
+	req = proto.Clone(req).(*clusterpb.Request)
+	type result struct {
+		resp *clusterpb.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	// Delivery runs on its own, as bytes in a connection do: a caller that
+	// gives up does not stop a request already on its way (hooks and
+	// delays may hold it past the caller's deadline).
+	go func() {
+		if p.hook != nil {
+			if err := p.hook(t.from, to, req); err != nil {
+				done <- result{err: err}
+				return
+			}
 		}
-	}
-	if err := sleep(ctx, p.delay); err != nil {
-		return nil, err
-	}
-	if p.drop && !p.dropAfter {
-		return nil, ErrDropped
-	}
-	deliver := func() (*clusterpb.Response, error) {
-		resp, err := p.h.HandleCall(ctx, t.from, proto.Clone(req).(*clusterpb.Request))
-		if err != nil {
-			return nil, err
+		if err := sleep(context.Background(), p.delay); err != nil {
+			done <- result{err: err}
+			return
 		}
-		return proto.Clone(resp).(*clusterpb.Response), nil
+		if p.drop && !p.dropAfter {
+			done <- result{err: ErrDropped}
+			return
+		}
+		deliver := func() (*clusterpb.Response, error) {
+			resp, err := p.h.HandleCall(context.Background(), t.from, proto.Clone(req).(*clusterpb.Request))
+			if err != nil {
+				return nil, err
+			}
+			return proto.Clone(resp).(*clusterpb.Response), nil
+		}
+		resp, err := deliver()
+		if p.dup {
+			_, _ = deliver()
+		}
+		if p.drop {
+			resp, err = nil, ErrDropped
+		}
+		done <- result{resp, err}
+	}()
+	select {
+	case r := <-done:
+		return r.resp, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	resp, err := deliver()
-	if p.dup {
-		_, _ = deliver()
-	}
-	if p.drop {
-		return nil, ErrDropped
-	}
-	return resp, err
 }
 
 func (t *transport) Snapshot(ctx context.Context, to string, req *clusterpb.SnapshotRequest, fn func(*clusterpb.SnapshotChunk) error) error {

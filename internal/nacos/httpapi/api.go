@@ -38,6 +38,11 @@ type Config struct {
 	Logger             *slog.Logger
 	// Extra lets the server add counters to operator/metrics.
 	Extra func() map[string]any
+	// Ready, if set, gates naming reads: until it reports true they answer
+	// 503, so clients fail over to a node that has loaded its data instead
+	// of reading a partial copy (Nacos serves one, #8436). Writes are
+	// accepted meanwhile and merged with the loaded data.
+	Ready func() (bool, string)
 }
 
 // API is the Nacos v1 naming HTTP API.
@@ -63,17 +68,17 @@ func New(cfg Config) *API {
 	m.HandleFunc("DELETE /nacos/v1/ns/instance", a.write(a.deregisterOp))
 	m.HandleFunc("PUT /nacos/v1/ns/instance", a.write(a.updateOp(registry.OpUpdate)))
 	m.HandleFunc("PATCH /nacos/v1/ns/instance", a.write(a.updateOp(registry.OpPatch)))
-	m.HandleFunc("GET /nacos/v1/ns/instance", a.read(a.instanceDetail))
-	m.HandleFunc("GET /nacos/v1/ns/instance/list", a.read(a.instanceList))
+	m.HandleFunc("GET /nacos/v1/ns/instance", a.read(a.gated(a.instanceDetail)))
+	m.HandleFunc("GET /nacos/v1/ns/instance/list", a.read(a.gated(a.instanceList)))
 	m.HandleFunc("PUT /nacos/v1/ns/instance/beat", a.read(a.beat))
 	m.HandleFunc("POST /nacos/v1/ns/service", a.write(a.serviceOp(registry.OpCreateService)))
 	m.HandleFunc("PUT /nacos/v1/ns/service", a.write(a.serviceOp(registry.OpUpdateService)))
 	m.HandleFunc("DELETE /nacos/v1/ns/service", a.write(a.serviceOp(registry.OpDeleteService)))
-	m.HandleFunc("GET /nacos/v1/ns/service", a.read(a.serviceDetail))
-	m.HandleFunc("GET /nacos/v1/ns/service/list", a.read(a.serviceList))
-	m.HandleFunc("GET /nacos/v1/ns/catalog/services", a.read(a.catalogServices))
-	m.HandleFunc("GET /nacos/v1/ns/catalog/instances", a.read(a.catalogInstances))
-	m.HandleFunc("GET /nacos/v1/ns/catalog/service", a.read(a.serviceDetail))
+	m.HandleFunc("GET /nacos/v1/ns/service", a.read(a.gated(a.serviceDetail)))
+	m.HandleFunc("GET /nacos/v1/ns/service/list", a.read(a.gated(a.serviceList)))
+	m.HandleFunc("GET /nacos/v1/ns/catalog/services", a.read(a.gated(a.catalogServices)))
+	m.HandleFunc("GET /nacos/v1/ns/catalog/instances", a.read(a.gated(a.catalogInstances)))
+	m.HandleFunc("GET /nacos/v1/ns/catalog/service", a.read(a.gated(a.serviceDetail)))
 	for _, p := range []string{"operator", "ops"} {
 		m.HandleFunc("GET /nacos/v1/ns/"+p+"/metrics", a.read(a.metrics))
 		m.HandleFunc("GET /nacos/v1/ns/"+p+"/switches", a.read(a.switches))
@@ -110,6 +115,19 @@ func marshal(v any) reply {
 }
 
 type handlerFunc func(r *http.Request, p url.Values) reply
+
+// gated answers 503 while the node is not ready (see Config.Ready).
+func (a *API) gated(h handlerFunc) handlerFunc {
+	if a.cfg.Ready == nil {
+		return h
+	}
+	return func(r *http.Request, p url.Values) reply {
+		if ok, why := a.cfg.Ready(); !ok {
+			return reply{status: http.StatusServiceUnavailable, body: []byte("server is starting and has not loaded its data yet (" + why + "); try another server")}
+		}
+		return h(r, p)
+	}
+}
 
 // read wraps a handler with parameter parsing and error rendering.
 func (a *API) read(h handlerFunc) http.HandlerFunc {

@@ -553,3 +553,33 @@ func TestExpiryVisibleInList(t *testing.T) {
 		t.Fatalf("at 30 s %+v", lr.Hosts)
 	}
 }
+
+// A node that has not loaded its data answers naming reads with 503 (so
+// clients fail over) but accepts writes.
+func TestReadsWaitForReadiness(t *testing.T) {
+	h := newHarness(t)
+	ready := false
+	h.api = New(Config{Store: h.st, Writer: h.local, Limits: model.DefaultLimits(),
+		Ready: func() (bool, string) { return ready, "loading snapshot" }})
+	h.h = h.api.Handler()
+	for _, target := range []string{
+		"/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP@@r",
+		"/nacos/v1/ns/service/list?pageNo=1&pageSize=10",
+		"/nacos/v1/ns/catalog/services",
+		"/nacos/v1/ns/instance?serviceName=r&ip=10.0.0.1&port=80",
+	} {
+		if w := h.do(t, "GET", target, ""); w.Code != 503 || !strings.Contains(w.Body.String(), "loading snapshot") {
+			t.Errorf("GET %s while loading: %d %s", target, w.Code, w.Body.String())
+		}
+	}
+	if w := h.do(t, "POST", "/nacos/v1/ns/instance", "serviceName=r&ip=10.0.0.1&port=80"); w.Code != 200 {
+		t.Fatalf("write while loading: %d %s", w.Code, w.Body.String())
+	}
+	if w := h.do(t, "GET", "/nacos/v1/ns/operator/metrics", ""); w.Code != 200 {
+		t.Fatalf("metrics while loading: %d", w.Code)
+	}
+	ready = true
+	if w := h.do(t, "GET", "/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP@@r", ""); w.Code != 200 || !strings.Contains(w.Body.String(), "10.0.0.1") {
+		t.Fatalf("list when ready: %d %s", w.Code, w.Body.String())
+	}
+}
