@@ -20,6 +20,7 @@ import (
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
+	"github.com/distro-registry/distro/internal/testutil"
 )
 
 // Node is one in-memory cluster member.
@@ -300,17 +301,7 @@ func (c *Cluster) Converged() error {
 // passes (in a synctest bubble, both are fake time).
 func Eventually(t testing.TB, timeout, interval time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
+	testutil.Eventually(t, timeout, interval, cond)
 }
 
 // WaitReady waits until every running node is ready.
