@@ -70,7 +70,7 @@ func DefaultConfig(self string) Config {
 		Self: self, SyncDelay: 20 * time.Millisecond, RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		QueueLimit: 200000, BatchKeys: 512, VerifyInterval: 5 * time.Second, Buckets: 256, KeyDigestBatch: 4096,
 		StartupTimeout: 15 * time.Second, LoadRetry: time.Second, SnapshotChunkBytes: 1 << 20,
-		ForwardTimeout: 500 * time.Millisecond, ForwardBackoff: time.Second, ForwardSkew: time.Second, CallTimeout: 5 * time.Second, TombstoneRetention: 10 * time.Minute,
+		ForwardTimeout: 500 * time.Millisecond, ForwardBackoff: time.Second, ForwardSkew: 100 * time.Millisecond, CallTimeout: 5 * time.Second, TombstoneRetention: 10 * time.Minute,
 		MaxClockAhead: 5 * time.Minute, ConnLease: 30 * time.Second, Limits: model.DefaultLimits(),
 	}
 }
@@ -120,6 +120,11 @@ type Engine struct {
 	forwardFailed map[string]time.Time
 	// started is when this node's store began to hold data.
 	started time.Time
+	// firstNode is set when the node became ready without loading a
+	// snapshot: only then does its uptime bound the tombstones it can have
+	// collected (a loaded snapshot may come from a node that collected
+	// older ones).
+	firstNode atomic.Bool
 
 	runCtx context.Context
 }

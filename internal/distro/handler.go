@@ -73,7 +73,7 @@ func (e *Engine) handleFetch(f *clusterpb.FetchRequest) (*clusterpb.Response, er
 		if err != nil {
 			return nil, e.reject("fetch", err)
 		}
-		recs, meta := e.store.Records(k, nil)
+		recs, meta := e.store.PeerRecords(k, nil)
 		reply.Entries = append(reply.Entries, keyRecordsToPB(k, recs, meta))
 	}
 	return &clusterpb.Response{Kind: &clusterpb.Response_Fetch{Fetch: reply}}, nil
@@ -121,7 +121,7 @@ func (e *Engine) HandleSnapshot(ctx context.Context, _ string, req *clusterpb.Sn
 		if err = ctx.Err(); err != nil {
 			return false
 		}
-		recs, meta := e.store.Records(k, nil)
+		recs, meta := e.store.PeerRecords(k, nil)
 		if len(recs) == 0 && meta == nil {
 			return true
 		}

@@ -21,6 +21,7 @@ func (e *Engine) loadLoop(ctx context.Context) {
 		v := e.view.Load()
 		peers := v.Peers()
 		if len(peers) == 0 {
+			e.firstNode.Store(true)
 			e.markReady("no peers: first node")
 			return
 		}
@@ -38,10 +39,12 @@ func (e *Engine) loadLoop(ctx context.Context) {
 		if e.wholeClusterStarting(peers) {
 			// Every peer answered and none is ready: the whole cluster is
 			// starting, so no node holds data to load.
+			e.firstNode.Store(true)
 			e.markReady("every peer is starting too: first node")
 			return
 		}
-		if e.clk.Now().Sub(start) >= e.cfg.StartupTimeout {
+		if e.clk.Now().Sub(start) >= e.cfg.StartupTimeout && !e.anyPeerReady() {
+			e.firstNode.Store(true)
 			e.markReady("no ready peer answered within the startup timeout: first node")
 			return
 		}
@@ -68,6 +71,19 @@ func (e *Engine) wholeClusterStarting(peers []Member) bool {
 		}
 	}
 	return true
+}
+
+// anyPeerReady reports whether some peer said it is ready in its last probe:
+// then this node keeps trying to load rather than start as the first node.
+func (e *Engine) anyPeerReady() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.peerReady {
+		if r {
+			return true
+		}
+	}
+	return false
 }
 
 // loadOrder lists peers to try: UP peers that reported ready first, then

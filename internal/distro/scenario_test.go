@@ -629,7 +629,7 @@ func TestLateForwardedWriteIsRefused(t *testing.T) {
 		hold.Store(true)
 		c.Net.SetHook(func(from, to string, req *clusterpb.Request) error {
 			if req.GetForward() != nil && hold.Load() {
-				time.Sleep(3 * time.Second) // stuck in a connection
+				time.Sleep(time.Second) // stuck in a connection, past the sender's 500 ms timeout
 			}
 			return nil
 		})

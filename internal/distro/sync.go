@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/distro-registry/distro/api/clusterpb"
@@ -20,6 +22,8 @@ type peer struct {
 	wake    chan struct{}
 	cancel  context.CancelFunc
 	backoff time.Duration
+	// inflight is the number of keys in the batch being sent.
+	inflight int
 }
 
 func newPeer(addr string, limit int) *peer {
@@ -42,7 +46,7 @@ func (p *peer) enqueue(t *task, m *Metrics) {
 func (p *peer) depth() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.q.len()
+	return p.q.len() + p.inflight
 }
 
 func (p *peer) stop() {
@@ -87,6 +91,7 @@ func (e *Engine) sendLoop(ctx context.Context, p *peer) {
 		}
 		p.mu.Lock()
 		tasks := p.q.popDue(e.clk.Now(), e.cfg.BatchKeys)
+		p.inflight = len(tasks)
 		p.mu.Unlock()
 		if len(tasks) == 0 {
 			continue
@@ -94,6 +99,16 @@ func (e *Engine) sendLoop(ctx context.Context, p *peer) {
 		err := e.sendTasks(ctx, p.addr, tasks)
 		now = e.clk.Now()
 		p.mu.Lock()
+		p.inflight = 0
+		if err != nil && status.Code(err) == codes.InvalidArgument {
+			// The peer refused the content (e.g. different limits during a
+			// rolling change): resending it would stall every key batched
+			// with it forever. Drop it; verification reports the difference.
+			e.m.queueDropped.WithLabelValues(p.addr).Add(float64(len(tasks)))
+			e.log.Warn("peer refused a sync batch as invalid; dropped", "peer", p.addr, "keys", len(tasks), "error", err)
+			err = nil
+			tasks = nil
+		}
 		if err != nil {
 			if p.backoff == 0 {
 				p.backoff = e.cfg.RetryMin
@@ -139,7 +154,7 @@ func (e *Engine) sendTasks(ctx context.Context, addr string, tasks []*task) erro
 	}
 	ch := clusterpb.NewChunker(clusterpb.ChunkBudget(uint32(e.cfg.SnapshotChunkBytes)), send)
 	for _, t := range tasks {
-		recs, meta := e.store.Records(t.key, t.instanceKeys())
+		recs, meta := e.store.PeerRecords(t.key, t.instanceKeys())
 		if !t.meta && !t.all {
 			meta = nil
 		}

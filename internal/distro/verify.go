@@ -199,8 +199,13 @@ func (e *Engine) verifyPeer(ctx context.Context, v *View, addr string, sums []ui
 		want[b] = true
 	}
 	_, keys := e.ownedDigests(e.cfg.Self, v.Eligible(), want)
-	return e.sendKeyDigests(ctx, addr, &clusterpb.KeyDigestRequest{ViewId: v.ID(), Ready: true,
-		UptimeMs: uint64(e.clk.Now().Sub(e.started).Milliseconds())}, keys, want, nil)
+	// Uptime 0 means "not young": only a node that started first (no
+	// snapshot) can vouch that it collected no tombstone yet.
+	var uptime uint64
+	if e.firstNode.Load() {
+		uptime = max(1, uint64(e.clk.Now().Sub(e.started).Milliseconds()))
+	}
+	return e.sendKeyDigests(ctx, addr, &clusterpb.KeyDigestRequest{ViewId: v.ID(), Ready: true, UptimeMs: uptime}, keys, want, nil)
 }
 
 // handleDigest compares the owner's bucket sums with this node's copy of
@@ -270,7 +275,7 @@ func (e *Engine) handleKeyDigest(from string, kd *clusterpb.KeyDigestRequest) (*
 		e.m.digestMismatch.Add(float64(len(differing)))
 		pol := repairPolicy{
 			agree:      kd.GetViewId() == v.ID() && kd.GetReady() && e.ready.Load(),
-			ownerYoung: time.Duration(kd.GetUptimeMs())*time.Millisecond < e.cfg.TombstoneRetention,
+			ownerYoung: kd.GetUptimeMs() > 0 && time.Duration(kd.GetUptimeMs())*time.Millisecond < e.cfg.TombstoneRetention,
 		}
 		e.startRepair(from, differing, pol)
 	}
@@ -342,7 +347,9 @@ func (e *Engine) startRepair(from string, keys []model.ServiceKey, pol repairPol
 	}
 	e.rounds.busy[from] = true
 	e.rounds.mu.Unlock()
+	e.mu.Lock()
 	ctx := e.runCtx
+	e.mu.Unlock()
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -362,10 +369,17 @@ func (e *Engine) startRepair(from string, keys []model.ServiceKey, pol repairPol
 // back what this node has that is newer, and drops what the owner deleted
 // long ago (only when views agree and both nodes are ready).
 func (e *Engine) repair(ctx context.Context, from string, keys []model.ServiceKey, pol repairPolicy) error {
-	// Records stamped before horizon are old enough that their owner would
-	// no longer hold a tombstone for them; MaxClockAhead widens the margin
-	// for clock differences between nodes.
-	horizon := e.clk.Now().Add(-e.cfg.TombstoneRetention - e.cfg.MaxClockAhead).UnixMilli()
+	// Two horizons, each with a margin for clock differences in the safe
+	// direction: a record younger than push is one the owner would still
+	// hold a tombstone for, had it deleted it, so it is pushed back; a
+	// record older than forget is one the owner would no longer hold a
+	// tombstone for. Between the two nothing is done (pull rounds and
+	// heartbeats settle it).
+	now := e.clk.Now()
+	h := horizons{
+		push:   now.Add(-e.cfg.TombstoneRetention + e.cfg.MaxClockAhead).UnixMilli(),
+		forget: now.Add(-e.cfg.TombstoneRetention - e.cfg.MaxClockAhead).UnixMilli(),
+	}
 	for start := 0; start < len(keys); start += e.cfg.KeyDigestBatch {
 		batch := keys[start:min(start+e.cfg.KeyDigestBatch, len(keys))]
 		req := &clusterpb.FetchRequest{}
@@ -392,14 +406,17 @@ func (e *Engine) repair(ctx context.Context, from string, keys []model.ServiceKe
 			theirs[d.key] = d
 		}
 		for _, k := range batch {
-			e.reconcile(from, k, theirs[k], pol, horizon)
+			e.reconcile(from, k, theirs[k], pol, h)
 		}
 	}
 	return nil
 }
 
+// horizons are the stamp bounds (wall ms) of reconcile's push and forget rules.
+type horizons struct{ push, forget int64 }
+
 // reconcile merges the owner's state of k and settles what remains different.
-func (e *Engine) reconcile(from string, k model.ServiceKey, theirs *decoded, pol repairPolicy, horizonMs int64) {
+func (e *Engine) reconcile(from string, k model.ServiceKey, theirs *decoded, pol repairPolicy, h horizons) {
 	remote := make(map[model.InstanceKey]*store.Record)
 	var remoteMeta *store.MetaRecord
 	if theirs != nil {
@@ -412,23 +429,35 @@ func (e *Engine) reconcile(from string, k model.ServiceKey, theirs *decoded, pol
 		e.store.Merge(k, theirs.recs, theirs.meta, e.cfg.MaxClockAhead)
 		e.m.repairedKeys.Inc()
 	}
-	mine, myMeta := e.store.Records(k, nil)
+	mine, myMeta := e.store.PeerRecords(k, nil)
 	var push, forget []model.InstanceKey
 	for _, r := range mine {
 		rr := remote[r.Key()]
 		switch {
-		case rr != nil && r.Compare(rr) > 0:
+		case rr != nil && r.Stamp > rr.Stamp:
+			// A strictly newer version. (A kind-only difference is a
+			// timeout annotation; if it is a local-only one, from a lease
+			// or a forget, it must not spread.)
 			push = append(push, r.Key())
 		case rr != nil:
-		case r.Stamp.WallMillis() > horizonMs || pol.ownerYoung:
+		case r.Stamp.WallMillis() > h.push || pol.ownerYoung:
 			// The owner would still hold a tombstone had it deleted
 			// this: it is simply missing there.
 			push = append(push, r.Key())
-		case pol.agree && r.Alive():
+		case !r.Instance.Ephemeral && r.Alive():
+			// Persistent instances are never dropped because of an
+			// absence: no heartbeat would bring a wrongly dropped one
+			// back. Push it (see docs/protocol.md §7 for the limit this
+			// implies after partitions longer than the retention).
+			push = append(push, r.Key())
+		case pol.agree && r.Alive() && r.Stamp.WallMillis() < h.forget:
+			// A heartbeat-kept or connection-held instance: if it is in
+			// fact alive, its client's next beat or its connection's node
+			// brings it back.
 			forget = append(forget, r.Key())
 		}
 	}
-	pushMeta := myMeta != nil && (remoteMeta == nil || myMeta.Compare(remoteMeta) > 0) && (myMeta.Stamp.WallMillis() > horizonMs || pol.ownerYoung)
+	pushMeta := myMeta != nil && (remoteMeta == nil || myMeta.Compare(remoteMeta) > 0)
 	if len(push) > 0 || pushMeta {
 		e.enqueueRepair(from, k, push, pushMeta)
 	}

@@ -306,6 +306,14 @@ func (l *Local) beat(op *Op) (Result, error) {
 			tx.Renew(k)
 			return nil
 		}
+		if !l.ownsKey(op.Key) && heartbeatKept(cur) {
+			// The owner could not be reached (or this node is not ready):
+			// a beat must still reach whoever expires the instance, so it
+			// travels as a renewal, which grants the owner's copy a fresh
+			// period without outranking any later client write.
+			tx.Renew(k)
+			return nil
+		}
 		beaten = cur
 		return nil
 	})

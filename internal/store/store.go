@@ -61,6 +61,10 @@ type entry struct {
 	// deadAt is the local wall time (ms) when the record became a tombstone;
 	// tombstones are collected a retention period after it.
 	deadAt int64
+	// localOnly marks a record this node expired on its own (Forget): it
+	// is not served to peers, so that one node's local judgement (a lease,
+	// a verification forget) does not spread as if it were the owner's.
+	localOnly bool
 }
 
 // New returns an empty store whose local writes are stamped by clock and
@@ -133,8 +137,10 @@ func (tx *Tx) Meta() *MetaRecord { return tx.svc.meta }
 // write must win over what the writer saw.
 func (tx *Tx) Put(in *model.Instance, kind Kind, conn, connNode string) *Record {
 	stamp := tx.s.clock.Now()
-	if cur := tx.svc.recs[in.Key()]; cur != nil && stamp <= cur.rec.Stamp {
-		stamp = cur.rec.Stamp + 1
+	if cur := tx.svc.recs[in.Key()]; cur != nil && stamp <= cur.rec.Stamp+1 {
+		// +2: a renewal of the same version takes +1, and a client write
+		// must outrank it whatever the origins.
+		stamp = cur.rec.Stamp + 2
 	}
 	r := &Record{Instance: in, Stamp: stamp, Origin: tx.s.self, Kind: kind, Conn: conn, ConnNode: connNode}
 	tx.s.set(tx.svc, r)
@@ -322,6 +328,16 @@ func (s *Store) Merge(k model.ServiceKey, recs []*Record, meta *MetaRecord, maxA
 // Records returns every record of service k (tombstones included) and its
 // settings record. With keys non-nil, only those instances are returned.
 func (s *Store) Records(k model.ServiceKey, keys []model.InstanceKey) ([]*Record, *MetaRecord) {
+	return s.records(k, keys, false)
+}
+
+// PeerRecords is Records for sending to peers: it leaves out the records
+// this node expired on its own judgement (see Forget).
+func (s *Store) PeerRecords(k model.ServiceKey, keys []model.InstanceKey) ([]*Record, *MetaRecord) {
+	return s.records(k, keys, true)
+}
+
+func (s *Store) records(k model.ServiceKey, keys []model.InstanceKey, forPeers bool) ([]*Record, *MetaRecord) {
 	sh := s.shardOf(k)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
@@ -333,11 +349,13 @@ func (s *Store) Records(k model.ServiceKey, keys []model.InstanceKey) ([]*Record
 	if keys == nil {
 		out = make([]*Record, 0, len(svc.recs))
 		for _, e := range svc.recs {
-			out = append(out, e.rec)
+			if !forPeers || !e.localOnly {
+				out = append(out, e.rec)
+			}
 		}
 	} else {
 		for _, ik := range keys {
-			if e := svc.recs[ik]; e != nil {
+			if e := svc.recs[ik]; e != nil && (!forPeers || !e.localOnly) {
 				out = append(out, e.rec)
 			}
 		}
@@ -478,8 +496,8 @@ func (s *Store) forget(k model.ServiceKey, pick func(tx *Tx) []model.InstanceKey
 	}
 	tx := &Tx{s: s, svc: svc}
 	for _, ik := range pick(tx) {
-		if e := svc.recs[ik]; e != nil && e.rec.Alive() {
-			tx.Annotate(ik, KindExpired)
+		if e := svc.recs[ik]; e != nil && e.rec.Alive() && tx.Annotate(ik, KindExpired) != nil {
+			svc.recs[ik].localOnly = true
 		}
 	}
 	n := len(tx.changed)
