@@ -43,19 +43,19 @@ func TestClusterV1(t *testing.T) {
 		t.Logf("[%5.1fs] %s", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
 	}
 
-	c := harness.StartCluster(t, 3, harness.Options{Name: "v1c", Args: clusterArgs})
+	c := harness.StartCluster(t, 3, harness.Options{Name: "v1c", Args: harness.FastClusterArgs()})
 	if err := c.WaitAllUp(10 * time.Second); err != nil {
 		t.Fatalf("members never all UP: %v", err)
 	}
 	phase("3 nodes ready, all members UP (ports %v, %s)", c.Ports(), c.Conf)
 
 	first3 := append([]*harness.Node(nil), c.Nodes...)
-	providers := []*client{
-		newClient(t, "provider0", first3...),
-		newClient(t, "provider1", first3...),
-		newClient(t, "provider2", first3...),
+	providers := []*harness.V1Client{
+		harness.NewV1Client(t, "provider0", first3...),
+		harness.NewV1Client(t, "provider1", first3...),
+		harness.NewV1Client(t, "provider2", first3...),
 	}
-	consumer := newClient(t, "consumer", first3...)
+	consumer := harness.NewV1Client(t, "consumer", first3...)
 
 	// Four services; each provider registers one instance in each (service
 	// d uses named clusters).
@@ -74,27 +74,27 @@ func TestClusterV1(t *testing.T) {
 	svcA := services[0]
 
 	// --- 1. register + subscribe/push ---------------------------------
-	mustRegister(t, providers[0], reg[0][0])
+	providers[0].MustRegister(t, reg[0][0])
 	want.add(reg[0][0])
 	harness.Eventually(t, convergeDeadline, 50*time.Millisecond, func() error { return converged(c.Nodes, services[:1], want) })
 
 	sub := newSubscriber()
-	if err := consumer.Subscribe(&vo.SubscribeParam{ServiceName: svcA, SubscribeCallback: sub.callback}); err != nil {
+	if err := consumer.Subscribe(&vo.SubscribeParam{ServiceName: svcA, SubscribeCallback: sub.Callback}); err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
-	if _, seen, ok := sub.waitFor(3*time.Second, want.keys(svcA)); !ok {
-		t.Fatalf("no initial callback with %v after Subscribe; callbacks: %s", want.keys(svcA), describe(seen))
+	if _, seen, ok := sub.WaitForHosts(3*time.Second, want.keys(svcA)...); !ok {
+		t.Fatalf("no initial callback with %v after Subscribe; callbacks: %s", want.keys(svcA), sub.Describe(seen))
 	}
 	for _, pi := range []int{1, 2} {
 		changed := time.Now()
-		mustRegister(t, providers[pi], reg[pi][0])
+		providers[pi].MustRegister(t, reg[pi][0])
 		want.add(reg[pi][0])
-		ev, seen, ok := sub.waitFor(15*time.Second, want.keys(svcA))
+		ev, seen, ok := sub.WaitForHosts(15*time.Second, want.keys(svcA)...)
 		if !ok {
-			t.Fatalf("register via provider%d: no callback with %v within 15 s; callbacks: %s", pi, want.keys(svcA), describe(seen))
+			t.Fatalf("register via provider%d: no callback with %v within 15 s; callbacks: %s", pi, want.keys(svcA), sub.Describe(seen))
 		}
-		lat := ev.at.Sub(changed)
-		phase("register via provider%d: subscriber notified after %v (callbacks before: %s)", pi, lat.Round(time.Millisecond), describe(seen))
+		lat := ev.At.Sub(changed)
+		phase("register via provider%d: subscriber notified after %v (callbacks before: %s)", pi, lat.Round(time.Millisecond), sub.Describe(seen))
 		if lat > pushDeadline {
 			t.Errorf("register via provider%d: callback came %v after the register, later than %v: it came from the SDK's 10 s poll, so no node pushed the change over UDP",
 				pi, lat.Round(time.Millisecond), pushDeadline)
@@ -109,7 +109,7 @@ func TestClusterV1(t *testing.T) {
 			for si := 1; si < len(services); si++ {
 				r := reg[pi][si]
 				if ok, err := p.RegisterInstance(r); err != nil || !ok {
-					regErrs[pi] = fmt.Errorf("%s: RegisterInstance(%s %s) = %v, %v", p.name, r.ServiceName, key(r), ok, err)
+					regErrs[pi] = fmt.Errorf("%s: RegisterInstance(%s %s) = %v, %v", p.Name, r.ServiceName, harness.V1ParamKey(r), ok, err)
 					return
 				}
 			}
@@ -158,14 +158,14 @@ func TestClusterV1(t *testing.T) {
 	watchSurvivors(t, survivors, services, want, killed)
 	failed, beats := 0, 0
 	for _, p := range providers {
-		for _, e := range p.wire.snapshot() {
+		for _, e := range p.Wire.Exchanges() {
 			if e.At.Before(killed) {
 				continue
 			}
 			if e.Err != "" && strings.Contains(e.URL, victim.Addr()) {
 				failed++
 			}
-			if e.beat != "" && e.Status == 200 {
+			if e.Beat != "" && e.Status == 200 {
 				beats++
 			}
 		}
@@ -194,22 +194,22 @@ func TestClusterV1(t *testing.T) {
 		t.Fatalf("after adding %s: %v", fourth.Name, err)
 	}
 	phase("all 4 nodes see 4 members UP")
-	late := newClient(t, "late", c.Nodes...) // knows all four servers
+	late := harness.NewV1Client(t, "late", c.Nodes...) // knows all four servers
 	lateInst := inst(svcA, "10.30.1.9", 9090, "")
 	changed := time.Now()
-	mustRegister(t, late, lateInst)
+	late.MustRegister(t, lateInst)
 	want.add(lateInst)
-	if ev, seen, ok := sub.waitFor(15*time.Second, want.keys(svcA)); !ok {
-		t.Errorf("register via the 4-server client: no callback with %v within 15 s; callbacks: %s", want.keys(svcA), describe(seen))
+	if ev, seen, ok := sub.WaitForHosts(15*time.Second, want.keys(svcA)...); !ok {
+		t.Errorf("register via the 4-server client: no callback with %v within 15 s; callbacks: %s", want.keys(svcA), sub.Describe(seen))
 	} else {
-		phase("register via the 4-server client: subscriber notified after %v", ev.at.Sub(changed).Round(time.Millisecond))
+		phase("register via the 4-server client: subscriber notified after %v", ev.At.Sub(changed).Round(time.Millisecond))
 	}
 	harness.Eventually(t, convergeDeadline, 100*time.Millisecond, func() error { return converged(c.Nodes, services, want) })
 	phase("4 nodes identical")
 
 	// --- 5. deregister; every node converges without them ------------
 	gone := []struct {
-		c *client
+		c *harness.V1Client
 		p vo.RegisterInstanceParam
 	}{
 		{providers[2], reg[2][0]}, {providers[2], reg[2][2]}, {providers[0], reg[0][1]}, {providers[1], reg[1][3]},
@@ -228,10 +228,10 @@ func TestClusterV1(t *testing.T) {
 	}
 	harness.Eventually(t, convergeDeadline, 100*time.Millisecond, func() error { return converged(c.Nodes, services, want) })
 	phase("deregistered %d instances; all 4 nodes list identical lists without them", len(gone))
-	if ev, seen, ok := sub.waitFor(15*time.Second, want.keys(svcA)); !ok {
-		t.Errorf("after the deregister: no callback with %v within 15 s; callbacks: %s", want.keys(svcA), describe(seen))
+	if ev, seen, ok := sub.WaitForHosts(15*time.Second, want.keys(svcA)...); !ok {
+		t.Errorf("after the deregister: no callback with %v within 15 s; callbacks: %s", want.keys(svcA), sub.Describe(seen))
 	} else {
-		phase("subscriber saw the deregistration after %v", ev.at.Sub(changed).Round(time.Millisecond))
+		phase("subscriber saw the deregistration after %v", ev.At.Sub(changed).Round(time.Millisecond))
 	}
 	// Still identical a few verification rounds later (no resurrection by
 	// a late beat or a repair).

@@ -37,6 +37,16 @@ type Cluster struct {
 	mu   sync.Mutex
 }
 
+// FastClusterArgs returns the cluster timings the tests use (fast probes
+// and verification, a short wait for peers at startup), followed by extra.
+func FastClusterArgs(extra ...string) []string {
+	return append([]string{
+		"--verify-interval", "500ms",
+		"--probe-interval", "200ms",
+		"--startup-timeout", "3s",
+	}, extra...)
+}
+
 // NewSecret returns 32 random bytes as 64 hex digits (a valid --cluster-secret).
 func NewSecret() (string, error) {
 	b := make([]byte, 32)
@@ -282,17 +292,8 @@ func (in V1Instance) Key() string {
 // Canon is a comparable rendering of the host's replicated fields (what
 // must be equal on every node once the cluster has converged).
 func (in V1Instance) Canon() string {
-	keys := make([]string, 0, len(in.Metadata))
-	for k := range in.Metadata {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var md []string
-	for _, k := range keys {
-		md = append(md, k+"="+in.Metadata[k])
-	}
 	return fmt.Sprintf("%s id=%s w=%g healthy=%v enabled=%v ephemeral=%v svc=%s md={%s}",
-		in.Key(), in.InstanceID, in.Weight, in.Healthy, in.Enabled, in.Ephemeral, in.ServiceName, strings.Join(md, ","))
+		in.Key(), in.InstanceID, in.Weight, in.Healthy, in.Enabled, in.Ephemeral, in.ServiceName, strings.Join(sortedPairs(in.Metadata), ","))
 }
 
 // Keys lists Key() of every host, sorted (duplicates kept, so a duplicate

@@ -11,6 +11,12 @@
 //
 // Synchronise with Eventually/Poll (bounded polling), never with sleeps.
 //
+// Besides the processes, it holds what the SDK test packages share: names
+// and keys (names.go), a collector of subscribe callbacks that tests wait
+// on (Subscriber), helpers for nacos-sdk-go v1.1.6 (sdkv1.go: NewV1Client,
+// whose HTTP exchanges are recorded by sdkv1wire.go) and for
+// nacos-sdk-go/v2 v2.3.5 (sdkv2.go: NewV2Client).
+//
 // A test package that shares nodes between tests, or wants the built
 // binary and temporary directories removed at the end, uses:
 //

@@ -149,6 +149,33 @@ func DumpLogsOnFailure(tb testing.TB, nodes ...*Node) {
 	})
 }
 
+// SharedNode is one node shared by the tests of a package (each test uses
+// its own service names), started on first use. Main stops it at exit.
+// Declare it as a package variable:
+//
+//	var server = &harness.SharedNode{Options: harness.Options{Name: "distrod-v1"}}
+type SharedNode struct {
+	// Options configure the node.
+	Options Options
+
+	once sync.Once
+	node *Node
+	err  error
+}
+
+// Get returns the shared node, starting it on the first call. It fails tb
+// if the node could not start; if tb fails, what the node printed while tb
+// ran goes to tb's log (DumpLogsOnFailure).
+func (s *SharedNode) Get(tb testing.TB) *Node {
+	tb.Helper()
+	s.once.Do(func() { s.node, s.err = Launch(s.Options) })
+	if s.err != nil {
+		tb.Fatalf("start distrod: %v", s.err)
+	}
+	DumpLogsOnFailure(tb, s.node)
+	return s.node
+}
+
 // Poll calls fn every interval until it returns nil or timeout has passed
 // (fn is always called at least once, and once more at the deadline). It
 // returns nil or the last error of fn.

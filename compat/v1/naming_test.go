@@ -19,17 +19,17 @@ import (
 // SelectAllInstances with every field as registered, in its group.
 func TestRegisterSelectAll(t *testing.T) {
 	t.Parallel()
-	n := serverNode(t)
-	c := newClient(t, n, "c")
+	n := server.Get(t)
+	c := harness.NewV1Client(t, "c", n)
 	svc := uniq(t, "svc")
 
 	p := inst(svc, "10.1.0.1", 8080, "a")
 	p.Weight = 2
 	p.Metadata = map[string]string{"version": "1.2.3", "zone": "z-1", "json": `{"k":"v+w"}`}
-	mustRegister(t, c, p)
+	c.MustRegister(t, p)
 	g := inst(svc, "10.1.0.2", 9090, "")
 	g.GroupName = "COMPAT_GROUP"
-	mustRegister(t, c, g)
+	c.MustRegister(t, g)
 
 	check := func(group string, want vo.RegisterInstanceParam, wantCluster string) {
 		t.Helper()
@@ -46,7 +46,7 @@ func TestRegisterSelectAll(t *testing.T) {
 			return nil
 		})
 		in := got[0]
-		gname := grouped(group, svc)
+		gname := harness.GroupedName(group, svc)
 		if in.Ip != want.Ip || in.Port != want.Port {
 			t.Errorf("group %q: got %s:%d, want %s:%d", group, in.Ip, in.Port, want.Ip, want.Port)
 		}
@@ -81,13 +81,13 @@ func TestRegisterSelectAll(t *testing.T) {
 // true/false, and that weight-0 and disabled instances are left out.
 func TestSelectInstancesClusters(t *testing.T) {
 	t.Parallel()
-	n := serverNode(t)
-	c := newClient(t, n, "c")
+	n := server.Get(t)
+	c := harness.NewV1Client(t, "c", n)
 	svc := uniq(t, "svc")
 
-	mustRegister(t, c, inst(svc, "10.2.0.1", 80, "a"))
-	mustRegister(t, c, inst(svc, "10.2.0.2", 80, "b"))
-	mustRegister(t, c, inst(svc, "10.2.0.3", 80, "c"))
+	c.MustRegister(t, inst(svc, "10.2.0.1", 80, "a"))
+	c.MustRegister(t, inst(svc, "10.2.0.2", 80, "b"))
+	c.MustRegister(t, inst(svc, "10.2.0.3", 80, "c"))
 	// Raw HTTP instances (no beats, so their health stays as registered).
 	rawRegister(t, n, svc, "", "10.2.0.4", 80, url.Values{"clusterName": {"a"}, "healthy": {"false"}})
 	rawRegister(t, n, svc, "", "10.2.0.5", 80, url.Values{"clusterName": {"a"}, "weight": {"0"}})
@@ -103,7 +103,7 @@ func TestSelectInstancesClusters(t *testing.T) {
 	// The server's own view first, so the SDK queries below (each a cache
 	// miss: the SDK caches per cluster string) see the final state.
 	harness.Eventually(t, serverDeadline, 100*time.Millisecond, func() error {
-		s := serverList(t, n, grouped("", svc), "")
+		s := serverList(t, n, harness.GroupedName("", svc), "")
 		if got := rawAddrs(s); !sameSet(got, a1, b2, c3, a4, a5) {
 			return fmt.Errorf("server lists %v, want %v (the disabled 10.2.0.6 must not be listed)", got, []string{a1, b2, c3, a4, a5})
 		}
@@ -153,18 +153,18 @@ func TestSelectInstancesClusters(t *testing.T) {
 // enabled, weight>0 instances only.
 func TestSelectOneHealthyInstance(t *testing.T) {
 	t.Parallel()
-	n := serverNode(t)
-	c := newClient(t, n, "c")
+	n := server.Get(t)
+	c := harness.NewV1Client(t, "c", n)
 	svc := uniq(t, "svc")
 
 	light := inst(svc, "10.3.0.1", 80, "")
 	heavy := inst(svc, "10.3.0.2", 80, "")
 	heavy.Weight = 3
-	mustRegister(t, c, light)
-	mustRegister(t, c, heavy)
+	c.MustRegister(t, light)
+	c.MustRegister(t, heavy)
 	rawRegister(t, n, svc, "", "10.3.0.3", 80, url.Values{"healthy": {"false"}, "weight": {"5"}})
 	harness.Eventually(t, serverDeadline, 100*time.Millisecond, func() error {
-		if got := rawAddrs(serverList(t, n, grouped("", svc), "")); len(got) != 3 {
+		if got := rawAddrs(serverList(t, n, harness.GroupedName("", svc), "")); len(got) != 3 {
 			return fmt.Errorf("server lists %v, want 3 instances", got)
 		}
 		return nil
@@ -196,27 +196,25 @@ func TestSelectOneHealthyInstance(t *testing.T) {
 // on every change (register, deregister, last instance gone).
 func TestSubscribePush(t *testing.T) {
 	t.Parallel()
-	n := serverNode(t)
-	provider := newClient(t, n, "provider")
-	consumer := newClient(t, n, "consumer")
+	n := server.Get(t)
+	provider := harness.NewV1Client(t, "provider", n)
+	consumer := harness.NewV1Client(t, "consumer", n)
 	svc := uniq(t, "svc")
 
 	a := inst(svc, "10.4.0.1", 8080, "")
-	mustRegister(t, provider, a)
+	provider.MustRegister(t, a)
 
 	sub := newSubscriber()
-	if err := consumer.Subscribe(&vo.SubscribeParam{ServiceName: svc, SubscribeCallback: sub.callback}); err != nil {
+	if err := consumer.Subscribe(&vo.SubscribeParam{ServiceName: svc, SubscribeCallback: sub.Callback}); err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
-	if _, seen, ok := sub.waitFor(2*time.Second, func(e event) bool {
-		return e.err == nil && sameSet(subAddrs(e.hosts), "10.4.0.1:8080")
-	}); !ok {
-		t.Fatalf("no initial callback with [10.4.0.1:8080] after Subscribe; callbacks: %s", describe(seen))
+	if _, seen, ok := sub.WaitForHosts(2*time.Second, "10.4.0.1:8080"); !ok {
+		t.Fatalf("no initial callback with [10.4.0.1:8080] after Subscribe; callbacks: %s", sub.Describe(seen))
 	}
 
 	b := inst(svc, "10.4.0.2", 8080, "")
 	changed := time.Now()
-	mustRegister(t, provider, b)
+	provider.MustRegister(t, b)
 	expectPush(t, sub, "register second instance", changed, "10.4.0.1:8080", "10.4.0.2:8080")
 
 	waitFirstBeat(t, provider, b.Ip, b.Port)
@@ -247,37 +245,33 @@ func TestSubscribePush(t *testing.T) {
 // of cluster a only, under its own cache key (service@@a).
 func TestSubscribeClusterPush(t *testing.T) {
 	t.Parallel()
-	n := serverNode(t)
-	provider := newClient(t, n, "provider")
-	consumer := newClient(t, n, "consumer")
+	n := server.Get(t)
+	provider := harness.NewV1Client(t, "provider", n)
+	consumer := harness.NewV1Client(t, "consumer", n)
 	svc := uniq(t, "svc")
 
-	mustRegister(t, provider, inst(svc, "10.6.0.1", 80, "a"))
+	provider.MustRegister(t, inst(svc, "10.6.0.1", 80, "a"))
 	sub := newSubscriber()
-	if err := consumer.Subscribe(&vo.SubscribeParam{ServiceName: svc, Clusters: []string{"a"}, SubscribeCallback: sub.callback}); err != nil {
+	if err := consumer.Subscribe(&vo.SubscribeParam{ServiceName: svc, Clusters: []string{"a"}, SubscribeCallback: sub.Callback}); err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
-	if _, seen, ok := sub.waitFor(2*time.Second, func(e event) bool {
-		return e.err == nil && sameSet(subAddrs(e.hosts), "10.6.0.1:80")
-	}); !ok {
-		t.Fatalf("no initial callback with [10.6.0.1:80]; callbacks: %s", describe(seen))
+	if _, seen, ok := sub.WaitForHosts(2*time.Second, "10.6.0.1:80"); !ok {
+		t.Fatalf("no initial callback with [10.6.0.1:80]; callbacks: %s", sub.Describe(seen))
 	}
 
 	changed := time.Now()
-	mustRegister(t, provider, inst(svc, "10.6.0.2", 80, "b")) // not in the subscription
-	mustRegister(t, provider, inst(svc, "10.6.0.3", 80, "a"))
-	ev, seen, ok := sub.waitFor(pollDeadline, func(e event) bool {
-		return e.err == nil && sameSet(subAddrs(e.hosts), "10.6.0.1:80", "10.6.0.3:80")
-	})
+	provider.MustRegister(t, inst(svc, "10.6.0.2", 80, "b")) // not in the subscription
+	provider.MustRegister(t, inst(svc, "10.6.0.3", 80, "a"))
+	ev, seen, ok := sub.WaitForHosts(pollDeadline, "10.6.0.1:80", "10.6.0.3:80")
 	for _, e := range append(seen, ev) {
-		if slices.Contains(subAddrs(e.hosts), "10.6.0.2:80") {
-			t.Errorf("subscriber of cluster a got an instance of cluster b: %s", describe([]event{e}))
+		if slices.Contains(sub.Keys(e.Hosts), "10.6.0.2:80") {
+			t.Errorf("subscriber of cluster a got an instance of cluster b: %s", sub.Describe([]harness.V1SubscribeEvent{e}))
 		}
 	}
 	if !ok {
-		t.Fatalf("no callback with [10.6.0.1:80 10.6.0.3:80] within %v; callbacks: %s", pollDeadline, describe(seen))
+		t.Fatalf("no callback with [10.6.0.1:80 10.6.0.3:80] within %v; callbacks: %s", pollDeadline, sub.Describe(seen))
 	}
-	latency := ev.at.Sub(changed)
+	latency := ev.At.Sub(changed)
 	t.Logf("cluster-a subscriber notified %v after the change", latency.Round(time.Millisecond))
 	if latency > pushDeadline {
 		t.Errorf("callback came %v after the change, later than %v: from the 10 s poll, not a UDP push", latency.Round(time.Millisecond), pushDeadline)
@@ -288,14 +282,14 @@ func TestSubscribeClusterPush(t *testing.T) {
 // client's list soon after; deregistering again is harmless.
 func TestDeregister(t *testing.T) {
 	t.Parallel()
-	n := serverNode(t)
-	provider := newClient(t, n, "provider")
-	consumer := newClient(t, n, "consumer")
+	n := server.Get(t)
+	provider := harness.NewV1Client(t, "provider", n)
+	consumer := harness.NewV1Client(t, "consumer", n)
 	svc := uniq(t, "svc")
 
 	one, two := inst(svc, "10.5.0.1", 80, ""), inst(svc, "10.5.0.2", 80, "")
-	mustRegister(t, provider, one)
-	mustRegister(t, provider, two)
+	provider.MustRegister(t, one)
+	provider.MustRegister(t, two)
 	got, err := consumer.SelectAllInstances(vo.SelectAllInstancesParam{ServiceName: svc})
 	if err != nil || !sameSet(addrs(got), "10.5.0.1:80", "10.5.0.2:80") {
 		t.Fatalf("SelectAllInstances = %v, %v; want both instances", addrs(got), err)
@@ -307,7 +301,7 @@ func TestDeregister(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("DeregisterInstance = %v, %v", ok, err)
 	}
-	if s := serverList(t, n, grouped("", svc), ""); !sameSet(rawAddrs(s), "10.5.0.1:80") {
+	if s := serverList(t, n, harness.GroupedName("", svc), ""); !sameSet(rawAddrs(s), "10.5.0.1:80") {
 		t.Errorf("server lists %v right after the deregister, want [10.5.0.1:80]", rawAddrs(s))
 	}
 	harness.Eventually(t, pollDeadline, 100*time.Millisecond, func() error {
@@ -335,7 +329,7 @@ func TestDeregister(t *testing.T) {
 	if _, err := provider.DeregisterInstance(vo.DeregisterInstanceParam{ServiceName: svc, Ip: one.Ip, Port: one.Port, Ephemeral: true}); err != nil {
 		t.Fatal(err)
 	}
-	if s := serverList(t, n, grouped("", svc), ""); len(s.Hosts) != 0 {
+	if s := serverList(t, n, harness.GroupedName("", svc), ""); len(s.Hosts) != 0 {
 		t.Errorf("server lists %v after the last deregister, want []", rawAddrs(s))
 	}
 	harness.Eventually(t, pollDeadline, 100*time.Millisecond, func() error {
@@ -354,19 +348,19 @@ func TestDeregister(t *testing.T) {
 // paged.
 func TestGetAllServicesInfo(t *testing.T) {
 	t.Parallel()
-	n := serverNode(t)
-	c := newClient(t, n, "c")
+	n := server.Get(t)
+	c := harness.NewV1Client(t, "c", n)
 	group := "LIST_" + uniq(t, "g")
 	var want []string
 	for i := range 3 {
 		svc := uniq(t, fmt.Sprintf("s%d", i))
 		p := inst(svc, "10.7.0.1", uint64(80+i), "")
 		p.GroupName = group
-		mustRegister(t, c, p)
+		c.MustRegister(t, p)
 		want = append(want, svc)
 	}
 	inDefault := uniq(t, "default")
-	mustRegister(t, c, inst(inDefault, "10.7.0.2", 80, ""))
+	c.MustRegister(t, inst(inDefault, "10.7.0.2", 80, ""))
 
 	var all []string
 	for page := uint32(1); page <= 2; page++ {
@@ -413,18 +407,18 @@ func TestGetAllServicesInfo(t *testing.T) {
 // cacheMillis and the hosts.
 func TestGetService(t *testing.T) {
 	t.Parallel()
-	n := serverNode(t)
-	c := newClient(t, n, "c")
+	n := server.Get(t)
+	c := harness.NewV1Client(t, "c", n)
 	svc := uniq(t, "svc")
-	mustRegister(t, c, inst(svc, "10.8.0.1", 80, "a"))
-	mustRegister(t, c, inst(svc, "10.8.0.2", 80, "b"))
+	c.MustRegister(t, inst(svc, "10.8.0.1", 80, "a"))
+	c.MustRegister(t, inst(svc, "10.8.0.2", 80, "b"))
 
 	s, err := c.GetService(vo.GetServiceParam{ServiceName: svc})
 	if err != nil {
 		t.Fatalf("GetService: %v", err)
 	}
-	if s.Name != grouped("", svc) {
-		t.Errorf("Name = %q, want %q", s.Name, grouped("", svc))
+	if s.Name != harness.GroupedName("", svc) {
+		t.Errorf("Name = %q, want %q", s.Name, harness.GroupedName("", svc))
 	}
 	if s.Clusters != "" {
 		t.Errorf("Clusters = %q, want \"\"", s.Clusters)
@@ -460,14 +454,14 @@ func TestGetService(t *testing.T) {
 // removed after its preserved.* timeouts (2 s / 4 s here).
 func TestBeatKeepAlive(t *testing.T) {
 	t.Parallel()
-	n := serverNode(t)
-	c := newClient(t, n, "c")
+	n := server.Get(t)
+	c := harness.NewV1Client(t, "c", n)
 	svc := uniq(t, "svc")
-	gname := grouped("", svc)
+	gname := harness.GroupedName("", svc)
 
 	alive := inst(svc, "10.9.0.1", 80, "")
 	registered := time.Now()
-	mustRegister(t, c, alive)
+	c.MustRegister(t, alive)
 	rawAt := time.Now()
 	rawRegister(t, n, svc, "", "10.9.0.2", 80, url.Values{"metadata": {
 		`{"preserved.heart.beat.interval":"1000","preserved.heart.beat.timeout":"2000","preserved.ip.delete.timeout":"4000"}`}})
@@ -493,11 +487,11 @@ func TestBeatKeepAlive(t *testing.T) {
 		time.Sleep(250 * time.Millisecond) // sampling period of the watch, not synchronisation
 	}
 
-	beats := c.wire.beats(alive.Ip, alive.Port)
+	beats := c.Wire.AnsweredBeats(alive.Ip, alive.Port)
 	t.Logf("SDK sent %d answered beats in %v; raw instance unhealthy after %v, removed after %v",
-		len(beats), time.Since(registered).Round(time.Millisecond), sinceOrNever(unhealthyAt, rawAt), sinceOrNever(goneAt, rawAt))
-	if len(beats) < 3 {
-		t.Errorf("only %d answered beats in %v; the SDK beats every 5 s", len(beats), watch)
+		beats, time.Since(registered).Round(time.Millisecond), sinceOrNever(unhealthyAt, rawAt), sinceOrNever(goneAt, rawAt))
+	if beats < 3 {
+		t.Errorf("only %d answered beats in %v; the SDK beats every 5 s", beats, watch)
 	}
 	if goneAt.IsZero() {
 		t.Errorf("raw instance without beats (delete timeout 4 s) still listed after %v", time.Since(rawAt).Round(time.Millisecond))
@@ -539,13 +533,13 @@ func sinceOrNever(at, from time.Time) string {
 // metadata, and enabled=false hides the instance.
 func TestUpdateInstance(t *testing.T) {
 	t.Parallel()
-	n := serverNode(t)
-	c := newClient(t, n, "c")
+	n := server.Get(t)
+	c := harness.NewV1Client(t, "c", n)
 	svc := uniq(t, "svc")
 	p := inst(svc, "10.10.0.1", 80, "a")
 	p.Metadata = map[string]string{"v": "1"}
-	mustRegister(t, c, p)
-	mustRegister(t, c, inst(svc, "10.10.0.2", 80, "a"))
+	c.MustRegister(t, p)
+	c.MustRegister(t, inst(svc, "10.10.0.2", 80, "a"))
 	got, err := c.SelectAllInstances(vo.SelectAllInstancesParam{ServiceName: svc})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("SelectAllInstances = %v, %v", addrs(got), err)
@@ -559,7 +553,7 @@ func TestUpdateInstance(t *testing.T) {
 	}
 	wantMD := map[string]string{"v": "2", "new": "x"}
 	harness.Eventually(t, serverDeadline, 100*time.Millisecond, func() error {
-		r := serverList(t, n, grouped("", svc), "").Find(p.Ip, int(p.Port))
+		r := serverList(t, n, harness.GroupedName("", svc), "").Find(p.Ip, int(p.Port))
 		if r == nil {
 			return errors.New("instance gone from the server")
 		}
@@ -592,7 +586,7 @@ func TestUpdateInstance(t *testing.T) {
 		t.Fatalf("UpdateInstance(enable=false) = %v, %v", ok, err)
 	}
 	harness.Eventually(t, serverDeadline, 100*time.Millisecond, func() error {
-		if s := serverList(t, n, grouped("", svc), ""); !sameSet(rawAddrs(s), "10.10.0.2:80") {
+		if s := serverList(t, n, harness.GroupedName("", svc), ""); !sameSet(rawAddrs(s), "10.10.0.2:80") {
 			return fmt.Errorf("server lists %v after disabling 10.10.0.1, want [10.10.0.2:80]", rawAddrs(s))
 		}
 		return nil

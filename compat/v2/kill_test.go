@@ -46,8 +46,8 @@ func TestKillConnectedNode(t *testing.T) {
 	watch := newClient(t, "watch", survivors[0])
 
 	r, p := inst(svc, "10.46.0.1", 80, ""), inst(svc, "10.46.0.2", 80, "")
-	mustRegister(t, roam, r)
-	mustRegister(t, pinned, p)
+	roam.MustRegister(t, r)
+	pinned.MustRegister(t, p)
 	eventuallyListed(t, nodes, svc, pkey(r), pkey(p))
 	sub := subscribe(t, watch, svc, pkey(r), pkey(p))
 
@@ -69,7 +69,7 @@ func TestKillConnectedNode(t *testing.T) {
 	for {
 		since := time.Since(killed)
 		for _, n := range survivors {
-			s, err := n.HTTP().ListInstances(grouped(svc), "", false)
+			s, err := n.HTTP().ListInstances(harness.GroupedName("", svc), "", false)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("%v: %s: %v", since.Round(time.Millisecond), n.Name, err))
 				continue
@@ -99,7 +99,7 @@ func TestKillConnectedNode(t *testing.T) {
 					continue
 				}
 				for _, cn := range cs {
-					if cn.Labels["app_compat"] == roam.label && cn.Registered && cn.Services > 0 {
+					if cn.Labels["app_compat"] == roam.Label && cn.Registered && cn.Services > 0 {
 						reconnectedAt, reconnectedTo = since, n.Name+" "+cn.ID
 					}
 				}
@@ -137,10 +137,10 @@ func TestKillConnectedNode(t *testing.T) {
 	}
 	// The subscriber on a survivor saw the removal (pushed when the lease
 	// expired there).
-	if ev, seen, ok := sub.waitFor(pushDeadline, pkey(r)); !ok {
-		t.Errorf("subscriber on %s: no callback with only [%s] after the lease expiry; callbacks: %s", survivors[0].Name, pkey(r), describe(seen))
+	if ev, seen, ok := sub.WaitForHosts(pushDeadline, pkey(r)); !ok {
+		t.Errorf("subscriber on %s: no callback with only [%s] after the lease expiry; callbacks: %s", survivors[0].Name, pkey(r), sub.Describe(seen))
 	} else {
-		t.Logf("subscriber on %s notified of the expiry %v after the kill", survivors[0].Name, ev.at.Sub(killed).Round(time.Millisecond))
+		t.Logf("subscriber on %s notified of the expiry %v after the kill", survivors[0].Name, ev.At.Sub(killed).Round(time.Millisecond))
 	}
 
 	// Restart X: it loads from a peer and agrees with the survivors.

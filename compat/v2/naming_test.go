@@ -27,7 +27,7 @@ func TestRegisterSelectSubscribe(t *testing.T) {
 		p := inst(svc, "10.40.0.1", 8080, "a")
 		p.Weight = 2
 		p.Metadata = map[string]string{"version": "1.2.3", "json": `{"k":"v+w"}`}
-		mustRegister(t, prov, p)
+		prov.MustRegister(t, p)
 		eventuallyListed(t, tp.all, svc, pkey(p))
 
 		sub := subscribe(t, cons, svc, pkey(p))
@@ -43,10 +43,10 @@ func TestRegisterSelectSubscribe(t *testing.T) {
 		if !in.Healthy || !in.Enable || !in.Ephemeral {
 			t.Errorf("healthy=%v enabled=%v ephemeral=%v, want all true", in.Healthy, in.Enable, in.Ephemeral)
 		}
-		if in.ServiceName != grouped(svc) {
-			t.Errorf("host serviceName = %q, want the grouped %q", in.ServiceName, grouped(svc))
+		if in.ServiceName != harness.GroupedName("", svc) {
+			t.Errorf("host serviceName = %q, want the grouped %q", in.ServiceName, harness.GroupedName("", svc))
 		}
-		if want := fmt.Sprintf("10.40.0.1#8080#a#%s", grouped(svc)); in.InstanceId != want {
+		if want := fmt.Sprintf("10.40.0.1#8080#a#%s", harness.GroupedName("", svc)); in.InstanceId != want {
 			t.Errorf("instanceId = %q, want %q", in.InstanceId, want)
 		}
 		s, err := cons.GetService(vo.GetServiceParam{ServiceName: svc})
@@ -62,15 +62,15 @@ func TestRegisterSelectSubscribe(t *testing.T) {
 
 		q := inst(svc, "10.40.0.2", 8080, "b")
 		changed := time.Now()
-		mustRegister(t, prov2, q)
+		prov2.MustRegister(t, q)
 		expectPush(t, sub, "register via another client", changed, pkey(p), pkey(q))
 		// The subscriber's cache follows the push.
 		got, err = cons.SelectInstances(vo.SelectInstancesParam{ServiceName: svc, HealthyOnly: true})
-		if err != nil || !same(keys(got), []string{pkey(p), pkey(q)}) {
+		if err != nil || !harness.SameSet(keys(got), []string{pkey(p), pkey(q)}) {
 			t.Errorf("SelectInstances(healthy) = %v, %v; want both", keys(got), err)
 		}
 		got, err = cons.SelectInstances(vo.SelectInstancesParam{ServiceName: svc, Clusters: []string{"b"}, HealthyOnly: true})
-		if err != nil || !same(keys(got), []string{pkey(q)}) {
+		if err != nil || !harness.SameSet(keys(got), []string{pkey(q)}) {
 			t.Errorf("SelectInstances(cluster b) = %v, %v; want [%s]", keys(got), err, pkey(q))
 		}
 		picked := map[string]int{}
@@ -79,7 +79,7 @@ func TestRegisterSelectSubscribe(t *testing.T) {
 			if err != nil {
 				t.Fatalf("SelectOneHealthyInstance: %v", err)
 			}
-			picked[key(one.Ip, one.Port, one.ClusterName)]++
+			picked[harness.InstanceKey(one.Ip, one.Port, one.ClusterName)]++
 		}
 		if len(picked) != 2 {
 			t.Errorf("SelectOneHealthyInstance picked %v; want both instances", picked)
@@ -127,25 +127,25 @@ func TestReRegisterReplaces(t *testing.T) {
 		svc := uniq(t, "svc")
 
 		first := inst(svc, "10.42.0.1", 80, "")
-		mustRegister(t, prov, first)
+		prov.MustRegister(t, first)
 		eventuallyListed(t, tp.all, svc, pkey(first))
 		sub := subscribe(t, cons, svc, pkey(first))
 
 		second := inst(svc, "10.42.0.2", 81, "")
 		changed := time.Now()
-		mustRegister(t, prov, second)
+		prov.MustRegister(t, second)
 		expectPush(t, sub, "re-register with another ip/port", changed, pkey(second))
 		eventuallyListed(t, tp.all, svc, pkey(second))
 
 		// Same instance again with new weight and metadata: an update.
 		second.Weight, second.Metadata = 7, map[string]string{"v": "2"}
-		mustRegister(t, prov, second)
+		prov.MustRegister(t, second)
 		harness.Eventually(t, serverDeadline, 25*time.Millisecond, func() error {
 			if err := serverView(tp.all, svc, pkey(second)); err != nil {
 				return err
 			}
 			for _, n := range tp.all {
-				s, err := n.HTTP().ListInstances(grouped(svc), "", false)
+				s, err := n.HTTP().ListInstances(harness.GroupedName("", svc), "", false)
 				if err != nil {
 					return err
 				}
@@ -179,22 +179,22 @@ func TestDeregister(t *testing.T) {
 		cons := newClient(t, "cons", tp.reader)
 		svc := uniq(t, "svc")
 		a, b := inst(svc, "10.43.0.1", 80, ""), inst(svc, "10.43.0.2", 80, "")
-		mustRegister(t, provA, a)
-		mustRegister(t, provB, b)
+		provA.MustRegister(t, a)
+		provB.MustRegister(t, b)
 		eventuallyListed(t, tp.all, svc, pkey(a), pkey(b))
 		sub := subscribe(t, cons, svc, pkey(a), pkey(b))
 
 		changed := time.Now()
-		mustDeregister(t, provA, a)
+		provA.MustDeregister(t, a)
 		expectPush(t, sub, "deregister one", changed, pkey(b))
 		eventuallyListed(t, tp.all, svc, pkey(b))
 
 		changed = time.Now()
-		mustDeregister(t, provB, b)
+		provB.MustDeregister(t, b)
 		expectPush(t, sub, "deregister the last", changed)
 		eventuallyListed(t, tp.all, svc)
 
-		mustDeregister(t, provB, b) // idempotent
+		provB.MustDeregister(t, b) // idempotent
 		got, err := cons.SelectAllInstances(vo.SelectAllInstancesParam{ServiceName: svc})
 		if err != nil || len(got) != 0 {
 			t.Errorf("SelectAllInstances after the last deregister = %v, %v; want []", keys(got), err)
@@ -212,9 +212,9 @@ func TestCloseClient(t *testing.T) {
 		svc1, svc2 := uniq(t, "one"), uniq(t, "two")
 		l1, l2 := inst(svc1, "10.44.0.1", 80, ""), inst(svc2, "10.44.0.1", 80, "")
 		s1 := inst(svc1, "10.44.0.2", 80, "")
-		mustRegister(t, leaving, l1)
-		mustRegister(t, leaving, l2)
-		mustRegister(t, staying, s1)
+		leaving.MustRegister(t, l1)
+		leaving.MustRegister(t, l2)
+		staying.MustRegister(t, s1)
 		eventuallyListed(t, tp.all, svc1, pkey(l1), pkey(s1))
 		eventuallyListed(t, tp.all, svc2, pkey(l2))
 		sub := subscribe(t, cons, svc1, pkey(l1), pkey(s1))
@@ -242,7 +242,7 @@ func TestPushLatency(t *testing.T) {
 		cons := newClient(t, "cons", tp.reader)
 		svc := uniq(t, "svc")
 		first := inst(svc, "10.45.0.1", 30000, "")
-		mustRegister(t, prov, first)
+		prov.MustRegister(t, first)
 		eventuallyListed(t, tp.all, svc, pkey(first))
 		sub := subscribe(t, cons, svc, pkey(first))
 
@@ -250,12 +250,12 @@ func TestPushLatency(t *testing.T) {
 		for i := range samples {
 			p := inst(svc, "10.45.0.1", uint64(30001+i), "")
 			changed := time.Now()
-			mustRegister(t, prov, p)
-			ev, seen, ok := sub.waitFor(pushDeadline, pkey(p))
+			prov.MustRegister(t, p)
+			ev, seen, ok := sub.WaitForHosts(pushDeadline, pkey(p))
 			if !ok {
-				t.Fatalf("sample %d: no callback with [%s] within %v; callbacks: %s", i, pkey(p), pushDeadline, describe(seen))
+				t.Fatalf("sample %d: no callback with [%s] within %v; callbacks: %s", i, pkey(p), pushDeadline, sub.Describe(seen))
 			}
-			lat = append(lat, ev.at.Sub(changed))
+			lat = append(lat, ev.At.Sub(changed))
 		}
 		logLatencies(t, fmt.Sprintf("register on %s -> callback on a client of %s", tp.writer.Name, tp.reader.Name), lat)
 	})
@@ -283,14 +283,14 @@ func TestGetAllServicesInfo(t *testing.T) {
 	eachTopology(t, func(t *testing.T, tp topo) {
 		prov := newClient(t, "prov", tp.writer)
 		cons := newClient(t, "cons", tp.reader)
-		group := "G_" + randHex()
+		group := "G_" + harness.RandHex()
 		addToken(t, group)
 		var want []string
 		for i := range 3 {
 			svc := uniq(t, fmt.Sprintf("s%d", i))
 			p := inst(svc, "10.49.0.1", uint64(80+i), "")
 			p.GroupName = group
-			mustRegister(t, prov, p)
+			prov.MustRegister(t, p)
 			want = append(want, svc)
 		}
 		harness.Eventually(t, serverDeadline, 50*time.Millisecond, func() error {
@@ -308,8 +308,8 @@ func TestGetAllServicesInfo(t *testing.T) {
 				}
 				all = append(all, l.Doms...)
 			}
-			if !same(all, want) {
-				return fmt.Errorf("pages 1+2 = %v, want the bare names %v", sorted(all), sorted(want))
+			if !harness.SameSet(all, want) {
+				return fmt.Errorf("pages 1+2 = %v, want the bare names %v", harness.Sorted(all), harness.Sorted(want))
 			}
 			return nil
 		})
@@ -341,7 +341,7 @@ func TestSubscribeBeforeRegister(t *testing.T) {
 			wg.Go(func() {
 				for i := range work {
 					name := fmt.Sprintf("%s-bulk-%04d", base, i)
-					if err := cons.Subscribe(&vo.SubscribeParam{ServiceName: name, SubscribeCallback: newSubscriber().callback}); err != nil {
+					if err := cons.Subscribe(&vo.SubscribeParam{ServiceName: name, SubscribeCallback: newSubscriber().Callback}); err != nil {
 						errs <- fmt.Errorf("Subscribe(%s): %w", name, err)
 					}
 				}
@@ -361,7 +361,7 @@ func TestSubscribeBeforeRegister(t *testing.T) {
 		// Each checked service: subscribe, then register its provider at
 		// once (all services concurrently).
 		names := make([]string, checked)
-		subs := make([]*subscriber, checked)
+		subs := make([]*harness.V2Subscriber, checked)
 		changed := make([]time.Time, checked)
 		stepErrs := make(chan error, checked)
 		steps := make(chan int)
@@ -369,7 +369,7 @@ func TestSubscribeBeforeRegister(t *testing.T) {
 		for range pairs {
 			rwg.Go(func() {
 				for i := range steps {
-					if err := cons.Subscribe(&vo.SubscribeParam{ServiceName: names[i], SubscribeCallback: subs[i].callback}); err != nil {
+					if err := cons.Subscribe(&vo.SubscribeParam{ServiceName: names[i], SubscribeCallback: subs[i].Callback}); err != nil {
 						stepErrs <- fmt.Errorf("Subscribe(%s): %w", names[i], err)
 						continue
 					}
@@ -393,10 +393,10 @@ func TestSubscribeBeforeRegister(t *testing.T) {
 			t.Fatal(err)
 		}
 		var lost []string
-		want := key("10.50.0.1", 80, "")
+		want := harness.InstanceKey("10.50.0.1", 80, "")
 		for i := range checked {
-			if _, seen, ok := subs[i].waitFor(time.Until(changed[i].Add(pushDeadline)), want); !ok {
-				lost = append(lost, lostPushEvidence(t, cons, tp.reader, names[i], changed[i], seen))
+			if _, seen, ok := subs[i].WaitForHosts(time.Until(changed[i].Add(pushDeadline)), want); !ok {
+				lost = append(lost, lostPushEvidence(t, cons, tp.reader, names[i], changed[i], subs[i].Describe(seen)))
 			}
 		}
 		if n := len(lost); n > 0 {
@@ -414,13 +414,13 @@ func TestSubscribeBeforeRegister(t *testing.T) {
 // lastRefTime its SDK cache holds (from the subscribe answer or a push),
 // what the node it is connected to serves now, and the SDK's warnings
 // about dropped stale data around the change.
-func lostPushEvidence(t *testing.T, c *client, n *harness.Node, svc string, changed time.Time, seen []event) string {
+func lostPushEvidence(t *testing.T, c *harness.V2Client, n *harness.Node, svc string, changed time.Time, callbacks string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: change at %s (%d ms); callbacks: %s", svc, changed.Format("15:04:05.000"), changed.UnixMilli(), describe(seen))
+	fmt.Fprintf(&b, "%s: change at %s (%d ms); callbacks: %s", svc, changed.Format("15:04:05.000"), changed.UnixMilli(), callbacks)
 	if s, err := c.GetService(vo.GetServiceParam{ServiceName: svc}); err == nil {
 		fmt.Fprintf(&b, "\n    SDK cache: lastRefTime=%d hosts=%v", s.LastRefTime, keys(s.Hosts))
 	}
-	if s, err := n.HTTP().ListInstances(grouped(svc), "", false); err == nil {
+	if s, err := n.HTTP().ListInstances(harness.GroupedName("", svc), "", false); err == nil {
 		fmt.Fprintf(&b, "\n    %s serves (v1 instance/list): lastRefTime=%d hosts=%v", n.Name, s.LastRefTime, s.Keys())
 	}
 	for _, ln := range sdkLog.since(changed.Add(-time.Second)) {

@@ -144,9 +144,9 @@ func TestFirstPushAfterQueryBurst(t *testing.T) {
 		sub := subscribe(t, cons, svc) // empty: an unknown service
 		p := inst(svc, "10.51.0.1", 80, "")
 		changed := time.Now()
-		mustRegister(t, prov, p)
-		if _, seen, ok := sub.waitFor(pushDeadline, pkey(p)); !ok {
-			t.Errorf("the subscriber was never told about the first instance of %s:\n  %s", svc, lostPushEvidence(t, cons, tp.reader, svc, changed, seen))
+		prov.MustRegister(t, p)
+		if _, seen, ok := sub.WaitForHosts(pushDeadline, pkey(p)); !ok {
+			t.Errorf("the subscriber was never told about the first instance of %s:\n  %s", svc, lostPushEvidence(t, cons, tp.reader, svc, changed, sub.Describe(seen)))
 		}
 	})
 }

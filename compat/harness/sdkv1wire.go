@@ -1,12 +1,14 @@
-package cluster
+package harness
+
+// The HTTP exchange recorder of the v1 SDK clients built by NewV1Client.
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -14,25 +16,26 @@ import (
 	"github.com/nacos-group/nacos-sdk-go/common/http_agent"
 )
 
-// recordingAgent is the SDK's own HttpAgent (it still builds and sends every
-// request) wrapped to record each exchange: which server the SDK picked,
-// what it sent and what the server answered. Failing tests print it. It also
-// tracks beats in flight, so that a deregistration can be timed away from
-// the next beat (a beat that arrives after the DELETE registers again).
+// recordingAgent is the v1 SDK's own HttpAgent (it still builds and sends
+// every request) wrapped to record each exchange in log: which server the
+// SDK picked, what it sent and what the server answered. UDP pushes do not
+// go through it. It also tracks the beats in flight, so that a test can
+// time a deregistration away from the next beat (a beat that arrives after
+// the DELETE registers the instance again, as in Nacos).
 type recordingAgent struct {
 	http_agent.HttpAgent
-	log *wireLog
+	log *WireLog
 }
 
 func (a *recordingAgent) Request(method, path string, header http.Header, timeoutMs uint64, params map[string]string) (*http.Response, error) {
 	start := time.Now()
-	beatKey := beatOf(method, path, params)
-	if beatKey != "" {
-		a.log.beatStarted(beatKey, start)
-		defer a.log.beatDone(beatKey)
+	beat := beatOf(method, path, params)
+	if beat != "" {
+		a.log.beatStarted(beat, start)
+		defer a.log.beatDone(beat)
 	}
 	resp, err := a.HttpAgent.Request(method, path, header, timeoutMs, params)
-	ex := exchange{At: start, Took: time.Since(start), Method: method, URL: path, Params: copyParams(params), beat: beatKey}
+	ex := Exchange{At: start, Took: time.Since(start), Method: method, URL: path, Params: maps.Clone(params), Beat: beat}
 	if err != nil {
 		ex.Err = err.Error()
 		a.log.add(ex)
@@ -59,7 +62,8 @@ func (a *recordingAgent) RequestOnlyResult(method, path string, header http.Head
 	return string(b)
 }
 
-// beatOf returns "ip:port" of a beat request, "" for anything else.
+// beatOf returns "ip:port" of a beat request ("?" if its beat JSON does not
+// parse), "" for any other request.
 func beatOf(method, path string, params map[string]string) string {
 	if method != http.MethodPut || !strings.HasSuffix(path, "/instance/beat") {
 		return ""
@@ -74,42 +78,32 @@ func beatOf(method, path string, params map[string]string) string {
 	return fmt.Sprintf("%s:%d", b.IP, b.Port)
 }
 
-func copyParams(p map[string]string) map[string]string {
-	c := make(map[string]string, len(p))
-	for k, v := range p {
-		c[k] = v
-	}
-	return c
-}
-
-type exchange struct {
+// Exchange is one HTTP request of a v1 SDK client and the server's answer.
+type Exchange struct {
 	At     time.Time
 	Took   time.Duration
 	Method string
+	// URL includes the server the SDK picked.
 	URL    string
 	Params map[string]string
 	Status int
 	Body   string
-	Err    string
-	beat   string
+	// Err is the transport error (no answer) or the error reading the body.
+	Err string
+	// Beat is "ip:port" of a beat request, "" for any other request.
+	Beat string
 }
 
-func (e exchange) String() string {
-	keys := make([]string, 0, len(e.Params))
-	for k := range e.Params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var ps []string
-	for _, k := range keys {
-		ps = append(ps, k+"="+e.Params[k])
-	}
-	res := fmt.Sprintf("HTTP %d %q", e.Status, truncate(e.Body, 1024))
+// maxBodyShown caps the answer body in Exchange.String.
+const maxBodyShown = 2048
+
+func (e Exchange) String() string {
+	res := fmt.Sprintf("HTTP %d %q", e.Status, truncate(e.Body, maxBodyShown))
 	if e.Err != "" {
 		res = "error: " + e.Err
 	}
 	return fmt.Sprintf("%s %s %s (took %v)\n    params: %s\n    -> %s",
-		e.At.Format("15:04:05.000"), e.Method, e.URL, e.Took.Round(100*time.Microsecond), strings.Join(ps, " "), res)
+		e.At.Format("15:04:05.000"), e.Method, e.URL, e.Took.Round(100*time.Microsecond), strings.Join(sortedPairs(e.Params), " "), res)
 }
 
 func truncate(s string, n int) string {
@@ -119,33 +113,36 @@ func truncate(s string, n int) string {
 	return s[:n] + fmt.Sprintf("...(%d bytes)", len(s))
 }
 
-// wireLog keeps the last maxExchanges exchanges of one client.
-type wireLog struct {
+// maxExchanges is how many exchanges a WireLog keeps (the latest).
+const maxExchanges = 2000
+
+// WireLog is the record of one v1 client's HTTP exchanges (the latest
+// maxExchanges) and of its beats (all of them). Its String is printed when
+// a test fails.
+type WireLog struct {
 	mu       sync.Mutex
-	exs      []exchange
+	exs      []Exchange
 	inFlight map[string]int       // ip:port -> beats sent, not yet answered
 	lastBeat map[string]time.Time // ip:port -> start of the last beat
 	answered map[string]int       // ip:port -> beats answered 200
 }
 
-const maxExchanges = 2000
-
-func (w *wireLog) add(e exchange) {
+func (w *WireLog) add(e Exchange) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.exs = append(w.exs, e)
 	if len(w.exs) > maxExchanges {
 		w.exs = w.exs[len(w.exs)-maxExchanges:]
 	}
-	if e.beat != "" && e.Err == "" && e.Status == http.StatusOK {
+	if e.Beat != "" && e.Err == "" && e.Status == http.StatusOK {
 		if w.answered == nil {
 			w.answered = map[string]int{}
 		}
-		w.answered[e.beat]++
+		w.answered[e.Beat]++
 	}
 }
 
-func (w *wireLog) beatStarted(k string, at time.Time) {
+func (w *WireLog) beatStarted(k string, at time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.inFlight == nil {
@@ -155,29 +152,37 @@ func (w *wireLog) beatStarted(k string, at time.Time) {
 	w.lastBeat[k] = at
 }
 
-func (w *wireLog) beatDone(k string) {
+func (w *WireLog) beatDone(k string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.inFlight[k]--
 }
 
-// beatState reports the answered beats of ip:port, whether one is in
-// flight, and when the last one started.
-func (w *wireLog) beatState(k string) (answered int, inFlight bool, last time.Time) {
+// BeatState reports how many beats for ip:port were answered 200, whether
+// one is in flight, and when the last one started.
+func (w *WireLog) BeatState(ip string, port uint64) (answered int, inFlight bool, last time.Time) {
+	k := fmt.Sprintf("%s:%d", ip, port)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.answered[k], w.inFlight[k] > 0, w.lastBeat[k]
 }
 
-func (w *wireLog) snapshot() []exchange {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]exchange(nil), w.exs...)
+// AnsweredBeats is how many beats for ip:port were answered 200.
+func (w *WireLog) AnsweredBeats(ip string, port uint64) int {
+	n, _, _ := w.BeatState(ip, port)
+	return n
 }
 
-func (w *wireLog) String() string {
+// Exchanges returns a copy of the recorded exchanges, oldest first.
+func (w *WireLog) Exchanges() []Exchange {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Exchange(nil), w.exs...)
+}
+
+func (w *WireLog) String() string {
 	var b strings.Builder
-	for _, e := range w.snapshot() {
+	for _, e := range w.Exchanges() {
 		b.WriteString(e.String())
 		b.WriteByte('\n')
 	}
