@@ -191,18 +191,18 @@ func (l *Lab) UntrackPID(pid int) {
 
 func downLab(id string, logf func(string, ...any)) {
 	dir := filepath.Join(StateRoot, id)
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if p, ok := strings.CutPrefix(e.Name(), "pid."); ok {
-			if pid, err := strconv.Atoi(p); err == nil && ownProcess(pid) {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	}
 	out, _ := exec.Command("ip", "netns", "list").Output()
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) > 0 && strings.HasPrefix(f[0], id+"-") {
+			// Only processes inside the lab's own namespaces are killed: a
+			// recorded pid may have been recycled by something else.
+			pids, _ := exec.Command("ip", "netns", "pids", f[0]).Output()
+			for _, p := range strings.Fields(string(pids)) {
+				if pid, err := strconv.Atoi(p); err == nil && ownProcess(pid) {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
 			if err := sh("ip", "netns", "del", f[0]); err != nil && logf != nil {
 				logf("lab %s: %v", id, err)
 			}

@@ -40,8 +40,9 @@ if ((${#missing[@]})); then
 fi
 
 # Labs whose owner died (a killed or timed-out test) are removed here and at
-# every lab creation: recorded processes first (only ours: checked by
-# command line), then namespaces and the bridge, all by the lab's prefix.
+# every lab creation: the processes inside the lab's own namespaces first
+# (never a recorded pid, which may have been recycled), then the
+# namespaces and the bridge, all by the lab's prefix.
 sweep() {
 	local d pid owner id ns
 	for d in /run/distro-chaos/*/; do
@@ -49,14 +50,10 @@ sweep() {
 		id=$(basename "$d")
 		owner=$(cat "$d/owner" 2>/dev/null || echo 0)
 		if [ "$owner" != 0 ] && kill -0 "$owner" 2>/dev/null; then continue; fi
-		for f in "$d"pid.*; do
-			[ -e "$f" ] || continue
-			pid=${f##*pid.}
-			if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq 'distrod|workload'; then
-				kill -KILL "$pid" 2>/dev/null || true
-			fi
-		done
 		for ns in $(ip netns list | awk -v p="$id-" 'index($1, p) == 1 {print $1}'); do
+			for pid in $(ip netns pids "$ns" 2>/dev/null); do
+				kill -KILL "$pid" 2>/dev/null || true
+			done
 			ip netns del "$ns" 2>/dev/null || true
 		done
 		ip link del "$id-br" 2>/dev/null || true
