@@ -49,12 +49,12 @@ func DefaultConfig() Config {
 }
 
 type tentry struct {
-	ref        Ref
-	lastBeat   time.Duration // virtual time
+	ref      Ref
+	lastBeat time.Duration // virtual time
 	// lastReal is the monotonic time of the last real heartbeat or
 	// registration (zero if none): grace periods and skipped pauses move
 	// lastBeat but are no evidence that the client is alive.
-	lastReal time.Time
+	lastReal   time.Time
 	hbTimeout  time.Duration
 	delTimeout time.Duration
 	unhealthy  bool

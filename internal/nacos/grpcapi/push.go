@@ -124,10 +124,7 @@ func (s *Server) unpend(sub *subscription) {
 func (s *Server) onChange(ev store.Event) {
 	s.qmu.Lock()
 	if _, ok := s.watched[ev.Key]; ok {
-		if _, ok := s.queued[ev.Key]; !ok {
-			s.queued[ev.Key] = struct{}{}
-			s.queue = append(s.queue, dirty{key: ev.Key, due: s.clk.Now().Add(s.cfg.MergeWindow)})
-		}
+		s.queue.Add(ev.Key, s.clk.Now().Add(s.cfg.MergeWindow))
 	}
 	s.qmu.Unlock()
 }
@@ -162,23 +159,7 @@ func (s *Server) step(now time.Time) {
 func (s *Server) dispatchDue(now time.Time) []model.ServiceKey {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
-	due := s.dueKeys[:0]
-	for s.qhead < len(s.queue) && !s.queue[s.qhead].due.After(now) {
-		k := s.queue[s.qhead].key
-		s.queue[s.qhead] = dirty{}
-		s.qhead++
-		delete(s.queued, k)
-		due = append(due, k)
-	}
-	switch {
-	case s.qhead == len(s.queue):
-		s.queue, s.qhead = s.queue[:0], 0
-	case s.qhead > 64 && s.qhead > len(s.queue)/2:
-		n := copy(s.queue, s.queue[s.qhead:])
-		clear(s.queue[n:])
-		s.queue, s.qhead = s.queue[:n], 0
-	}
-	return due
+	return s.queue.PopDue(now, s.dueKeys[:0])
 }
 
 // dispatch pushes every service whose merge window has closed.

@@ -21,6 +21,7 @@ import (
 	"github.com/distro-registry/distro/api/nacospb"
 	"github.com/distro-registry/distro/internal/clock"
 	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/nacos/pushq"
 	"github.com/distro-registry/distro/internal/nacos/render"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
@@ -190,9 +191,7 @@ type Server struct {
 	// qmu guards the dirty queue; the store callback takes only this lock.
 	qmu     sync.Mutex
 	watched map[model.ServiceKey]struct{}
-	queued  map[model.ServiceKey]struct{}
-	queue   []dirty
-	qhead   int
+	queue   *pushq.Queue[model.ServiceKey]
 
 	reqSeq     atomic.Uint64
 	registered atomic.Int64
@@ -203,12 +202,6 @@ type Server struct {
 	dueKeys   []model.ServiceKey
 	scratch   []*subscription
 	connList  []*conn
-}
-
-// dirty is a subscribed service waiting for its push.
-type dirty struct {
-	key model.ServiceKey
-	due time.Time
 }
 
 // New builds the server and subscribes it to the store's change events, so
@@ -226,7 +219,7 @@ func New(cfg Config) (*Server, error) {
 		nets:    make(map[string]net.Conn),
 		subs:    make(map[model.ServiceKey]*serviceSubs),
 		watched: make(map[model.ServiceKey]struct{}),
-		queued:  make(map[model.ServiceKey]struct{}),
+		queue:   pushq.New[model.ServiceKey](),
 	}
 	s.m = newMetrics(s, cfg.Registerer)
 	opts := []grpc.ServerOption{

@@ -13,6 +13,7 @@ import (
 
 	"github.com/distro-registry/distro/internal/clock"
 	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/nacos/pushq"
 	"github.com/distro-registry/distro/internal/nacos/render"
 	"github.com/distro-registry/distro/internal/store"
 )
@@ -136,9 +137,7 @@ type Pusher struct {
 	// callback takes only this lock.
 	qmu     sync.Mutex
 	watched map[model.ServiceKey]struct{}
-	queued  map[model.ServiceKey]struct{}
-	queue   []dirty // in deadline order; queue[qhead:] are live
-	qhead   int
+	queue   *pushq.Queue[model.ServiceKey]
 
 	// mu guards subscribers and pending pushes.
 	mu      sync.Mutex
@@ -160,12 +159,6 @@ type Pusher struct {
 	flat      []*subscriber
 	groups    []group
 	sends     []send
-}
-
-// dirty is a service waiting for its push.
-type dirty struct {
-	key model.ServiceKey
-	due time.Time
 }
 
 type ackKey struct {
@@ -233,7 +226,7 @@ func New(cfg Config, st *store.Store, clk clock.Clock, log *slog.Logger) (*Pushe
 		tick:       max(cfg.MergeWindow/2, time.Millisecond),
 		sweepEvery: max(min(maxSweepInterval, cfg.SubscriberTTL/2), time.Millisecond),
 		watched:    make(map[model.ServiceKey]struct{}),
-		queued:     make(map[model.ServiceKey]struct{}),
+		queue:      pushq.New[model.ServiceKey](),
 		subs:       make(map[model.ServiceKey]map[string]map[netip.AddrPort]*subscriber),
 		pending:    make(map[ackKey]*subscriber),
 	}
@@ -351,10 +344,7 @@ func (p *Pusher) Run(ctx context.Context) error {
 func (p *Pusher) onChange(ev store.Event) {
 	p.qmu.Lock()
 	if _, ok := p.watched[ev.Key]; ok {
-		if _, ok := p.queued[ev.Key]; !ok {
-			p.queued[ev.Key] = struct{}{}
-			p.queue = append(p.queue, dirty{key: ev.Key, due: p.clk.Now().Add(p.cfg.MergeWindow)})
-		}
+		p.queue.Add(ev.Key, p.clk.Now().Add(p.cfg.MergeWindow))
 	}
 	p.qmu.Unlock()
 }
@@ -373,22 +363,7 @@ func (p *Pusher) step(now time.Time) {
 // dispatch pushes every service whose merge window has closed.
 func (p *Pusher) dispatch(now time.Time) {
 	p.qmu.Lock()
-	due := p.dueKeys[:0]
-	for p.qhead < len(p.queue) && !p.queue[p.qhead].due.After(now) {
-		k := p.queue[p.qhead].key
-		p.queue[p.qhead] = dirty{}
-		p.qhead++
-		delete(p.queued, k)
-		due = append(due, k)
-	}
-	switch {
-	case p.qhead == len(p.queue):
-		p.queue, p.qhead = p.queue[:0], 0
-	case p.qhead > 64 && p.qhead > len(p.queue)/2:
-		n := copy(p.queue, p.queue[p.qhead:])
-		clear(p.queue[n:])
-		p.queue, p.qhead = p.queue[:n], 0
-	}
+	due := p.queue.PopDue(now, p.dueKeys[:0])
 	p.qmu.Unlock()
 	for _, k := range due {
 		p.pushKey(k, now)

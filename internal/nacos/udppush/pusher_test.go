@@ -275,7 +275,7 @@ func TestIdleSubscriberExpires(t *testing.T) {
 	// With nobody subscribed, changes are not even queued.
 	h.put("10.0.0.3", 8080, "DEFAULT", nil)
 	h.p.qmu.Lock()
-	queued := len(h.p.queue) - h.p.qhead
+	queued := h.p.queue.Len()
 	h.p.qmu.Unlock()
 	if queued != 0 {
 		t.Fatalf("change of an unwatched service was queued")
