@@ -104,13 +104,13 @@ func (l *Local) onChange(ev store.Event) {
 			switch {
 			case !heartbeatKept(r):
 				l.tracker.Untrack(ref)
-			case r.Kind == store.KindLive && !ev.Remote:
-				// A local write: a registration, or a beat that restored
-				// the instance.
+			case r.Kind == store.KindLive && !ev.Remote && !ev.Renewal:
+				// A local registration: evidence of life. (Beats record
+				// themselves, see beat.)
 				l.tracker.Beat(ref, r.Instance, now)
 			case r.Kind == store.KindLive:
-				// A version written elsewhere: a full period from now, but
-				// no evidence of life here.
+				// A version written elsewhere, or a renewal: a full period
+				// from now, but no evidence of life here.
 				l.tracker.Grace(ref, r.Instance, now)
 			case ev.Remote && (r.Kind == store.KindUnhealthy || r.Kind == store.KindExpired) && l.tracker.Fresh(ref, now):
 				// Another node timed it out; we had a real beat since.
@@ -299,20 +299,14 @@ func (l *Local) beat(op *Op) (Result, error) {
 			return nil
 		}
 		res.ClientBeatInterval = cur.Instance.HeartBeatIntervalMs()
-		if cur.Kind == store.KindUnhealthy {
-			// Health comes back with a renewal: a version just above the
-			// one timed out, which outranks any timeout of it but no
-			// client write made since.
+		// A renewal is a version just above the current one: it outranks
+		// any timeout of it, but no client write made since. Health comes
+		// back with one; and on a node that does not own the key (the
+		// owner could not be reached, or this node is not ready) the beat
+		// travels as one, so that it still reaches whoever expires the
+		// instance.
+		if cur.Kind == store.KindUnhealthy || (!l.ownsKey(op.Key) && heartbeatKept(cur)) {
 			tx.Renew(k)
-			return nil
-		}
-		if !l.ownsKey(op.Key) && heartbeatKept(cur) {
-			// The owner could not be reached (or this node is not ready):
-			// a beat must still reach whoever expires the instance, so it
-			// travels as a renewal, which grants the owner's copy a fresh
-			// period without outranking any later client write.
-			tx.Renew(k)
-			return nil
 		}
 		beaten = cur
 		return nil

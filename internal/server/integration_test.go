@@ -122,7 +122,7 @@ func TestIntegrationCluster(t *testing.T) {
 	secret := "integration-test-secret-0123456789abcdefXYZ"
 	args := func(p int) []string {
 		return []string{"--cluster-conf", conf, "--cluster-secret", secret, "--advertise", addr(p),
-			"--verify-interval", "500ms", "--probe-interval", "200ms", "--startup-timeout", "3s"}
+			"--verify-interval", "500ms", "--probe-interval", "200ms", "--startup-timeout", "15s"}
 	}
 	var nodes []*testutil.Node
 	for _, p := range ports[:3] {

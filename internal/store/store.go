@@ -23,6 +23,9 @@ type Event struct {
 	// Remote is set when the change was merged from a peer rather than made
 	// by a local write.
 	Remote bool
+	// Renewal is set when every change was a Renew: a refutation or a
+	// relayed beat, not a registration.
+	Renewal bool
 }
 
 // Store is the registry's in-memory data. It is safe for concurrent use.
@@ -103,6 +106,7 @@ type Tx struct {
 	svc         *service
 	changed     []*Record
 	metaChanged bool
+	renewals    int
 }
 
 // Key returns the service being changed.
@@ -162,6 +166,7 @@ func (tx *Tx) Renew(k model.InstanceKey) *Record {
 	r.Stamp, r.Origin, r.Kind = e.rec.Stamp+1, tx.s.self, KindLive
 	tx.s.set(tx.svc, &r)
 	tx.changed = append(tx.changed, &r)
+	tx.renewals++
 	return &r
 }
 
@@ -209,6 +214,7 @@ func (s *Store) Update(k model.ServiceKey, fn func(tx *Tx) error) error {
 	changed := len(tx.changed) > 0 || tx.metaChanged
 	if changed {
 		ev = s.commit(svc, tx.changed, tx.metaChanged, false)
+		ev.Renewal = tx.renewals == len(tx.changed) && !tx.metaChanged
 	} else if created {
 		delete(sh.services, k)
 	}
