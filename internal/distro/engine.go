@@ -3,6 +3,7 @@ package distro
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -294,8 +295,8 @@ func (e *Engine) Apply(ctx context.Context, op *registry.Op) (registry.Result, e
 	wop.IssuedUnixMillis = now.UnixMilli()
 	resp, err := e.tr.Call(fctx, owner, &clusterpb.Request{Kind: &clusterpb.Request_Forward{Forward: &clusterpb.ForwardRequest{Op: wop}}})
 	fr := resp.GetForward()
-	if err == nil && fr.GetStatus() == http.StatusRequestTimeout {
-		err = errors.New("owner refused the write as too late")
+	if err == nil && (fr.GetStatus() == http.StatusRequestTimeout || fr.GetStatus() == http.StatusServiceUnavailable) {
+		err = fmt.Errorf("owner declined the write: %s", fr.GetMessage())
 	}
 	if err != nil || fr == nil {
 		if ctx.Err() != nil {

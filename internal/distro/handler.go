@@ -87,6 +87,15 @@ func (e *Engine) handleForward(ctx context.Context, f *clusterpb.ForwardRequest)
 	if err != nil {
 		return nil, e.reject("forward", err)
 	}
+	if !e.ready.Load() {
+		// A node that has not loaded its data must not be the authority
+		// for a write: it could stamp a deletion of a record it has not
+		// received yet below that record's version (chaos F12, with a
+		// slow clock). The sender applies the write itself.
+		e.m.forwardLate.Inc()
+		return &clusterpb.Response{Kind: &clusterpb.Response_Forward{Forward: &clusterpb.ForwardReply{
+			Status: http.StatusServiceUnavailable, Message: "node is loading its data; apply the write locally"}}}, nil
+	}
 	if at := f.GetOp().GetIssuedUnixMillis(); at != 0 {
 		// The sender stops waiting after ForwardTimeout and applies the
 		// write itself; a copy that arrives later (it sat in a connection

@@ -47,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		forwarded:       prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "forwarded_writes_total", Help: "Client writes handed to the owner."}),
 		forwardFallback: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "forward_fallback_total", Help: "Client writes applied locally because the owner was unreachable."}),
 		forwardServed:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "forwarded_writes_served_total", Help: "Writes handed to this node by peers."}),
-		forwardLate:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "forwarded_writes_late_total", Help: "Handed-on writes refused because they arrived after the sender's timeout."}),
+		forwardLate:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "forwarded_writes_declined_total", Help: "Handed-on writes declined (arrived after the sender's timeout, or this node was still loading)."}),
 		rejected:        prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejected_messages_total", Help: "Peer messages rejected as invalid."}, []string{"kind"}),
 		snapshotRecords: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "snapshot_records_loaded_total", Help: "Records merged from startup snapshots."}),
 		leaseExpired:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "conn_lease_expired_total", Help: "Connection-held instances dropped because their node stayed unreachable."}),

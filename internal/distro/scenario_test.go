@@ -655,3 +655,32 @@ func TestLateForwardedWriteIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// A node that has not loaded its data declines handed-on writes (the sender
+// applies them itself) and changes nothing: it could otherwise stamp a
+// deletion of a record it has not received yet below that record's version
+// (chaos F12).
+func TestNotReadyNodeDeclinesForwardedWrites(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := distrotest.NewCluster(t, 2, distrotest.Options{Log: t.Output(),
+			Engine:      func(cfg *distro.Config) { cfg.StartupTimeout = time.Hour },
+			BeforeStart: func(n *distrotest.Network) { n.Partition([]string{distrotest.Addr(1)}, []string{distrotest.Addr(2)}) }})
+		defer c.StopAll()
+		time.Sleep(time.Second)
+		n := c.Node(distrotest.Addr(1))
+		if ok, _ := n.Engine.Ready(); ok {
+			t.Fatal("node became ready")
+		}
+		before := distrotest.State(n.Store)
+		resp, err := n.Engine.HandleCall(context.Background(), distrotest.Addr(2), &clusterpb.Request{Kind: &clusterpb.Request_Forward{
+			Forward: &clusterpb.ForwardRequest{Op: &clusterpb.WriteOp{Kind: 1,
+				Key:      &clusterpb.ServiceKey{Namespace: "public", Group: "DEFAULT_GROUP", Name: "nr"},
+				Instance: &clusterpb.Instance{Ip: "10.16.0.1", Port: 80, Weight: 1, Healthy: true, Enabled: true, Cluster: "DEFAULT"}}}}})
+		if err != nil || resp.GetForward().GetStatus() != 503 {
+			t.Fatalf("forward to a loading node: %v %v, want status 503", resp, err)
+		}
+		if after := distrotest.State(n.Store); after != before {
+			t.Fatalf("a loading node applied a handed-on write:\n%s", after)
+		}
+	})
+}
