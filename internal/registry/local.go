@@ -161,7 +161,11 @@ func (l *Local) ScanOnce() {
 		if d.Action == health.Expire {
 			kind = store.KindExpired
 		}
+		now := l.clk.Now()
 		_ = l.store.Update(d.Ref.Service, func(tx *store.Tx) error {
+			if l.tracker.Fresh(d.Ref, now) {
+				return nil // a beat arrived between the scan and this write
+			}
 			if r := tx.Get(d.Ref.Instance); r != nil && heartbeatKept(r) && tx.Annotate(d.Ref.Instance, kind) != nil {
 				if kind == store.KindExpired {
 					l.expired.Add(1)
