@@ -73,6 +73,8 @@ type runFlags struct {
 	progress       string
 	quiet          bool
 	netHTTP        bool
+	protocol       string
+	grpcPortOffset int
 }
 
 func (c *cli) rootCmd() *cobra.Command {
@@ -80,7 +82,8 @@ func (c *cli) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "distrobench --target host:port[,...] --scenario NAME [flags]",
 		Short: "Load generator for Nacos-compatible naming servers (distro, Nacos, Polaris, ...)",
-		Long: `distrobench drives a Nacos-compatible naming server over the Nacos v1 HTTP API and reports
+		Long: `distrobench drives a Nacos-compatible naming server over the Nacos v1 HTTP API (or, with
+--protocol v2, the Nacos 2 gRPC API) and reports
 throughput, latency percentiles, errors by kind and, with --server-pid, the server's CPU time
 and memory (so a run yields requests per server CPU-second).
 
@@ -125,6 +128,8 @@ Subcommands: ceiling (the trivial reference server), fill (bytes per instance), 
 	fs.Lookup("progress").NoOptDefVal = "always"
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "do not print the table")
 	fs.BoolVar(&f.netHTTP, "net-http", false, "send requests through net/http's http.Transport instead of the lean keep-alive client (about twice the client CPU per request)")
+	fs.StringVar(&f.protocol, "protocol", "v1", "client protocol: v1 (HTTP Open API) or v2 (Nacos 2 gRPC on each target's port + --grpc-port-offset; no beat or mixed)")
+	fs.IntVar(&f.grpcPortOffset, "grpc-port-offset", bench.DefaultGRPCPortOffset, "v2: the gRPC port is each --target's HTTP port plus this")
 	root.AddCommand(c.ceilingCmd(), c.fillCmd(), c.reportCmd(), c.chartCmd(), c.summaryCmd())
 	return root
 }
@@ -173,7 +178,11 @@ func (c *cli) runBench(cmd *cobra.Command, f *runFlags) error {
 		InstancesPerService: f.perService, Ephemeral: f.ephemeral, Cleanup: f.cleanup, Timeout: f.timeout,
 		ServerPIDs: f.serverPIDs, BackgroundRate: f.backgroundRate, PollInterval: f.pollInterval,
 		VisibleTimeout: f.visibleTimeout, Mix: f.mix, Seed: f.seed, RunID: f.runID, Tags: tags,
-		CaptureDir: f.captureDir, Progress: prog, StdTransport: f.netHTTP,
+		CaptureDir: f.captureDir, Progress: prog, StdTransport: f.netHTTP, Protocol: f.protocol,
+		GRPCPortOffset: f.grpcPortOffset,
+	}
+	if f.grpcPortOffset == 0 {
+		return errors.New("--grpc-port-offset: must not be 0 (the gRPC listener cannot share the HTTP port)")
 	}
 	// converge and push measure propagation, not overload: unless told
 	// otherwise they take a bounded number of samples at a modest rate.

@@ -246,3 +246,14 @@ func TestFillReportSummaryChart(t *testing.T) {
 		t.Fatal("report of an empty directory succeeded")
 	}
 }
+
+func TestProtocolV2RefusesBeat(t *testing.T) {
+	code, _, errs := run(t, t.Context(), "--target", "127.0.0.1:1", "--protocol", "v2", "--scenario", "beat", "--progress=never")
+	if code != 1 || !strings.Contains(errs, "--scenario beat is not available over --protocol v2") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	code, _, errs = run(t, t.Context(), "--target", "127.0.0.1:1", "--protocol", "v3", "--progress=never")
+	if code != 1 || !strings.Contains(errs, `--protocol "v3"`) {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}

@@ -3,8 +3,11 @@
 // Polaris, r-nacos, ...) over the Nacos v1 HTTP Open API, shaped like the
 // Nacos Go SDK: form-encoded requests over keep-alive connections. The
 // load-generation core is internal/bench; this command is a thin CLI over
-// it. A Nacos v2 gRPC driver plugs into the same scenarios through
-// bench.Driver.
+// it. --protocol v2 drives the Nacos 2 gRPC API instead (bench.GRPCDriver,
+// on each target's port + --grpc-port-offset, default 1000): register,
+// reregister, deregister, query, push and converge run over it (instances
+// are connection-held, so always ephemeral; the register scenario puts
+// each new instance in a service of its own); beat and mixed are refused.
 //
 // Usage:
 //

@@ -165,7 +165,8 @@ func (s *convergeScenario) Report() map[string]any {
 
 // pushScenario measures register-to-notification time: each operation
 // subscribes to a new service on node A (v1: a list call with udpPort and
-// a push-capable User-Agent), registers an instance of it on node B (the
+// a push-capable User-Agent; v2: SubscribeServiceRequest, pushes arrive as
+// NotifySubscriberRequest on the connection's stream), registers an instance of it on node B (the
 // next target, or A itself with one target), and waits for the push that
 // lists the instance. The sample runs from the register request's start to
 // the push's arrival. Pushes are acked as the Go SDK does.
@@ -234,9 +235,13 @@ func (s *pushScenario) Report() map[string]any {
 		"measured_from":  "register request sent",
 		"cleanup_failed": s.cleanupFailed.Load(),
 	}
-	if h, ok := s.e.Driver.(*HTTPDriver); ok {
-		ps := h.PushStats()
+	switch d := s.e.Driver.(type) {
+	case *HTTPDriver:
+		ps := d.PushStats()
 		m["udp_packets"], m["udp_acked"], m["udp_bad"] = ps.Packets, ps.Acked, ps.Bad
+	case *GRPCDriver:
+		ps := d.PushStats()
+		m["grpc_pushes"], m["grpc_acked"], m["grpc_bad"] = ps.Packets, ps.Acked, ps.Bad
 	}
 	return m
 }

@@ -1,6 +1,6 @@
 // Package bench is the load-generation core of distrobench: drivers that
-// speak a Nacos client protocol (HTTPDriver for the v1 HTTP Open API; a
-// v2 gRPC driver plugs in through the Driver interface), the scenarios
+// speak a Nacos client protocol (HTTPDriver for the v1 HTTP Open API,
+// GRPCDriver for the Nacos 2 gRPC API), the scenarios
 // (query, register, reregister, beat, deregister, mixed, converge, push),
 // closed- and open-loop load loops, an HDR-like latency histogram, /proc
 // readers for server CPU and memory, the ceiling server, the memory fill,

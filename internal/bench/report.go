@@ -468,6 +468,12 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 	p("* `scripts/bench/run.sh --peer host:port` also runs every scenario against a Nacos-compatible server that you started yourself. Start\n")
 	p("  it pinned with `taskset -c 1` and pass `--peer-pid PID` to get its CPU figures.\n")
 	p("* A single run, for example: `distrobench --target 127.0.0.1:8848 --scenario query --duration 10s --server-pid $(pidof distrod) --json out.json`.\n")
+	p("* **v2 gRPC:** the figures above use the v1 HTTP API. `--protocol v2` drives the Nacos 2 gRPC API instead, on each target's port +\n")
+	p("  `--grpc-port-offset` (default 1000). Each connection is set up as a Nacos 2 client does (ServerCheck, bi-stream, ConnectionSetupRequest),\n")
+	p("  and pushes are acked on the stream. A v2 connection holds one instance per service, so each registered instance gets a connection slot of\n")
+	p("  its own, and `register` puts every new instance in a service of its own. Instances are connection-held (ephemeral). The `register`,\n")
+	p("  `reregister`, `deregister`, `query`, `push` and `converge` scenarios run over v2; `beat` and `mixed` are refused. For example:\n")
+	p("  `distrobench --protocol v2 --target 127.0.0.1:8848 --scenario register --duration 5s`.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }

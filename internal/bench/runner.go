@@ -64,7 +64,13 @@ type Config struct {
 	// StdTransport makes the HTTP driver use net/http's http.Transport
 	// instead of its lean keep-alive transport.
 	StdTransport bool
-	// Driver overrides the HTTP v1 driver (tests, future v2 driver).
+	// Protocol is "v1" (HTTP Open API, the default) or "v2" (Nacos 2 gRPC,
+	// GRPCDriver) when Driver is nil.
+	Protocol string
+	// GRPCPortOffset is added to each target's port to reach its gRPC
+	// listener (v2; default DefaultGRPCPortOffset).
+	GRPCPortOffset int
+	// Driver overrides the driver Protocol selects (tests).
 	Driver Driver
 }
 
@@ -84,6 +90,12 @@ func (c *Config) Defaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Second
+	}
+	if c.Protocol == "" {
+		c.Protocol = "v1"
+	}
+	if c.GRPCPortOffset == 0 {
+		c.GRPCPortOffset = DefaultGRPCPortOffset
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 5 * time.Millisecond
@@ -122,6 +134,27 @@ func (c *Config) Validate() error {
 	if c.Scenario == "converge" && len(c.Targets) < 2 {
 		errs = append(errs, errors.New("converge needs at least two targets"))
 	}
+	switch c.Protocol {
+	case "v1":
+	case "v2":
+		switch c.Scenario {
+		case "beat":
+			errs = append(errs, errors.New("--scenario beat is not available over --protocol v2: v2 clients have no heartbeats, their connection keeps their instances alive"))
+		case "mixed":
+			errs = append(errs, errors.New("--scenario mixed is not available over --protocol v2: its mix has heartbeats and writes many instances into each service (a v2 connection holds one instance per service)"))
+		}
+		if c.CaptureDir != "" {
+			errs = append(errs, errors.New("--capture-dir captures HTTP bodies: --protocol v1 only"))
+		}
+		if c.StdTransport {
+			errs = append(errs, errors.New("--net-http selects an HTTP transport: --protocol v1 only"))
+		}
+		if _, err := GRPCTargets(c.Targets, c.GRPCPortOffset); err != nil {
+			errs = append(errs, fmt.Errorf("--grpc-port-offset: %w", err))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--protocol %q: want v1 or v2", c.Protocol))
+	}
 	if int64(c.Services)*int64(c.InstancesPerService) >= 1<<24 {
 		errs = append(errs, errors.New("--services × --instances-per-service must stay below 16777216"))
 	}
@@ -136,6 +169,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	d := cfg.Driver
+	if d == nil && cfg.Protocol == "v2" {
+		gt, _ := GRPCTargets(cfg.Targets, cfg.GRPCPortOffset) // checked by Validate
+		d = NewGRPCDriver(gt, GRPCOptions{Conns: min(max(cfg.Concurrency, cfg.MaxOutstanding), 64), Timeout: cfg.Timeout})
+		defer d.Close()
+	}
 	if d == nil {
 		d = NewHTTPDriver(cfg.Targets, HTTPOptions{Conns: max(cfg.Concurrency, cfg.MaxOutstanding), Timeout: cfg.Timeout, CaptureDir: cfg.CaptureDir, StdTransport: cfg.StdTransport})
 		defer d.Close()

@@ -176,19 +176,38 @@ func (s *queryScenario) Teardown(ctx context.Context, e *Env) error {
 }
 
 // registerScenario: POST a new unique instance per operation, spread
-// round-robin over --services (persistent unless --ephemeral).
+// round-robin over --services (persistent unless --ephemeral). Over a
+// driver that holds one instance per service and connection (v2 gRPC),
+// each instance gets a service of its own instead.
 type registerScenario struct {
-	e    *Env
-	high atomic.Int64 // highest seq registered + 1
+	e        *Env
+	high     atomic.Int64 // highest seq registered + 1
+	distinct bool
+}
+
+// ServicePerInstance is implemented by drivers on which many new instances
+// of one service would each need a connection of their own (v2 gRPC): the
+// register scenario then puts every instance in a service of its own.
+type ServicePerInstance interface {
+	ServicePerInstance() bool
 }
 
 func (s *registerScenario) instance(seq int64) Instance {
-	n := int64(max(s.e.Cfg.Services, 1))
-	return Instance{Service: s.e.ServiceName("r", seq%n), IP: IPFor(seq), Port: 8080 + int(seq>>24),
+	svc := seq % int64(max(s.e.Cfg.Services, 1))
+	if s.distinct {
+		svc = seq
+	}
+	return Instance{Service: s.e.ServiceName("r", svc), IP: IPFor(seq), Port: 8080 + int(seq>>24),
 		Ephemeral: s.e.Cfg.Ephemeral, Metadata: "{}"}
 }
 
-func (s *registerScenario) Setup(_ context.Context, e *Env) error { s.e = e; return nil }
+func (s *registerScenario) Setup(_ context.Context, e *Env) error {
+	s.e = e
+	if sp, ok := e.Driver.(ServicePerInstance); ok {
+		s.distinct = sp.ServicePerInstance()
+	}
+	return nil
+}
 
 func (s *registerScenario) Op(ctx context.Context, w *Worker, seq int64) Outcome {
 	for {
