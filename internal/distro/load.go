@@ -164,10 +164,3 @@ func (e *Engine) notePeerReady(peer string, ready bool) {
 	}
 	e.mu.Unlock()
 }
-
-// PeerReady reports what peer said about its readiness in its last probe.
-func (e *Engine) PeerReady(peer string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.peerReady[peer]
-}

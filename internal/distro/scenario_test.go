@@ -32,6 +32,8 @@ type beaters struct {
 	wg     sync.WaitGroup
 	rng    *rand.Rand
 	mu     sync.Mutex
+	// only, if set, limits the nodes the clients can reach.
+	only []string
 }
 
 // shortLived gives instances compressed timeouts: unhealthy after 3 s,
@@ -43,18 +45,43 @@ func shortLived(ip string, port int) model.Instance {
 }
 
 func startBeaters(c *distrotest.Cluster, svc string, n int, period time.Duration, seed uint64) *beaters {
-	b := &beaters{c: c, svc: svc, period: period, stop: make(chan struct{}), rng: rand.New(rand.NewPCG(seed, 1))}
+	var ins []model.Instance
 	for i := 0; i < n; i++ {
-		b.ins = append(b.ins, shortLived(fmt.Sprintf("10.9.%d.%d", i/250, i%250+1), 7000+i))
+		ins = append(ins, shortLived(fmt.Sprintf("10.9.%d.%d", i/250, i%250+1), 7000+i))
 	}
+	return startBeatersOn(c, svc, ins, period, seed, nil)
+}
+
+// startBeatersOn keeps ins alive through the nodes in only (all when nil).
+func startBeatersOn(c *distrotest.Cluster, svc string, ins []model.Instance, period time.Duration, seed uint64, only []string) *beaters {
+	b := &beaters{c: c, svc: svc, period: period, ins: ins, only: only, stop: make(chan struct{}), rng: rand.New(rand.NewPCG(seed, 1))}
 	for i := range b.ins {
 		b.wg.Go(func() { b.loop(b.ins[i]) })
 	}
 	return b
 }
 
+// waitDown waits until every node in side sees every node in other as DOWN,
+// so that a partition has taken effect in the views before a test writes.
+func waitDown(t *testing.T, c *distrotest.Cluster, side, other []string) {
+	t.Helper()
+	distrotest.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+		for _, a := range side {
+			for _, o := range other {
+				if st := c.Node(a).Engine.View().StateOf(o); st != distro.StateDown {
+					return fmt.Errorf("%s sees %s as %s", a, o, st)
+				}
+			}
+		}
+		return nil
+	})
+}
+
 func (b *beaters) pick() []string {
 	addrs := b.c.Addrs()
+	if b.only != nil {
+		addrs = slices.Clone(b.only)
+	}
 	b.mu.Lock()
 	b.rng.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
 	b.mu.Unlock()
@@ -122,7 +149,8 @@ func TestPartitionWritesOnBothSidesMerge(t *testing.T) {
 		defer c.StopAll()
 		a, b, cc := distrotest.Addr(1), distrotest.Addr(2), distrotest.Addr(3)
 		c.Net.Partition([]string{a}, []string{b, cc})
-		time.Sleep(2 * time.Second) // let health mark the other side DOWN
+		waitDown(t, c, []string{a}, []string{b, cc})
+		waitDown(t, c, []string{b, cc}, []string{a})
 		var want []string
 		for i := 0; i < 20; i++ {
 			via := a
@@ -166,7 +194,7 @@ func TestNoResurrectionAfterPartition(t *testing.T) {
 		}
 		distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, c.Converged)
 		c.Net.Partition([]string{a}, []string{b, cc})
-		time.Sleep(2 * time.Second)
+		waitDown(t, c, []string{b, cc}, []string{a})
 		if err := c.Deregister(b, "res", "10.3.0.1", 80); err != nil {
 			t.Fatal(err)
 		}
@@ -293,6 +321,19 @@ func TestWholeClusterStartBecomesReadyQuickly(t *testing.T) {
 		c := distrotest.NewCluster(t, 3, distrotest.Options{Log: t.Output(), Engine: func(cfg *distro.Config) { cfg.StartupTimeout = time.Hour }})
 		defer c.StopAll()
 		c.WaitReady(5 * time.Second)
+		first := 0
+		for _, a := range c.Addrs() {
+			_, why := c.Node(a).Engine.Ready()
+			switch {
+			case strings.Contains(why, "every peer is starting too"):
+				first++
+			case !strings.Contains(why, "snapshot"):
+				t.Fatalf("%s became ready for another reason: %s", a, why)
+			}
+		}
+		if first == 0 {
+			t.Fatal("no node recognised the whole-cluster start")
+		}
 	})
 }
 
@@ -394,24 +435,7 @@ func TestExpiryOnMinoritySideLosesToFresherBeats(t *testing.T) {
 		// Clients can only reach nodes 2 and 3 from now on; node 1 is cut off.
 		a := distrotest.Addr(1)
 		c.Net.Partition([]string{a}, []string{distrotest.Addr(2), distrotest.Addr(3)})
-		rest := &beaters{c: c, svc: "h6", period: time.Second, ins: b.ins, stop: make(chan struct{}), rng: rand.New(rand.NewPCG(5, 5))}
-		c2 := &onlyNodes{Cluster: c, allowed: []string{distrotest.Addr(2), distrotest.Addr(3)}}
-		for i := range rest.ins {
-			rest.wg.Go(func() {
-				for {
-					for _, via := range c2.allowed {
-						if _, err := c.Beat(via, "h6", rest.ins[i]); err == nil {
-							break
-						}
-					}
-					select {
-					case <-rest.stop:
-						return
-					case <-time.After(time.Second):
-					}
-				}
-			})
-		}
+		rest := startBeatersOn(c, "h6", b.ins, time.Second, 5, []string{distrotest.Addr(2), distrotest.Addr(3)})
 		defer rest.Stop()
 		// Node 1 owns everything in its own view and expires them all.
 		distrotest.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
@@ -421,7 +445,6 @@ func TestExpiryOnMinoritySideLosesToFresherBeats(t *testing.T) {
 			return nil
 		})
 		c.Net.Heal()
-		rest.c = c
 		distrotest.Eventually(t, 15*time.Second, 100*time.Millisecond, func() error {
 			if err := c.Converged(); err != nil {
 				return err
@@ -431,11 +454,6 @@ func TestExpiryOnMinoritySideLosesToFresherBeats(t *testing.T) {
 	})
 }
 
-type onlyNodes struct {
-	*distrotest.Cluster
-	allowed []string
-}
-
 // A peer message carrying invalid data is rejected whole and changes
 // nothing.
 func TestInvalidPeerMessageChangesNothing(t *testing.T) {
@@ -443,7 +461,7 @@ func TestInvalidPeerMessageChangesNothing(t *testing.T) {
 		c := newCluster(t, 2, distrotest.Options{})
 		defer c.StopAll()
 		n := c.Node(distrotest.Addr(1))
-		before := distrotest.State(n.Store)
+		before := distrotest.FullState(n.Store)
 		bad := []*clusterpb.Request{
 			{Kind: &clusterpb.Request_Sync{Sync: &clusterpb.SyncBatch{Entries: []*clusterpb.KeyRecords{
 				{Key: &clusterpb.ServiceKey{Namespace: "public", Group: "DEFAULT_GROUP", Name: "ok"},
@@ -463,7 +481,7 @@ func TestInvalidPeerMessageChangesNothing(t *testing.T) {
 				t.Errorf("bad request %d accepted", i)
 			}
 		}
-		if after := distrotest.State(n.Store); after != before {
+		if after := distrotest.FullState(n.Store); after != before {
 			t.Fatalf("state changed:\nbefore %s\nafter  %s", before, after)
 		}
 	})
@@ -586,7 +604,8 @@ func TestClockSkewDoesNotReorderWrites(t *testing.T) {
 				// Cut the skewed node off, so the second writer applies
 				// every write itself (it owns every key in its view).
 				c.Net.Partition([]string{skewed}, others)
-				time.Sleep(2 * time.Second)
+				waitDown(t, c, []string{skewed}, others)
+				waitDown(t, c, others, []string{skewed})
 				for i := 0; i < 10; i++ {
 					if err := c.Deregister(second, fmt.Sprintf("skew-%d", i), fmt.Sprintf("10.14.0.%d", i+1), 80); err != nil {
 						t.Fatal(err)
@@ -671,7 +690,7 @@ func TestNotReadyNodeDeclinesForwardedWrites(t *testing.T) {
 		if ok, _ := n.Engine.Ready(); ok {
 			t.Fatal("node became ready")
 		}
-		before := distrotest.State(n.Store)
+		before := distrotest.FullState(n.Store)
 		resp, err := n.Engine.HandleCall(context.Background(), distrotest.Addr(2), &clusterpb.Request{Kind: &clusterpb.Request_Forward{
 			Forward: &clusterpb.ForwardRequest{Op: &clusterpb.WriteOp{Kind: 1,
 				Key:      &clusterpb.ServiceKey{Namespace: "public", Group: "DEFAULT_GROUP", Name: "nr"},
@@ -679,7 +698,7 @@ func TestNotReadyNodeDeclinesForwardedWrites(t *testing.T) {
 		if err != nil || resp.GetForward().GetStatus() != 503 {
 			t.Fatalf("forward to a loading node: %v %v, want status 503", resp, err)
 		}
-		if after := distrotest.State(n.Store); after != before {
+		if after := distrotest.FullState(n.Store); after != before {
 			t.Fatalf("a loading node applied a handed-on write:\n%s", after)
 		}
 	})

@@ -178,13 +178,6 @@ func (t *Tracker) Untrack(ref Ref) {
 	}
 }
 
-// UntrackService stops tracking every instance of svc; keys lists them.
-func (t *Tracker) UntrackService(svc model.ServiceKey, keys []model.InstanceKey) {
-	for _, k := range keys {
-		t.Untrack(Ref{Service: svc, Instance: k})
-	}
-}
-
 // Len returns the number of tracked instances.
 func (t *Tracker) Len() int {
 	t.mu.Lock()

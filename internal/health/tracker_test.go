@@ -164,7 +164,9 @@ func TestUntrack(t *testing.T) {
 	tr.Untrack(ref(3))
 	tr.Untrack(ref(3))     // twice is fine
 	tr.Untrack(ref(12345)) // unknown is fine
-	tr.UntrackService(svc, keys[5:])
+	for _, k := range keys[5:] {
+		tr.Untrack(Ref{Service: svc, Instance: k})
+	}
 	if tr.Len() != 4 {
 		t.Fatalf("Len = %d, want 4", tr.Len())
 	}

@@ -281,6 +281,25 @@ func State(st *store.Store) string {
 	return strings.Join(lines, "\n")
 }
 
+// FullState is State plus tombstones and service settings: everything a
+// node holds, for tests asserting that a rejected message changed nothing.
+func FullState(st *store.Store) string {
+	var lines []string
+	st.RangeKeys(func(k model.ServiceKey, d uint64) bool {
+		recs, meta := st.Records(k, nil)
+		for _, r := range recs {
+			lines = append(lines, fmt.Sprintf("%s %s %s/%s/%s", k, r.Key(), r.Stamp, r.Origin, r.Kind))
+		}
+		if meta != nil {
+			lines = append(lines, fmt.Sprintf("%s settings %s/%s deleted=%v", k, meta.Stamp, meta.Origin, meta.Deleted))
+		}
+		lines = append(lines, fmt.Sprintf("%s digest %x", k, d))
+		return true
+	})
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
 // Converged reports nil when every running node holds the same visible
 // data, or an error describing the first difference.
 func (c *Cluster) Converged() error {
