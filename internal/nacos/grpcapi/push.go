@@ -222,7 +222,6 @@ func (s *Server) pushKey(key model.ServiceKey, now time.Time) {
 	}
 
 	var stuck []*conn
-	pushed := 0
 	s.mu.Lock()
 	if ss := s.subs[key]; ss != nil {
 		ss.lastRef = max(ss.lastRef, ref)
@@ -243,11 +242,12 @@ func (s *Server) pushKey(key model.ServiceKey, now time.Time) {
 				stuck = append(stuck, sub.c)
 				continue
 			}
-			pushed++
+			// Counted under the lock: the ack (which needs it) is always
+			// counted after its push.
+			s.m.pushes.Inc()
 		}
 	}
 	s.mu.Unlock()
-	s.m.pushes.Add(float64(pushed))
 	for _, c := range stuck {
 		s.drop(c, "send queue full")
 	}
