@@ -755,8 +755,11 @@ type ServiceMeta struct {
 	Stamp              uint64                 `protobuf:"fixed64,5,opt,name=stamp,proto3" json:"stamp,omitempty"`
 	Origin             string                 `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
 	Deleted            bool                   `protobuf:"varint,7,opt,name=deleted,proto3" json:"deleted,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// clusters holds the settings of clusters configured explicitly
+	// (health checks). Numbered from 20 to stay clear of other additions.
+	Clusters      map[string]*ClusterSettings `protobuf:"bytes,20,rep,name=clusters,proto3" json:"clusters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServiceMeta) Reset() {
@@ -838,6 +841,172 @@ func (x *ServiceMeta) GetDeleted() bool {
 	return false
 }
 
+func (x *ServiceMeta) GetClusters() map[string]*ClusterSettings {
+	if x != nil {
+		return x.Clusters
+	}
+	return nil
+}
+
+// HealthChecker is a cluster's server-side check of persistent instances.
+// WARNING: only append fields; never renumber.
+type HealthChecker struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// type is TCP, HTTP or NONE.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// headers is Nacos's "Name:value|Name:value" form.
+	Headers      string `protobuf:"bytes,3,opt,name=headers,proto3" json:"headers,omitempty"`
+	ExpectedCode int32  `protobuf:"varint,4,opt,name=expected_code,json=expectedCode,proto3" json:"expected_code,omitempty"`
+	// interval_ms and timeout_ms override the server defaults (0: keep).
+	IntervalMs    int64 `protobuf:"varint,5,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	TimeoutMs     int64 `protobuf:"varint,6,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthChecker) Reset() {
+	*x = HealthChecker{}
+	mi := &file_cluster_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthChecker) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthChecker) ProtoMessage() {}
+
+func (x *HealthChecker) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthChecker.ProtoReflect.Descriptor instead.
+func (*HealthChecker) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *HealthChecker) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *HealthChecker) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *HealthChecker) GetHeaders() string {
+	if x != nil {
+		return x.Headers
+	}
+	return ""
+}
+
+func (x *HealthChecker) GetExpectedCode() int32 {
+	if x != nil {
+		return x.ExpectedCode
+	}
+	return 0
+}
+
+func (x *HealthChecker) GetIntervalMs() int64 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+func (x *HealthChecker) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+// ClusterSettings are the settings of one cluster of a service.
+// WARNING: only append fields; never renumber.
+type ClusterSettings struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	HealthChecker   *HealthChecker         `protobuf:"bytes,1,opt,name=health_checker,json=healthChecker,proto3" json:"health_checker,omitempty"`
+	CheckPort       int32                  `protobuf:"varint,2,opt,name=check_port,json=checkPort,proto3" json:"check_port,omitempty"`
+	UseInstancePort bool                   `protobuf:"varint,3,opt,name=use_instance_port,json=useInstancePort,proto3" json:"use_instance_port,omitempty"`
+	Metadata        map[string]string      `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ClusterSettings) Reset() {
+	*x = ClusterSettings{}
+	mi := &file_cluster_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterSettings) ProtoMessage() {}
+
+func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterSettings.ProtoReflect.Descriptor instead.
+func (*ClusterSettings) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClusterSettings) GetHealthChecker() *HealthChecker {
+	if x != nil {
+		return x.HealthChecker
+	}
+	return nil
+}
+
+func (x *ClusterSettings) GetCheckPort() int32 {
+	if x != nil {
+		return x.CheckPort
+	}
+	return 0
+}
+
+func (x *ClusterSettings) GetUseInstancePort() bool {
+	if x != nil {
+		return x.UseInstancePort
+	}
+	return false
+}
+
+func (x *ClusterSettings) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
 // KeyRecords is every record of one key, plus its service metadata.
 // WARNING: only append fields; never renumber.
 type KeyRecords struct {
@@ -851,7 +1020,7 @@ type KeyRecords struct {
 
 func (x *KeyRecords) Reset() {
 	*x = KeyRecords{}
-	mi := &file_cluster_proto_msgTypes[8]
+	mi := &file_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1032,7 @@ func (x *KeyRecords) String() string {
 func (*KeyRecords) ProtoMessage() {}
 
 func (x *KeyRecords) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[8]
+	mi := &file_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1045,7 @@ func (x *KeyRecords) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRecords.ProtoReflect.Descriptor instead.
 func (*KeyRecords) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{8}
+	return file_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *KeyRecords) GetKey() *ServiceKey {
@@ -910,7 +1079,7 @@ type SyncBatch struct {
 
 func (x *SyncBatch) Reset() {
 	*x = SyncBatch{}
-	mi := &file_cluster_proto_msgTypes[9]
+	mi := &file_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1091,7 @@ func (x *SyncBatch) String() string {
 func (*SyncBatch) ProtoMessage() {}
 
 func (x *SyncBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[9]
+	mi := &file_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1104,7 @@ func (x *SyncBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncBatch.ProtoReflect.Descriptor instead.
 func (*SyncBatch) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{9}
+	return file_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SyncBatch) GetEntries() []*KeyRecords {
@@ -956,7 +1125,7 @@ type Probe struct {
 
 func (x *Probe) Reset() {
 	*x = Probe{}
-	mi := &file_cluster_proto_msgTypes[10]
+	mi := &file_cluster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1137,7 @@ func (x *Probe) String() string {
 func (*Probe) ProtoMessage() {}
 
 func (x *Probe) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[10]
+	mi := &file_cluster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1150,7 @@ func (x *Probe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Probe.ProtoReflect.Descriptor instead.
 func (*Probe) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{10}
+	return file_cluster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Probe) GetViewId() string {
@@ -1010,7 +1179,7 @@ type ProbeReply struct {
 
 func (x *ProbeReply) Reset() {
 	*x = ProbeReply{}
-	mi := &file_cluster_proto_msgTypes[11]
+	mi := &file_cluster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1191,7 @@ func (x *ProbeReply) String() string {
 func (*ProbeReply) ProtoMessage() {}
 
 func (x *ProbeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[11]
+	mi := &file_cluster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1204,7 @@ func (x *ProbeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeReply.ProtoReflect.Descriptor instead.
 func (*ProbeReply) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{11}
+	return file_cluster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProbeReply) GetNode() string {
@@ -1077,7 +1246,7 @@ type DigestRequest struct {
 
 func (x *DigestRequest) Reset() {
 	*x = DigestRequest{}
-	mi := &file_cluster_proto_msgTypes[12]
+	mi := &file_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1258,7 @@ func (x *DigestRequest) String() string {
 func (*DigestRequest) ProtoMessage() {}
 
 func (x *DigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[12]
+	mi := &file_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1271,7 @@ func (x *DigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestRequest.ProtoReflect.Descriptor instead.
 func (*DigestRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{12}
+	return file_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DigestRequest) GetViewId() string {
@@ -1150,7 +1319,7 @@ type DigestReply struct {
 
 func (x *DigestReply) Reset() {
 	*x = DigestReply{}
-	mi := &file_cluster_proto_msgTypes[13]
+	mi := &file_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +1331,7 @@ func (x *DigestReply) String() string {
 func (*DigestReply) ProtoMessage() {}
 
 func (x *DigestReply) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[13]
+	mi := &file_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +1344,7 @@ func (x *DigestReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestReply.ProtoReflect.Descriptor instead.
 func (*DigestReply) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{13}
+	return file_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DigestReply) GetDiffering() []uint32 {
@@ -1196,7 +1365,7 @@ type KeyDigest struct {
 
 func (x *KeyDigest) Reset() {
 	*x = KeyDigest{}
-	mi := &file_cluster_proto_msgTypes[14]
+	mi := &file_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1377,7 @@ func (x *KeyDigest) String() string {
 func (*KeyDigest) ProtoMessage() {}
 
 func (x *KeyDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[14]
+	mi := &file_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,7 +1390,7 @@ func (x *KeyDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyDigest.ProtoReflect.Descriptor instead.
 func (*KeyDigest) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{14}
+	return file_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *KeyDigest) GetKey() *ServiceKey {
@@ -1259,7 +1428,7 @@ type KeyDigestRequest struct {
 
 func (x *KeyDigestRequest) Reset() {
 	*x = KeyDigestRequest{}
-	mi := &file_cluster_proto_msgTypes[15]
+	mi := &file_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1440,7 @@ func (x *KeyDigestRequest) String() string {
 func (*KeyDigestRequest) ProtoMessage() {}
 
 func (x *KeyDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[15]
+	mi := &file_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1453,7 @@ func (x *KeyDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyDigestRequest.ProtoReflect.Descriptor instead.
 func (*KeyDigestRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{15}
+	return file_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KeyDigestRequest) GetViewId() string {
@@ -1341,7 +1510,7 @@ type KeyDigestReply struct {
 
 func (x *KeyDigestReply) Reset() {
 	*x = KeyDigestReply{}
-	mi := &file_cluster_proto_msgTypes[16]
+	mi := &file_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1522,7 @@ func (x *KeyDigestReply) String() string {
 func (*KeyDigestReply) ProtoMessage() {}
 
 func (x *KeyDigestReply) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[16]
+	mi := &file_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1535,7 @@ func (x *KeyDigestReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyDigestReply.ProtoReflect.Descriptor instead.
 func (*KeyDigestReply) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{16}
+	return file_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KeyDigestReply) GetWant() []*ServiceKey {
@@ -1393,7 +1562,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_cluster_proto_msgTypes[17]
+	mi := &file_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1574,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[17]
+	mi := &file_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1587,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{17}
+	return file_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FetchRequest) GetKeys() []*ServiceKey {
@@ -1438,7 +1607,7 @@ type FetchReply struct {
 
 func (x *FetchReply) Reset() {
 	*x = FetchReply{}
-	mi := &file_cluster_proto_msgTypes[18]
+	mi := &file_cluster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1619,7 @@ func (x *FetchReply) String() string {
 func (*FetchReply) ProtoMessage() {}
 
 func (x *FetchReply) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[18]
+	mi := &file_cluster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1632,7 @@ func (x *FetchReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchReply.ProtoReflect.Descriptor instead.
 func (*FetchReply) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{18}
+	return file_cluster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FetchReply) GetEntries() []*KeyRecords {
@@ -1489,13 +1658,17 @@ type WriteOp struct {
 	// applied it itself by then, and a late copy (held in a connection
 	// during a partition) must not be applied after newer client writes.
 	IssuedUnixMillis int64 `protobuf:"varint,8,opt,name=issued_unix_millis,json=issuedUnixMillis,proto3" json:"issued_unix_millis,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// cluster_name and cluster carry an update-cluster write (numbered from
+	// 20 to stay clear of other additions).
+	ClusterName   string           `protobuf:"bytes,20,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
+	Cluster       *ClusterSettings `protobuf:"bytes,21,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriteOp) Reset() {
 	*x = WriteOp{}
-	mi := &file_cluster_proto_msgTypes[19]
+	mi := &file_cluster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1680,7 @@ func (x *WriteOp) String() string {
 func (*WriteOp) ProtoMessage() {}
 
 func (x *WriteOp) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[19]
+	mi := &file_cluster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1693,7 @@ func (x *WriteOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOp.ProtoReflect.Descriptor instead.
 func (*WriteOp) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{19}
+	return file_cluster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WriteOp) GetKind() uint32 {
@@ -1579,6 +1752,20 @@ func (x *WriteOp) GetIssuedUnixMillis() int64 {
 	return 0
 }
 
+func (x *WriteOp) GetClusterName() string {
+	if x != nil {
+		return x.ClusterName
+	}
+	return ""
+}
+
+func (x *WriteOp) GetCluster() *ClusterSettings {
+	if x != nil {
+		return x.Cluster
+	}
+	return nil
+}
+
 // ForwardRequest hands one client write to the key's owner. The receiver
 // applies it and never forwards it again.
 type ForwardRequest struct {
@@ -1590,7 +1777,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_cluster_proto_msgTypes[20]
+	mi := &file_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1789,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[20]
+	mi := &file_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1802,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{20}
+	return file_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ForwardRequest) GetOp() *WriteOp {
@@ -1639,7 +1826,7 @@ type ForwardReply struct {
 
 func (x *ForwardReply) Reset() {
 	*x = ForwardReply{}
-	mi := &file_cluster_proto_msgTypes[21]
+	mi := &file_cluster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +1838,7 @@ func (x *ForwardReply) String() string {
 func (*ForwardReply) ProtoMessage() {}
 
 func (x *ForwardReply) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[21]
+	mi := &file_cluster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +1851,7 @@ func (x *ForwardReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardReply.ProtoReflect.Descriptor instead.
 func (*ForwardReply) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{21}
+	return file_cluster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ForwardReply) GetStatus() int32 {
@@ -1706,7 +1893,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_cluster_proto_msgTypes[22]
+	mi := &file_cluster_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +1905,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[22]
+	mi := &file_cluster_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +1918,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{22}
+	return file_cluster_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SnapshotRequest) GetMaxChunkBytes() uint32 {
@@ -1756,7 +1943,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_cluster_proto_msgTypes[23]
+	mi := &file_cluster_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1955,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[23]
+	mi := &file_cluster_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1968,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{23}
+	return file_cluster_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SnapshotChunk) GetEntries() []*KeyRecords {
@@ -1864,7 +2051,7 @@ const file_cluster_proto_rawDesc = "" +
 	"\x06origin\x18\x03 \x01(\tR\x06origin\x12\x12\n" +
 	"\x04kind\x18\x04 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04conn\x18\x05 \x01(\tR\x04conn\x12\x1b\n" +
-	"\tconn_node\x18\x06 \x01(\tR\bconnNode\"\xdf\x02\n" +
+	"\tconn_node\x18\x06 \x01(\tR\bconnNode\"\x8a\x04\n" +
 	"\vServiceMeta\x12+\n" +
 	"\x11protect_threshold\x18\x01 \x01(\x01R\x10protectThreshold\x12H\n" +
 	"\bmetadata\x18\x02 \x03(\v2,.distro.cluster.v1.ServiceMeta.MetadataEntryR\bmetadata\x12#\n" +
@@ -1872,7 +2059,29 @@ const file_cluster_proto_rawDesc = "" +
 	"\x13selector_expression\x18\x04 \x01(\tR\x12selectorExpression\x12\x14\n" +
 	"\x05stamp\x18\x05 \x01(\x06R\x05stamp\x12\x16\n" +
 	"\x06origin\x18\x06 \x01(\tR\x06origin\x12\x18\n" +
-	"\adeleted\x18\a \x01(\bR\adeleted\x1a;\n" +
+	"\adeleted\x18\a \x01(\bR\adeleted\x12H\n" +
+	"\bclusters\x18\x14 \x03(\v2,.distro.cluster.v1.ServiceMeta.ClustersEntryR\bclusters\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a_\n" +
+	"\rClustersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x128\n" +
+	"\x05value\x18\x02 \x01(\v2\".distro.cluster.v1.ClusterSettingsR\x05value:\x028\x01\"\xb6\x01\n" +
+	"\rHealthChecker\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
+	"\aheaders\x18\x03 \x01(\tR\aheaders\x12#\n" +
+	"\rexpected_code\x18\x04 \x01(\x05R\fexpectedCode\x12\x1f\n" +
+	"\vinterval_ms\x18\x05 \x01(\x03R\n" +
+	"intervalMs\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x06 \x01(\x03R\ttimeoutMs\"\xb0\x02\n" +
+	"\x0fClusterSettings\x12G\n" +
+	"\x0ehealth_checker\x18\x01 \x01(\v2 .distro.cluster.v1.HealthCheckerR\rhealthChecker\x12\x1d\n" +
+	"\n" +
+	"check_port\x18\x02 \x01(\x05R\tcheckPort\x12*\n" +
+	"\x11use_instance_port\x18\x03 \x01(\bR\x0fuseInstancePort\x12L\n" +
+	"\bmetadata\x18\x04 \x03(\v20.distro.cluster.v1.ClusterSettings.MetadataEntryR\bmetadata\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa6\x01\n" +
@@ -1916,7 +2125,7 @@ const file_cluster_proto_rawDesc = "" +
 	"\x04keys\x18\x01 \x03(\v2\x1d.distro.cluster.v1.ServiceKeyR\x04keys\"E\n" +
 	"\n" +
 	"FetchReply\x127\n" +
-	"\aentries\x18\x01 \x03(\v2\x1d.distro.cluster.v1.KeyRecordsR\aentries\"\xba\x02\n" +
+	"\aentries\x18\x01 \x03(\v2\x1d.distro.cluster.v1.KeyRecordsR\aentries\"\x9b\x03\n" +
 	"\aWriteOp\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12/\n" +
 	"\x03key\x18\x02 \x01(\v2\x1d.distro.cluster.v1.ServiceKeyR\x03key\x127\n" +
@@ -1926,7 +2135,9 @@ const file_cluster_proto_rawDesc = "" +
 	"light_beat\x18\x05 \x01(\bR\tlightBeat\x128\n" +
 	"\aservice\x18\x06 \x01(\v2\x1e.distro.cluster.v1.ServiceMetaR\aservice\x12\x12\n" +
 	"\x04conn\x18\a \x01(\tR\x04conn\x12,\n" +
-	"\x12issued_unix_millis\x18\b \x01(\x03R\x10issuedUnixMillis\"<\n" +
+	"\x12issued_unix_millis\x18\b \x01(\x03R\x10issuedUnixMillis\x12!\n" +
+	"\fcluster_name\x18\x14 \x01(\tR\vclusterName\x12<\n" +
+	"\acluster\x18\x15 \x01(\v2\".distro.cluster.v1.ClusterSettingsR\acluster\"<\n" +
 	"\x0eForwardRequest\x12*\n" +
 	"\x02op\x18\x01 \x01(\v2\x1a.distro.cluster.v1.WriteOpR\x02op\"\x8f\x01\n" +
 	"\fForwardReply\x12\x16\n" +
@@ -1956,7 +2167,7 @@ func file_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_proto_rawDescData
 }
 
-var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_cluster_proto_goTypes = []any{
 	(*Envelope)(nil),         // 0: distro.cluster.v1.Envelope
 	(*Request)(nil),          // 1: distro.cluster.v1.Request
@@ -1966,67 +2177,76 @@ var file_cluster_proto_goTypes = []any{
 	(*Instance)(nil),         // 5: distro.cluster.v1.Instance
 	(*Record)(nil),           // 6: distro.cluster.v1.Record
 	(*ServiceMeta)(nil),      // 7: distro.cluster.v1.ServiceMeta
-	(*KeyRecords)(nil),       // 8: distro.cluster.v1.KeyRecords
-	(*SyncBatch)(nil),        // 9: distro.cluster.v1.SyncBatch
-	(*Probe)(nil),            // 10: distro.cluster.v1.Probe
-	(*ProbeReply)(nil),       // 11: distro.cluster.v1.ProbeReply
-	(*DigestRequest)(nil),    // 12: distro.cluster.v1.DigestRequest
-	(*DigestReply)(nil),      // 13: distro.cluster.v1.DigestReply
-	(*KeyDigest)(nil),        // 14: distro.cluster.v1.KeyDigest
-	(*KeyDigestRequest)(nil), // 15: distro.cluster.v1.KeyDigestRequest
-	(*KeyDigestReply)(nil),   // 16: distro.cluster.v1.KeyDigestReply
-	(*FetchRequest)(nil),     // 17: distro.cluster.v1.FetchRequest
-	(*FetchReply)(nil),       // 18: distro.cluster.v1.FetchReply
-	(*WriteOp)(nil),          // 19: distro.cluster.v1.WriteOp
-	(*ForwardRequest)(nil),   // 20: distro.cluster.v1.ForwardRequest
-	(*ForwardReply)(nil),     // 21: distro.cluster.v1.ForwardReply
-	(*SnapshotRequest)(nil),  // 22: distro.cluster.v1.SnapshotRequest
-	(*SnapshotChunk)(nil),    // 23: distro.cluster.v1.SnapshotChunk
-	nil,                      // 24: distro.cluster.v1.Instance.MetadataEntry
-	nil,                      // 25: distro.cluster.v1.ServiceMeta.MetadataEntry
+	(*HealthChecker)(nil),    // 8: distro.cluster.v1.HealthChecker
+	(*ClusterSettings)(nil),  // 9: distro.cluster.v1.ClusterSettings
+	(*KeyRecords)(nil),       // 10: distro.cluster.v1.KeyRecords
+	(*SyncBatch)(nil),        // 11: distro.cluster.v1.SyncBatch
+	(*Probe)(nil),            // 12: distro.cluster.v1.Probe
+	(*ProbeReply)(nil),       // 13: distro.cluster.v1.ProbeReply
+	(*DigestRequest)(nil),    // 14: distro.cluster.v1.DigestRequest
+	(*DigestReply)(nil),      // 15: distro.cluster.v1.DigestReply
+	(*KeyDigest)(nil),        // 16: distro.cluster.v1.KeyDigest
+	(*KeyDigestRequest)(nil), // 17: distro.cluster.v1.KeyDigestRequest
+	(*KeyDigestReply)(nil),   // 18: distro.cluster.v1.KeyDigestReply
+	(*FetchRequest)(nil),     // 19: distro.cluster.v1.FetchRequest
+	(*FetchReply)(nil),       // 20: distro.cluster.v1.FetchReply
+	(*WriteOp)(nil),          // 21: distro.cluster.v1.WriteOp
+	(*ForwardRequest)(nil),   // 22: distro.cluster.v1.ForwardRequest
+	(*ForwardReply)(nil),     // 23: distro.cluster.v1.ForwardReply
+	(*SnapshotRequest)(nil),  // 24: distro.cluster.v1.SnapshotRequest
+	(*SnapshotChunk)(nil),    // 25: distro.cluster.v1.SnapshotChunk
+	nil,                      // 26: distro.cluster.v1.Instance.MetadataEntry
+	nil,                      // 27: distro.cluster.v1.ServiceMeta.MetadataEntry
+	nil,                      // 28: distro.cluster.v1.ServiceMeta.ClustersEntry
+	nil,                      // 29: distro.cluster.v1.ClusterSettings.MetadataEntry
 }
 var file_cluster_proto_depIdxs = []int32{
-	9,  // 0: distro.cluster.v1.Request.sync:type_name -> distro.cluster.v1.SyncBatch
-	10, // 1: distro.cluster.v1.Request.probe:type_name -> distro.cluster.v1.Probe
-	12, // 2: distro.cluster.v1.Request.digest:type_name -> distro.cluster.v1.DigestRequest
-	15, // 3: distro.cluster.v1.Request.key_digest:type_name -> distro.cluster.v1.KeyDigestRequest
-	17, // 4: distro.cluster.v1.Request.fetch:type_name -> distro.cluster.v1.FetchRequest
-	20, // 5: distro.cluster.v1.Request.forward:type_name -> distro.cluster.v1.ForwardRequest
-	22, // 6: distro.cluster.v1.Request.snapshot:type_name -> distro.cluster.v1.SnapshotRequest
+	11, // 0: distro.cluster.v1.Request.sync:type_name -> distro.cluster.v1.SyncBatch
+	12, // 1: distro.cluster.v1.Request.probe:type_name -> distro.cluster.v1.Probe
+	14, // 2: distro.cluster.v1.Request.digest:type_name -> distro.cluster.v1.DigestRequest
+	17, // 3: distro.cluster.v1.Request.key_digest:type_name -> distro.cluster.v1.KeyDigestRequest
+	19, // 4: distro.cluster.v1.Request.fetch:type_name -> distro.cluster.v1.FetchRequest
+	22, // 5: distro.cluster.v1.Request.forward:type_name -> distro.cluster.v1.ForwardRequest
+	24, // 6: distro.cluster.v1.Request.snapshot:type_name -> distro.cluster.v1.SnapshotRequest
 	3,  // 7: distro.cluster.v1.Response.ack:type_name -> distro.cluster.v1.Ack
-	11, // 8: distro.cluster.v1.Response.probe:type_name -> distro.cluster.v1.ProbeReply
-	13, // 9: distro.cluster.v1.Response.digest:type_name -> distro.cluster.v1.DigestReply
-	16, // 10: distro.cluster.v1.Response.key_digest:type_name -> distro.cluster.v1.KeyDigestReply
-	18, // 11: distro.cluster.v1.Response.fetch:type_name -> distro.cluster.v1.FetchReply
-	21, // 12: distro.cluster.v1.Response.forward:type_name -> distro.cluster.v1.ForwardReply
-	23, // 13: distro.cluster.v1.Response.chunk:type_name -> distro.cluster.v1.SnapshotChunk
-	24, // 14: distro.cluster.v1.Instance.metadata:type_name -> distro.cluster.v1.Instance.MetadataEntry
+	13, // 8: distro.cluster.v1.Response.probe:type_name -> distro.cluster.v1.ProbeReply
+	15, // 9: distro.cluster.v1.Response.digest:type_name -> distro.cluster.v1.DigestReply
+	18, // 10: distro.cluster.v1.Response.key_digest:type_name -> distro.cluster.v1.KeyDigestReply
+	20, // 11: distro.cluster.v1.Response.fetch:type_name -> distro.cluster.v1.FetchReply
+	23, // 12: distro.cluster.v1.Response.forward:type_name -> distro.cluster.v1.ForwardReply
+	25, // 13: distro.cluster.v1.Response.chunk:type_name -> distro.cluster.v1.SnapshotChunk
+	26, // 14: distro.cluster.v1.Instance.metadata:type_name -> distro.cluster.v1.Instance.MetadataEntry
 	5,  // 15: distro.cluster.v1.Record.instance:type_name -> distro.cluster.v1.Instance
-	25, // 16: distro.cluster.v1.ServiceMeta.metadata:type_name -> distro.cluster.v1.ServiceMeta.MetadataEntry
-	4,  // 17: distro.cluster.v1.KeyRecords.key:type_name -> distro.cluster.v1.ServiceKey
-	6,  // 18: distro.cluster.v1.KeyRecords.records:type_name -> distro.cluster.v1.Record
-	7,  // 19: distro.cluster.v1.KeyRecords.meta:type_name -> distro.cluster.v1.ServiceMeta
-	8,  // 20: distro.cluster.v1.SyncBatch.entries:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 21: distro.cluster.v1.KeyDigest.key:type_name -> distro.cluster.v1.ServiceKey
-	14, // 22: distro.cluster.v1.KeyDigestRequest.keys:type_name -> distro.cluster.v1.KeyDigest
-	4,  // 23: distro.cluster.v1.KeyDigestReply.want:type_name -> distro.cluster.v1.ServiceKey
-	8,  // 24: distro.cluster.v1.KeyDigestReply.push:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 25: distro.cluster.v1.FetchRequest.keys:type_name -> distro.cluster.v1.ServiceKey
-	8,  // 26: distro.cluster.v1.FetchReply.entries:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 27: distro.cluster.v1.WriteOp.key:type_name -> distro.cluster.v1.ServiceKey
-	5,  // 28: distro.cluster.v1.WriteOp.instance:type_name -> distro.cluster.v1.Instance
-	7,  // 29: distro.cluster.v1.WriteOp.service:type_name -> distro.cluster.v1.ServiceMeta
-	19, // 30: distro.cluster.v1.ForwardRequest.op:type_name -> distro.cluster.v1.WriteOp
-	8,  // 31: distro.cluster.v1.SnapshotChunk.entries:type_name -> distro.cluster.v1.KeyRecords
-	0,  // 32: distro.cluster.v1.Cluster.Call:input_type -> distro.cluster.v1.Envelope
-	0,  // 33: distro.cluster.v1.Cluster.Snapshot:input_type -> distro.cluster.v1.Envelope
-	0,  // 34: distro.cluster.v1.Cluster.Call:output_type -> distro.cluster.v1.Envelope
-	0,  // 35: distro.cluster.v1.Cluster.Snapshot:output_type -> distro.cluster.v1.Envelope
-	34, // [34:36] is the sub-list for method output_type
-	32, // [32:34] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	27, // 16: distro.cluster.v1.ServiceMeta.metadata:type_name -> distro.cluster.v1.ServiceMeta.MetadataEntry
+	28, // 17: distro.cluster.v1.ServiceMeta.clusters:type_name -> distro.cluster.v1.ServiceMeta.ClustersEntry
+	8,  // 18: distro.cluster.v1.ClusterSettings.health_checker:type_name -> distro.cluster.v1.HealthChecker
+	29, // 19: distro.cluster.v1.ClusterSettings.metadata:type_name -> distro.cluster.v1.ClusterSettings.MetadataEntry
+	4,  // 20: distro.cluster.v1.KeyRecords.key:type_name -> distro.cluster.v1.ServiceKey
+	6,  // 21: distro.cluster.v1.KeyRecords.records:type_name -> distro.cluster.v1.Record
+	7,  // 22: distro.cluster.v1.KeyRecords.meta:type_name -> distro.cluster.v1.ServiceMeta
+	10, // 23: distro.cluster.v1.SyncBatch.entries:type_name -> distro.cluster.v1.KeyRecords
+	4,  // 24: distro.cluster.v1.KeyDigest.key:type_name -> distro.cluster.v1.ServiceKey
+	16, // 25: distro.cluster.v1.KeyDigestRequest.keys:type_name -> distro.cluster.v1.KeyDigest
+	4,  // 26: distro.cluster.v1.KeyDigestReply.want:type_name -> distro.cluster.v1.ServiceKey
+	10, // 27: distro.cluster.v1.KeyDigestReply.push:type_name -> distro.cluster.v1.KeyRecords
+	4,  // 28: distro.cluster.v1.FetchRequest.keys:type_name -> distro.cluster.v1.ServiceKey
+	10, // 29: distro.cluster.v1.FetchReply.entries:type_name -> distro.cluster.v1.KeyRecords
+	4,  // 30: distro.cluster.v1.WriteOp.key:type_name -> distro.cluster.v1.ServiceKey
+	5,  // 31: distro.cluster.v1.WriteOp.instance:type_name -> distro.cluster.v1.Instance
+	7,  // 32: distro.cluster.v1.WriteOp.service:type_name -> distro.cluster.v1.ServiceMeta
+	9,  // 33: distro.cluster.v1.WriteOp.cluster:type_name -> distro.cluster.v1.ClusterSettings
+	21, // 34: distro.cluster.v1.ForwardRequest.op:type_name -> distro.cluster.v1.WriteOp
+	10, // 35: distro.cluster.v1.SnapshotChunk.entries:type_name -> distro.cluster.v1.KeyRecords
+	9,  // 36: distro.cluster.v1.ServiceMeta.ClustersEntry.value:type_name -> distro.cluster.v1.ClusterSettings
+	0,  // 37: distro.cluster.v1.Cluster.Call:input_type -> distro.cluster.v1.Envelope
+	0,  // 38: distro.cluster.v1.Cluster.Snapshot:input_type -> distro.cluster.v1.Envelope
+	0,  // 39: distro.cluster.v1.Cluster.Call:output_type -> distro.cluster.v1.Envelope
+	0,  // 40: distro.cluster.v1.Cluster.Snapshot:output_type -> distro.cluster.v1.Envelope
+	39, // [39:41] is the sub-list for method output_type
+	37, // [37:39] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_cluster_proto_init() }
@@ -2058,7 +2278,7 @@ func file_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_proto_rawDesc), len(file_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

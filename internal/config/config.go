@@ -82,6 +82,14 @@ type Config struct {
 	// held by a node they can no longer reach.
 	ConnLease time.Duration `yaml:"conn-lease"`
 
+	// Server-side health checks of persistent instances.
+	HealthChecks         bool          `yaml:"health-checks"`
+	HealthCheckDefault   string        `yaml:"health-check-default"`
+	HealthCheckInterval  time.Duration `yaml:"health-check-interval"`
+	HealthCheckTimeout   time.Duration `yaml:"health-check-timeout"`
+	HealthCheckThreshold int           `yaml:"health-check-threshold"`
+	HealthCheckWorkers   int           `yaml:"health-check-workers"`
+
 	// DebugClockOffset shifts this node's wall clock as its version stamps
 	// see it. It exists for fault-injection tests of clock skew (hidden flag).
 	DebugClockOffset time.Duration `yaml:"debug-clock-offset"`
@@ -99,6 +107,8 @@ func Default() Config {
 		SyncDelay:         20 * time.Millisecond, SyncRetryMax: 5 * time.Second, VerifyInterval: 5 * time.Second,
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, TombstoneRetention: 10 * time.Minute,
 		StartupTimeout: 15 * time.Second, ConnLease: 30 * time.Second,
+		HealthChecks: true, HealthCheckDefault: "NONE", HealthCheckInterval: 5 * time.Second, HealthCheckTimeout: 2 * time.Second,
+		HealthCheckThreshold: 3, HealthCheckWorkers: 32,
 	}
 }
 
@@ -182,6 +192,21 @@ func (c *Config) Validate() error {
 			bad(d.name, "must be positive")
 		}
 	}
+	if !strings.EqualFold(c.HealthCheckDefault, "NONE") && !strings.EqualFold(c.HealthCheckDefault, "TCP") {
+		bad("health-check-default", "%q is not NONE or TCP", c.HealthCheckDefault)
+	}
+	if c.HealthCheckInterval < 100*time.Millisecond {
+		bad("health-check-interval", "%v is below 100ms", c.HealthCheckInterval)
+	}
+	if c.HealthCheckTimeout <= 0 {
+		bad("health-check-timeout", "must be positive")
+	}
+	if c.HealthCheckThreshold < 1 || c.HealthCheckThreshold > 100 {
+		bad("health-check-threshold", "%d is not in 1-100", c.HealthCheckThreshold)
+	}
+	if c.HealthCheckWorkers < 1 || c.HealthCheckWorkers > 4096 {
+		bad("health-check-workers", "%d is not in 1-4096", c.HealthCheckWorkers)
+	}
 	if c.TombstoneRetention < 2*c.VerifyInterval {
 		bad("tombstone-retention", "must be at least twice verify-interval")
 	}
@@ -221,6 +246,12 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.TombstoneRetention, "tombstone-retention", c.TombstoneRetention, "how long deletions are remembered")
 	fs.DurationVar(&c.StartupTimeout, "startup-timeout", c.StartupTimeout, "start as the first node if no peer answers for this long")
 	fs.DurationVar(&c.ConnLease, "conn-lease", c.ConnLease, "lifetime of gRPC-client instances held by an unreachable node")
+	fs.BoolVar(&c.HealthChecks, "health-checks", c.HealthChecks, "check persistent instances from the server (TCP/HTTP, per-cluster healthChecker)")
+	fs.StringVar(&c.HealthCheckDefault, "health-check-default", c.HealthCheckDefault, "checker of clusters without explicit settings: NONE or TCP (Nacos's default)")
+	fs.DurationVar(&c.HealthCheckInterval, "health-check-interval", c.HealthCheckInterval, "period of each persistent instance's check (a cluster can set its own)")
+	fs.DurationVar(&c.HealthCheckTimeout, "health-check-timeout", c.HealthCheckTimeout, "timeout of one check (a cluster can set its own)")
+	fs.IntVar(&c.HealthCheckThreshold, "health-check-threshold", c.HealthCheckThreshold, "consecutive failures (successes) that mark an instance unhealthy (healthy again)")
+	fs.IntVar(&c.HealthCheckWorkers, "health-check-workers", c.HealthCheckWorkers, "most health checks in flight at once")
 	fs.DurationVar(&c.DebugClockOffset, "debug-clock-offset", c.DebugClockOffset, "shift this node's version clock (fault-injection tests only)")
 	_ = fs.MarkHidden("debug-clock-offset")
 }

@@ -75,9 +75,35 @@ func metaToPB(m *store.MetaRecord) *clusterpb.ServiceMeta {
 	if m == nil {
 		return nil
 	}
-	return &clusterpb.ServiceMeta{ProtectThreshold: m.Meta.ProtectThreshold, Metadata: m.Meta.Metadata,
+	p := &clusterpb.ServiceMeta{ProtectThreshold: m.Meta.ProtectThreshold, Metadata: m.Meta.Metadata,
 		SelectorType: m.Meta.Selector.Type, SelectorExpression: m.Meta.Selector.Expression,
 		Stamp: uint64(m.Stamp), Origin: m.Origin, Deleted: m.Deleted}
+	if len(m.Meta.Clusters) > 0 {
+		p.Clusters = make(map[string]*clusterpb.ClusterSettings, len(m.Meta.Clusters))
+		for name, c := range m.Meta.Clusters {
+			p.Clusters[name] = clusterToPB(&c)
+		}
+	}
+	return p
+}
+
+func clusterToPB(c *model.ClusterMeta) *clusterpb.ClusterSettings {
+	h := &c.HealthChecker
+	return &clusterpb.ClusterSettings{CheckPort: int32(c.CheckPort), UseInstancePort: c.UseInstancePort, Metadata: c.Metadata,
+		HealthChecker: &clusterpb.HealthChecker{Type: h.Type, Path: h.Path, Headers: h.Headers, ExpectedCode: int32(h.ExpectedCode),
+			IntervalMs: h.IntervalMs, TimeoutMs: h.TimeoutMs}}
+}
+
+// clusterFromPB decodes cluster settings; the caller validates them.
+func clusterFromPB(p *clusterpb.ClusterSettings) model.ClusterMeta {
+	h := p.GetHealthChecker()
+	c := model.ClusterMeta{CheckPort: int(p.GetCheckPort()), UseInstancePort: p.GetUseInstancePort(),
+		HealthChecker: model.HealthChecker{Type: h.GetType(), Path: h.GetPath(), Headers: h.GetHeaders(),
+			ExpectedCode: int(h.GetExpectedCode()), IntervalMs: h.GetIntervalMs(), TimeoutMs: h.GetTimeoutMs()}}
+	if md := p.GetMetadata(); len(md) > 0 {
+		c.Metadata = maps.Clone(md)
+	}
+	return c
 }
 
 func metaFromPB(p *clusterpb.ServiceMeta, l model.Limits) (*store.MetaRecord, error) {
@@ -98,6 +124,15 @@ func metaFromPB(p *clusterpb.ServiceMeta, l model.Limits) (*store.MetaRecord, er
 	}
 	if err := l.ValidateMetadata(m.Meta.Metadata); err != nil {
 		return nil, err
+	}
+	if pc := p.GetClusters(); len(pc) > 0 {
+		m.Meta.Clusters = make(map[string]model.ClusterMeta, len(pc))
+		for name, c := range pc {
+			m.Meta.Clusters[name] = clusterFromPB(c)
+		}
+		if err := l.ValidateClusters(m.Meta.Clusters); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }
@@ -149,8 +184,11 @@ func opToPB(op *registry.Op) *clusterpb.WriteOp {
 	for _, f := range op.Fields {
 		w.Fields = append(w.Fields, string(f))
 	}
-	if op.Kind == registry.OpCreateService || op.Kind == registry.OpUpdateService {
+	switch op.Kind {
+	case registry.OpCreateService, registry.OpUpdateService:
 		w.Service = metaToPB(&store.MetaRecord{Meta: op.Service, Stamp: 1, Origin: "op"})
+	case registry.OpUpdateCluster:
+		w.ClusterName, w.Cluster = op.ClusterName, clusterToPB(&op.Cluster)
 	}
 	return w
 }
@@ -166,7 +204,9 @@ func opFromPB(w *clusterpb.WriteOp, l model.Limits) (*registry.Op, error) {
 		return nil, err
 	}
 	op := &registry.Op{Kind: registry.OpKind(w.GetKind()), Key: k, LightBeat: w.GetLightBeat(), Conn: w.GetConn()}
-	if op.Kind < registry.OpRegister || op.Kind > registry.OpDeleteService {
+	// OpBatchRegister is never handed on: connection-held writes stay
+	// with the node holding the connection.
+	if op.Kind < registry.OpRegister || op.Kind > registry.OpSetHealth || op.Kind == registry.OpBatchRegister {
 		return nil, fmt.Errorf("%w: op kind %d", model.ErrInvalid, w.GetKind())
 	}
 	for _, f := range w.GetFields() {
@@ -185,6 +225,15 @@ func opFromPB(w *clusterpb.WriteOp, l model.Limits) (*registry.Op, error) {
 			op.Service = m.Meta
 		}
 		return op, nil
+	case registry.OpUpdateCluster:
+		if w.GetCluster() == nil {
+			return nil, fmt.Errorf("%w: update-cluster without settings", model.ErrInvalid)
+		}
+		if err := l.ValidateName("clusterName", w.GetClusterName()); err != nil {
+			return nil, err
+		}
+		op.ClusterName, op.Cluster = w.GetClusterName(), clusterFromPB(w.GetCluster())
+		return op, l.ValidateClusterMeta(&op.Cluster)
 	}
 	in, err := instanceFromPB(w.GetInstance(), l)
 	if err != nil {

@@ -149,6 +149,21 @@ type ServiceMeta struct {
 	ProtectThreshold float64
 	Metadata         map[string]string
 	Selector         Selector
+	// Clusters holds the settings of the clusters that have explicit ones
+	// (PUT /v1/ns/cluster). Like every stored value it is never modified
+	// in place: writers build a new map.
+	Clusters map[string]ClusterMeta
+}
+
+// Cluster returns the settings of cluster name, or the defaults (with
+// defaultCheck as the health checker type) when it has none.
+func (m *ServiceMeta) Cluster(name, defaultCheck string) ClusterMeta {
+	if m != nil {
+		if c, ok := m.Clusters[name]; ok {
+			return c
+		}
+	}
+	return DefaultClusterMeta(defaultCheck)
 }
 
 // SortedKeys returns the map's keys in order; used wherever output or

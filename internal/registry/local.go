@@ -28,6 +28,9 @@ type Local struct {
 
 	connAlive atomic.Pointer[func(string) bool]
 
+	// ownHooks are told about every ownership change (see OnOwnership).
+	ownHooks []func(gained, lost []model.ServiceKey)
+
 	expired, markedUnhealthy, refuted atomic.Uint64
 }
 
@@ -57,6 +60,18 @@ func (l *Local) Stats() (expired, unhealthy, refuted uint64) {
 
 func (l *Local) ownsKey(k model.ServiceKey) bool { return (*l.owns.Load())(k) }
 
+// Owns reports whether this node is responsible for k: it runs heartbeat
+// expiry and health checks only for such keys.
+func (l *Local) Owns(k model.ServiceKey) bool { return l.ownsKey(k) }
+
+// OnOwnership registers fn to be called after every ownership change with
+// the keys gained and lost (server-side health checks follow ownership this
+// way). Call it before the node starts; fn runs on the caller of
+// SetOwnership and must not block.
+func (l *Local) OnOwnership(fn func(gained, lost []model.ServiceKey)) {
+	l.ownHooks = append(l.ownHooks, fn)
+}
+
 // SetOwnership replaces the ownership predicate. gained lists keys this node
 // has just become responsible for, lost the keys it gave up: every instance
 // of a gained key gets a full grace period from now before it can expire
@@ -77,6 +92,9 @@ func (l *Local) SetOwnership(owns func(model.ServiceKey) bool, gained, lost []mo
 				l.tracker.Grace(health.Ref{Service: k, Instance: r.Key()}, r.Instance, now)
 			}
 		}
+	}
+	for _, fn := range l.ownHooks {
+		fn(gained, lost)
 	}
 }
 
@@ -197,6 +215,10 @@ func (l *Local) Apply(_ context.Context, op *Op) (Result, error) {
 			return Result{}, Errorf(http.StatusBadRequest, "batch register needs a client connection")
 		}
 		return Result{}, l.registerConn(op, op.Instances)
+	case OpUpdateCluster:
+		return Result{}, l.updateCluster(op)
+	case OpSetHealth:
+		return Result{}, l.setHealth(op)
 	}
 	return Result{}, Errorf(http.StatusBadRequest, "unknown operation %d", op.Kind)
 }
@@ -344,7 +366,65 @@ func (l *Local) service(op *Op) error {
 			tx.PutMeta(model.ServiceMeta{}, true)
 			return nil
 		}
-		tx.PutMeta(op.Service, false)
+		next := op.Service
+		if exists {
+			// Cluster settings have their own operation (updateCluster);
+			// a service update keeps them, as in Nacos.
+			next.Clusters = m.Meta.Clusters
+		}
+		tx.PutMeta(next, false)
+		return nil
+	})
+}
+
+// updateCluster sets one cluster's settings inside the service's settings
+// record, so they replicate (and merge) with the other service settings.
+func (l *Local) updateCluster(op *Op) error {
+	return l.store.Update(op.Key, func(tx *store.Tx) error {
+		m := tx.Meta()
+		exists := m != nil && !m.Deleted
+		if !exists && tx.LiveCount() == 0 {
+			return Errorf(http.StatusBadRequest, "service not found:%s", op.Key.Grouped())
+		}
+		next := model.ServiceMeta{Selector: model.Selector{Type: "none"}}
+		if exists {
+			next = m.Meta
+		}
+		if cur, ok := next.Clusters[op.ClusterName]; ok && cur.Equal(&op.Cluster) {
+			return nil
+		} else if !ok && len(next.Clusters) >= model.MaxClusterSettings {
+			return Errorf(http.StatusBadRequest, "service %s already has settings for %d clusters; the limit is %d",
+				op.Key.Grouped(), len(next.Clusters), model.MaxClusterSettings)
+		}
+		clusters := make(map[string]model.ClusterMeta, len(next.Clusters)+1)
+		maps.Copy(clusters, next.Clusters)
+		c := op.Cluster
+		c.Metadata = maps.Clone(c.Metadata)
+		clusters[op.ClusterName] = c
+		next.Clusters = clusters
+		tx.PutMeta(next, false)
+		return nil
+	})
+}
+
+// setHealth applies a health check verdict to a persistent instance. A
+// verdict of unhealthy is a weak version (the stamp of the version that
+// was checked, kind unhealthy), like a heartbeat timeout; healthy again is
+// a renewal just above it. So any client write made since the check
+// outranks the verdict, wherever it was made (docs/health-checks.md).
+func (l *Local) setHealth(op *Op) error {
+	k := op.Instance.Key()
+	return l.store.Update(op.Key, func(tx *store.Tx) error {
+		cur := tx.Get(k)
+		if cur == nil || !cur.Alive() || cur.Instance.Ephemeral || cur.Conn != "" {
+			return nil
+		}
+		switch {
+		case !op.Instance.Healthy && cur.Kind == store.KindLive:
+			tx.Annotate(k, store.KindUnhealthy)
+		case op.Instance.Healthy && cur.Kind == store.KindUnhealthy:
+			tx.Renew(k)
+		}
 		return nil
 	})
 }

@@ -26,6 +26,16 @@ const (
 	// OpBatchRegister replaces a connection's instances of a service with
 	// Op.Instances (Nacos 2 BatchInstanceRequest). Connection-held only.
 	OpBatchRegister
+	// OpUpdateCluster sets the settings (health checker, check port,
+	// metadata) of cluster Op.ClusterName of the service to Op.Cluster
+	// (PUT /v1/ns/cluster). Service settings: replicated with them.
+	OpUpdateCluster
+	// OpSetHealth records a server-side health check verdict for a
+	// persistent instance: Op.Instance names it (ip, port, cluster) and
+	// Op.Instance.Healthy is the verdict. It changes nothing if the
+	// instance is absent, ephemeral or already in that state, so a stale
+	// verdict that raced with a deregistration is harmless.
+	OpSetHealth
 )
 
 // String names the kind for logs and metrics.
@@ -49,6 +59,10 @@ func (k OpKind) String() string {
 		return "delete-service"
 	case OpBatchRegister:
 		return "batch-register"
+	case OpUpdateCluster:
+		return "update-cluster"
+	case OpSetHealth:
+		return "set-health"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }
@@ -80,6 +94,9 @@ type Op struct {
 	Instances []model.Instance
 	// Conn and ConnNode tie the instance to a client connection (gRPC).
 	Conn, ConnNode string
+	// ClusterName and Cluster carry an OpUpdateCluster.
+	ClusterName string
+	Cluster     model.ClusterMeta
 }
 
 // Has reports whether f was given.

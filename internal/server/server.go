@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/distro-registry/distro/internal/clock"
 	"github.com/distro-registry/distro/internal/config"
 	"github.com/distro-registry/distro/internal/health"
+	"github.com/distro-registry/distro/internal/healthcheck"
 	"github.com/distro-registry/distro/internal/hlc"
+	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/nacos/grpcapi"
 	"github.com/distro-registry/distro/internal/nacos/httpapi"
 	"github.com/distro-registry/distro/internal/nacos/udppush"
@@ -97,6 +100,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
+	hcInfo := httpapi.HealthCheckInfo{Disabled: !cfg.HealthChecks, DefaultType: strings.ToUpper(cfg.HealthCheckDefault), CheckTimes: cfg.HealthCheckThreshold}
+	if cfg.HealthChecks {
+		s.startHealthChecks()
+	}
 
 	var sub httpapi.Subscriber
 	if cfg.UDPPush {
@@ -115,7 +122,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.api = httpapi.New(httpapi.Config{
 		Store: s.store, Writer: s.writer, Push: sub, Limits: cfg.Limits(), CacheMillis: cfg.CacheMillis, Logger: log,
-		Extra: s.extraMetrics, Ready: s.Ready,
+		Extra: s.extraMetrics, Ready: s.Ready, HealthChecks: hcInfo,
 	})
 	var ready <-chan struct{} // nil: ready at once
 	if s.cluster != nil {
@@ -142,6 +149,19 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /nacos/v1/core/cluster/nodes", s.nodes)
 	s.setReady(true, "standalone")
 	return s, nil
+}
+
+// startHealthChecks runs server-side checks of persistent instances on the
+// owner of their service, writing results through the node's write path.
+func (s *Server) startHealthChecks() {
+	hc := healthcheck.DefaultConfig()
+	hc.Interval, hc.Timeout, hc.Threshold = s.cfg.HealthCheckInterval, s.cfg.HealthCheckTimeout, s.cfg.HealthCheckThreshold
+	hc.Workers, hc.DefaultType = s.cfg.HealthCheckWorkers, strings.ToUpper(s.cfg.HealthCheckDefault)
+	if hc.DefaultType != model.CheckTCP {
+		hc.DefaultType = model.CheckNone
+	}
+	c := healthcheck.New(hc, s.store, s.writer, s.local, nil, s.clk, s.log, s.reg)
+	s.loops = append(s.loops, c.Run)
 }
 
 // Ready reports readiness: standalone nodes are ready at once, cluster nodes

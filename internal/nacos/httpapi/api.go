@@ -43,6 +43,22 @@ type Config struct {
 	// of reading a partial copy (Nacos serves one, #8436). Writes are
 	// accepted meanwhile and merged with the loaded data.
 	Ready func() (bool, string)
+	// HealthChecks describes the server-side health checks of persistent
+	// instances for rendering (service detail, switches).
+	HealthChecks HealthCheckInfo
+}
+
+// HealthCheckInfo is what the API tells clients about server-side health
+// checks.
+type HealthCheckInfo struct {
+	// Disabled is set when the server runs no health checks.
+	Disabled bool
+	// DefaultType is the checker of clusters without explicit settings
+	// (model.CheckNone when empty).
+	DefaultType string
+	// CheckTimes is the number of consecutive results that change an
+	// instance's health (Nacos switch checkTimes; 3 when 0).
+	CheckTimes int
 }
 
 // API is the Nacos v1 naming HTTP API.
@@ -62,6 +78,12 @@ func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.HealthChecks.DefaultType == "" {
+		cfg.HealthChecks.DefaultType = model.CheckNone
+	}
+	if cfg.HealthChecks.CheckTimes == 0 {
+		cfg.HealthChecks.CheckTimes = 3
+	}
 	a := &API{cfg: cfg, mux: http.NewServeMux()}
 	m := a.mux
 	m.HandleFunc("POST /nacos/v1/ns/instance", a.write(a.registerOp))
@@ -76,6 +98,7 @@ func New(cfg Config) *API {
 	m.HandleFunc("DELETE /nacos/v1/ns/service", a.write(a.serviceOp(registry.OpDeleteService)))
 	m.HandleFunc("GET /nacos/v1/ns/service", a.read(a.gated(a.serviceDetail)))
 	m.HandleFunc("GET /nacos/v1/ns/service/list", a.read(a.gated(a.serviceList)))
+	m.HandleFunc("PUT /nacos/v1/ns/cluster", a.write(a.clusterOp))
 	m.HandleFunc("GET /nacos/v1/ns/catalog/services", a.read(a.gated(a.catalogServices)))
 	m.HandleFunc("GET /nacos/v1/ns/catalog/instances", a.read(a.gated(a.catalogInstances)))
 	m.HandleFunc("GET /nacos/v1/ns/catalog/service", a.read(a.gated(a.serviceDetail)))
@@ -465,18 +488,9 @@ func (a *API) serviceDetail(_ *http.Request, p url.Values) reply {
 	if md == nil {
 		md = map[string]string{}
 	}
-	seen := map[string]bool{}
-	clusters := []map[string]any{}
-	for _, in := range v.Instances {
-		if !seen[in.Cluster] {
-			seen[in.Cluster] = true
-			clusters = append(clusters, map[string]any{"name": in.Cluster,
-				"healthChecker": map[string]string{"type": "TCP"}, "metadata": map[string]string{}})
-		}
-	}
 	return marshal(map[string]any{
 		"namespaceId": key.Namespace, "groupName": key.Group, "name": key.Name,
-		"protectThreshold": meta.ProtectThreshold, "metadata": md, "selector": meta.Selector, "clusters": clusters,
+		"protectThreshold": meta.ProtectThreshold, "metadata": md, "selector": meta.Selector, "clusters": a.clusters(v),
 	})
 }
 
@@ -647,8 +661,8 @@ func (a *API) switches(_ *http.Request, _ url.Values) reply {
 	return marshal(map[string]any{
 		"name": "00-00---000-NACOS_SWITCH_DOMAIN-000---00-00", "masters": nil, "adWeightMap": map[string]any{},
 		"defaultPushCacheMillis": a.cfg.CacheMillis, "clientBeatInterval": a.cfg.ClientBeatInterval,
-		"defaultCacheMillis": 3000, "distroThreshold": 0.7, "healthCheckEnabled": true, "autoChangeHealthCheckEnabled": true,
-		"distroEnabled": true, "enableStandalone": true, "pushEnabled": a.cfg.Push != nil, "checkTimes": 3,
+		"defaultCacheMillis": 3000, "distroThreshold": 0.7, "healthCheckEnabled": !a.cfg.HealthChecks.Disabled, "autoChangeHealthCheckEnabled": true,
+		"distroEnabled": true, "enableStandalone": true, "pushEnabled": a.cfg.Push != nil, "checkTimes": a.cfg.HealthChecks.CheckTimes,
 		"httpHealthParams":  map[string]any{"max": 5000, "min": 500, "factor": 0.85},
 		"tcpHealthParams":   map[string]any{"max": 5000, "min": 1000, "factor": 0.75},
 		"mysqlHealthParams": map[string]any{"max": 3000, "min": 2000, "factor": 0.65},

@@ -1,0 +1,43 @@
+package healthcheck
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/distro-registry/distro/internal/telemetry"
+)
+
+// metrics are the checker's Prometheus metrics.
+type metrics struct {
+	checks      *prometheus.CounterVec
+	failures    *prometheus.CounterVec
+	changes     *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	late        prometheus.Counter
+	writeErrors prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, c *Checker) *metrics {
+	ns, sub := telemetry.Namespace, "healthcheck"
+	m := &metrics{
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "checks_total",
+			Help: "Health checks of persistent instances run, by type."}, []string{"type"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "failures_total",
+			Help: "Health checks that failed, by type."}, []string{"type"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "state_changes_total",
+			Help: "Health states written for persistent instances, by new state."}, []string{"to"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "check_latency_seconds",
+			Help: "Duration of health checks, by type.", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}},
+			[]string{"type"}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "late_total",
+			Help: "Checks started more than two scheduler ticks after they were due (the worker pool was busy)."}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "write_errors_total",
+			Help: "Health states that could not be written (retried at the next check)."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.checks, m.failures, m.changes, m.latency, m.late, m.writeErrors,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "targets",
+				Help: "Persistent instances this node checks (owned services, a checker other than NONE)."},
+				func() float64 { return float64(c.Scheduled()) }))
+	}
+	return m
+}
