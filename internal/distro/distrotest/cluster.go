@@ -47,6 +47,11 @@ type Options struct {
 	BeforeStart func(*Network)
 	// ClockOffset shifts a node's version clock (clock-skew tests).
 	ClockOffset map[string]time.Duration
+	// Attach, if set, is called for every node after its store, registry
+	// and engine exist and before it runs, to add components that
+	// subscribe to them (such as health checkers). The loop it returns,
+	// if any, runs with the node and stops when it stops.
+	Attach func(n *Node) func(ctx context.Context)
 }
 
 // Cluster is a set of nodes on one Network.
@@ -128,6 +133,11 @@ func (c *Cluster) Start(addr string) *Node {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{Addr: addr, Store: st, Local: local, Engine: eng, Health: h, cancel: cancel}
+	if c.opts.Attach != nil {
+		if loop := c.opts.Attach(n); loop != nil {
+			n.wg.Go(func() { loop(ctx) })
+		}
+	}
 	c.Net.Attach(addr, eng)
 	n.wg.Go(func() { local.Run(ctx) })
 	n.wg.Go(func() { eng.Run(ctx) })

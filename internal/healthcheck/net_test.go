@@ -1,0 +1,154 @@
+package healthcheck
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distro-registry/distro/internal/clock"
+	"github.com/distro-registry/distro/internal/health"
+	"github.com/distro-registry/distro/internal/hlc"
+	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/registry"
+	"github.com/distro-registry/distro/internal/store"
+	"github.com/distro-registry/distro/internal/testutil"
+)
+
+// realNode is a standalone node (store, registry, checker with the real
+// prober) on real time, for checks of real loopback listeners.
+func realNode(t *testing.T) (*store.Store, *registry.Local) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st := store.New("n1", hlc.New(time.Now))
+	local := registry.NewLocal(st, health.DefaultConfig(), clock.Real{}, log)
+	cfg := DefaultConfig()
+	cfg.Interval, cfg.Timeout, cfg.Threshold, cfg.Tick = 100*time.Millisecond, time.Second, 2, 20*time.Millisecond
+	c := New(cfg, st, local, local, nil, clock.Real{}, log, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return st, local
+}
+
+func storedHealth(st *store.Store, k model.ServiceKey, ik model.InstanceKey) (bool, error) {
+	recs, _ := st.Records(k, []model.InstanceKey{ik})
+	if len(recs) != 1 || !recs[0].Alive() {
+		return false, fmt.Errorf("instance %s not stored", ik)
+	}
+	return recs[0].Healthy(), nil
+}
+
+func waitHealth(t *testing.T, st *store.Store, k model.ServiceKey, ik model.InstanceKey, want bool) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		got, err := storedHealth(st, k, ik)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("healthy = %v, want %v", got, want)
+		}
+		return nil
+	})
+}
+
+// listenOn opens a TCP listener on a given loopback port, retrying while
+// the port is still held by the socket that just closed.
+func listenOn(t *testing.T, port int) net.Listener {
+	t.Helper()
+	var l net.Listener
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() (err error) {
+		l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		return err
+	})
+	return l
+}
+
+// TestPortClosesAndReopens: a persistent instance whose TCP port closes
+// turns unhealthy, and healthy again when the port reopens.
+func TestPortClosesAndReopens(t *testing.T) {
+	st, local := realNode(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go serveAccept(l)
+	host, port := hostPort(t, l.Addr().String())
+	in := model.Instance{IP: host, Port: port, Cluster: model.DefaultCluster, Weight: 1, Healthy: true, Enabled: true}
+	ctx := context.Background()
+	for _, op := range []*registry.Op{
+		{Kind: registry.OpRegister, Key: svcKey, Instance: in},
+		{Kind: registry.OpUpdateCluster, Key: svcKey, ClusterName: model.DefaultCluster, Cluster: tcpCluster()},
+	} {
+		if _, err := local.Apply(ctx, op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ik := in.Key()
+	time.Sleep(500 * time.Millisecond) // several checks of an open port
+	waitHealth(t, st, svcKey, ik, true)
+	l.Close()
+	waitHealth(t, st, svcKey, ik, false)
+	l = listenOn(t, port)
+	defer l.Close()
+	go serveAccept(l)
+	waitHealth(t, st, svcKey, ik, true)
+}
+
+func serveAccept(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
+
+// TestHTTPCheckEndToEnd: an HTTP checker with a path and an expected code
+// follows what the instance's endpoint answers.
+func TestHTTPCheckEndToEnd(t *testing.T) {
+	st, local := realNode(t)
+	var status atomic.Int32
+	status.Store(200)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Probe") != "1" {
+			w.WriteHeader(400)
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: time.Second}
+	go srv.Serve(l)
+	defer srv.Close()
+	host, port := hostPort(t, l.Addr().String())
+	// The instance registers another port; the cluster checks checkPort.
+	in := model.Instance{IP: host, Port: 1, Cluster: "web", Weight: 1, Healthy: true, Enabled: true}
+	cm := model.ClusterMeta{CheckPort: port, HealthChecker: model.HealthChecker{Type: model.CheckHTTP, Path: "/health", Headers: "X-Probe:1", ExpectedCode: 200}}
+	for _, op := range []*registry.Op{
+		{Kind: registry.OpRegister, Key: svcKey, Instance: in},
+		{Kind: registry.OpUpdateCluster, Key: svcKey, ClusterName: "web", Cluster: cm},
+	} {
+		if _, err := local.Apply(context.Background(), op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	waitHealth(t, st, svcKey, in.Key(), true)
+	status.Store(503)
+	waitHealth(t, st, svcKey, in.Key(), false)
+	status.Store(200)
+	waitHealth(t, st, svcKey, in.Key(), true)
+}
