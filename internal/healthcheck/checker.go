@@ -223,12 +223,7 @@ func (c *Checker) work(ctx context.Context) {
 				if ctx.Err() != nil {
 					return // shutting down: the result says nothing
 				}
-				typ := j.probe.Check.Type
-				c.m.checks.WithLabelValues(typ).Inc()
-				c.m.latency.WithLabelValues(typ).Observe(c.clk.Now().Sub(start).Seconds())
-				if err != nil {
-					c.m.failures.WithLabelValues(typ).Inc()
-				}
+				c.m.observe(j.probe.Check.Type, c.clk.Now().Sub(start), err)
 			}
 			c.complete(ctx, j, err)
 		}
@@ -242,8 +237,19 @@ func (c *Checker) complete(ctx context.Context, j job, probeErr error) {
 	recs, _ := c.st.Records(t.svc, []model.InstanceKey{t.ik})
 	c.mu.Lock()
 	t.inflight = false
-	if cur := c.lookupLocked(t.svc, t.ik); cur != t || len(recs) == 0 || !persistent(recs[0]) {
-		// Removed, replaced or gone from the store while in flight.
+	if cur := c.lookupLocked(t.svc, t.ik); cur != t {
+		// Removed or replaced while in flight.
+		c.mu.Unlock()
+		return
+	}
+	if len(recs) == 0 || !persistent(recs[0]) {
+		// Gone from the store, or no longer persistent.
+		if s := c.services[t.svc]; s != nil {
+			c.removeTargetLocked(s, t)
+			if len(s.targets) == 0 {
+				delete(c.services, t.svc)
+			}
+		}
 		c.mu.Unlock()
 		return
 	}
@@ -374,8 +380,14 @@ func (c *Checker) removeTargetLocked(s *service, t *target) {
 // onChange keeps targets in step with the store: persistent instances of
 // owned services are added, updated or dropped; a change of the service's
 // settings re-resolves all of them. It runs on the writer's goroutine and
-// only updates in-memory state.
+// only updates in-memory state; changes of ephemeral instances (nearly all
+// of the write traffic) return before taking any lock.
 func (c *Checker) onChange(ev store.Event) {
+	if !ev.MetaChanged && !touchesPersistent(ev.Changed) {
+		// An instance that turned from persistent into ephemeral leaves a
+		// target behind: complete drops it at its next check.
+		return
+	}
 	if !c.own.Owns(ev.Key) {
 		return
 	}
@@ -406,6 +418,17 @@ func (c *Checker) onChange(ev store.Event) {
 	if len(s.targets) == 0 {
 		delete(c.services, ev.Key)
 	}
+}
+
+// touchesPersistent reports whether any record is a version of a
+// persistent instance (present or not: a deregistration must drop its target).
+func touchesPersistent(recs []*store.Record) bool {
+	for _, r := range recs {
+		if !r.Instance.Ephemeral {
+			return true
+		}
+	}
+	return false
 }
 
 func anyPersistent(recs []*store.Record) bool {

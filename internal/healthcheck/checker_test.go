@@ -246,8 +246,11 @@ func TestCheckerMarksUnhealthyAndBack(t *testing.T) {
 		if got := testutil.ToFloat64(e.c.m.failures.WithLabelValues("TCP")); got < 3 {
 			t.Fatalf("failures_total = %v", got)
 		}
-		if n, err := testutil.GatherAndCount(e.reg, "distro_healthcheck_check_latency_seconds"); err != nil || n != 1 {
-			t.Fatalf("latency histogram: %d series, %v", n, err)
+		if got := testutil.ToFloat64(e.c.m.checks.WithLabelValues("TCP")); got != float64(e.prober.count(addr)) {
+			t.Fatalf("checks_total = %v, prober saw %d", got, e.prober.count(addr))
+		}
+		if n, err := testutil.GatherAndCount(e.reg, "distro_healthcheck_check_latency_seconds"); err != nil || n != 2 {
+			t.Fatalf("latency histogram: %d series (TCP and HTTP), %v", n, err)
 		}
 	})
 }
@@ -348,6 +351,18 @@ func TestCheckerFollowsClientWrites(t *testing.T) {
 		sleep(5 * time.Second)
 		if e.prober.total() > n+1 || e.c.Scheduled() != 0 {
 			t.Fatalf("checks after deregistration: %d → %d, %d scheduled", n, e.prober.total(), e.c.Scheduled())
+		}
+		// An instance registered again as ephemeral is no longer checked.
+		e.register(svcKey, persistentInstance("10.1.0.4", 1))
+		sleep(2 * time.Second)
+		eph := persistentInstance("10.1.0.4", 1)
+		eph.Ephemeral = true
+		e.register(svcKey, eph)
+		sleep(2 * time.Second)
+		n = e.prober.count("10.1.0.4:1")
+		sleep(5 * time.Second)
+		if e.prober.count("10.1.0.4:1") != n || e.c.Scheduled() != 0 {
+			t.Fatalf("an instance that became ephemeral is still checked (%d scheduled)", e.c.Scheduled())
 		}
 		// A service update keeps the cluster settings.
 		e.register(svcKey, persistentInstance("10.1.0.3", 1))

@@ -1,8 +1,11 @@
 package healthcheck
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/telemetry"
 )
 
@@ -14,6 +17,26 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	late        prometheus.Counter
 	writeErrors prometheus.Counter
+	// byType caches the children of the known check types.
+	byType map[string]typeMetrics
+}
+
+type typeMetrics struct {
+	checks, failures prometheus.Counter
+	latency          prometheus.Observer
+}
+
+// observe counts one check of type typ.
+func (m *metrics) observe(typ string, took time.Duration, err error) {
+	tm, ok := m.byType[typ]
+	if !ok {
+		tm = typeMetrics{m.checks.WithLabelValues(typ), m.failures.WithLabelValues(typ), m.latency.WithLabelValues(typ)}
+	}
+	tm.checks.Inc()
+	tm.latency.Observe(took.Seconds())
+	if err != nil {
+		tm.failures.Inc()
+	}
 }
 
 func newMetrics(reg prometheus.Registerer, c *Checker) *metrics {
@@ -32,6 +55,10 @@ func newMetrics(reg prometheus.Registerer, c *Checker) *metrics {
 			Help: "Checks started more than two scheduler ticks after they were due (the worker pool was busy)."}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "write_errors_total",
 			Help: "Health states that could not be written (retried at the next check)."}),
+	}
+	m.byType = map[string]typeMetrics{}
+	for _, typ := range []string{model.CheckTCP, model.CheckHTTP} {
+		m.byType[typ] = typeMetrics{m.checks.WithLabelValues(typ), m.failures.WithLabelValues(typ), m.latency.WithLabelValues(typ)}
 	}
 	if reg != nil {
 		reg.MustRegister(m.checks, m.failures, m.changes, m.latency, m.late, m.writeErrors,
