@@ -1,7 +1,9 @@
 // Package registry is the write path: it turns client operations (register,
-// deregister, update, patch, beat, service settings) into store
-// transactions, with the Nacos semantics for each, and runs heartbeat expiry
-// for the instances this node owns.
+// deregister, update, patch, beat, service and cluster settings) and
+// server-side health check verdicts into store transactions, with the Nacos
+// semantics for each, and runs heartbeat expiry for the instances this node
+// owns. Local also publishes ownership changes (OnOwnership) to components
+// that, like the health checker, act only for owned keys.
 //
 // Every entry point (HTTP v1, gRPC v2, a write handed on by a peer) builds an
 // Op and calls a Writer. Local applies it here; the cluster layer wraps Local

@@ -1,7 +1,7 @@
 // Package httpapi serves the Nacos v1 naming HTTP API (/nacos/v1/ns/...)
 // that unmodified Nacos 1.x/2.x clients use: instance and service CRUD,
-// heartbeats, instance lists with UDP push subscription, catalog and operator
-// endpoints.
+// cluster settings (health checkers of persistent instances), heartbeats,
+// instance lists with UDP push subscription, catalog and operator endpoints.
 //
 // It is an adapter only: it decodes and validates parameters, builds a
 // registry.Op for writes and hands it to a registry.Writer (which may hand it
