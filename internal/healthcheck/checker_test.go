@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -127,7 +128,13 @@ type env struct {
 // runs the checker. Call it inside a synctest bubble.
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return newEnvLog(t, cfg, io.Discard)
+}
+
+// newEnvLog is newEnv with the node's log written to w.
+func newEnvLog(t *testing.T, cfg Config, w io.Writer) *env {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(w, nil))
 	st := store.New("n1", hlc.New(time.Now))
 	local := registry.NewLocal(st, health.DefaultConfig(), clock.Real{}, log)
 	e := &env{t: t, st: st, local: local, w: &countingWriter{Writer: local, n: map[registry.OpKind]int{}},
@@ -477,6 +484,57 @@ func TestCheckerJitter(t *testing.T) {
 		// in its first second, never all of them.
 		if firstSecond > 60 {
 			t.Fatalf("%d of 200 first checks in the first second", firstSecond)
+		}
+	})
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestStateChangeLogsAreRateLimited: 200 instances going down at once log a
+// burst of lines, not 200; a later line says how many were left out.
+func TestStateChangeLogsAreRateLimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Workers = 200
+		var logs syncBuffer
+		e := newEnvLog(t, cfg, &logs)
+		e.setClusterFor(200)
+		sleep(2 * time.Second)
+		e.prober.mu.Lock()
+		for addr := range e.prober.calls {
+			e.prober.down[addr] = true
+		}
+		e.prober.mu.Unlock()
+		sleep(5 * time.Second) // every instance fails three times within ~4 s
+		if n := e.w.count(registry.OpSetHealth); n != 200 {
+			t.Fatalf("%d verdicts written, want 200", n)
+		}
+		lines := strings.Count(logs.String(), "persistent instance is now unhealthy")
+		// A burst of 20, then 5 a second over the seconds the verdicts took.
+		if lines < 20 || lines > 45 {
+			t.Fatalf("%d log lines for 200 state changes", lines)
+		}
+		sleep(10 * time.Second)
+		e.prober.setDown("10.2.0.1:5432", false)
+		sleep(5 * time.Second)
+		if !strings.Contains(logs.String(), "suppressed_lines=") {
+			t.Fatalf("no line reports the suppressed ones:\n%s", logs.String())
 		}
 	})
 }
