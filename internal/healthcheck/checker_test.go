@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/distro-registry/distro/internal/clock"
 	"github.com/distro-registry/distro/internal/health"
@@ -21,6 +21,7 @@ import (
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
+	"github.com/distro-registry/distro/internal/testutil"
 )
 
 var svcKey = model.ServiceKey{Namespace: "public", Group: "DEFAULT_GROUP", Name: "db"}
@@ -247,16 +248,16 @@ func TestCheckerMarksUnhealthyAndBack(t *testing.T) {
 		if n := e.w.count(registry.OpSetHealth); n != 2 {
 			t.Fatalf("%d health writes for one down/up cycle, want 2", n)
 		}
-		if got := testutil.ToFloat64(e.c.m.changes.WithLabelValues("unhealthy")); got != 1 {
+		if got := promtest.ToFloat64(e.c.m.changes.WithLabelValues("unhealthy")); got != 1 {
 			t.Fatalf("state_changes_total{to=unhealthy} = %v", got)
 		}
-		if got := testutil.ToFloat64(e.c.m.failures.WithLabelValues("TCP")); got < 3 {
+		if got := promtest.ToFloat64(e.c.m.failures.WithLabelValues("TCP")); got < 3 {
 			t.Fatalf("failures_total = %v", got)
 		}
-		if got := testutil.ToFloat64(e.c.m.checks.WithLabelValues("TCP")); got != float64(e.prober.count(addr)) {
+		if got := promtest.ToFloat64(e.c.m.checks.WithLabelValues("TCP")); got != float64(e.prober.count(addr)) {
 			t.Fatalf("checks_total = %v, prober saw %d", got, e.prober.count(addr))
 		}
-		if n, err := testutil.GatherAndCount(e.reg, "distro_healthcheck_check_latency_seconds"); err != nil || n != 2 {
+		if n, err := promtest.GatherAndCount(e.reg, "distro_healthcheck_check_latency_seconds"); err != nil || n != 2 {
 			t.Fatalf("latency histogram: %d series (TCP and HTTP), %v", n, err)
 		}
 	})
@@ -443,7 +444,7 @@ func TestCheckerBoundsWork(t *testing.T) {
 		}
 		// 50 checks of 1 s on 4 workers need 12.5 s per 10 s round: checks
 		// start late, none is skipped.
-		if testutil.ToFloat64(e.c.m.late) == 0 {
+		if promtest.ToFloat64(e.c.m.late) == 0 {
 			t.Fatal("a saturated pool reported no late checks")
 		}
 	})
@@ -488,31 +489,13 @@ func TestCheckerJitter(t *testing.T) {
 	})
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestStateChangeLogsAreRateLimited: 200 instances going down at once log a
 // burst of lines, not 200; a later line says how many were left out.
 func TestStateChangeLogsAreRateLimited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig()
 		cfg.Workers = 200
-		var logs syncBuffer
+		var logs testutil.SyncBuffer
 		e := newEnvLog(t, cfg, &logs)
 		e.setClusterFor(200)
 		sleep(2 * time.Second)

@@ -93,22 +93,26 @@ type Node struct {
 	Port int
 	Args []string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	t    testing.TB
 }
 
-type syncBuffer struct {
+// SyncBuffer is an in-memory writer safe for concurrent use (process
+// output, test loggers).
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -140,7 +144,7 @@ func (n *Node) start() {
 	args := append([]string{"--port", fmt.Sprint(n.Port), "--bind", "127.0.0.1", "--log-level", "debug"}, n.Args...)
 	n.cmd = exec.Command(Distrod(n.t), args...)
 	if n.out == nil {
-		n.out = &syncBuffer{}
+		n.out = &SyncBuffer{}
 	}
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {
