@@ -125,6 +125,18 @@ func (a *Authority) Epoch() uint64 { return a.ix.Load().epoch }
 // State is the effective State (including the configured admin).
 func (a *Authority) State() *State { return a.ix.Load().state }
 
+// Stored is the store's State (without the configured admin, whose hash
+// differs from node to node).
+func (a *Authority) Stored() *State { return a.cfg.Store.State() }
+
+// ConfiguredAdmin is the admin defined by configuration ("" if none).
+func (a *Authority) ConfiguredAdmin() string {
+	if a.overlay == nil {
+		return ""
+	}
+	return a.overlay.Name
+}
+
 // TokenTTL is the lifetime of issued tokens.
 func (a *Authority) TokenTTL() time.Duration { return a.tokens.TTL() }
 

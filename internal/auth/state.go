@@ -248,7 +248,7 @@ func (s *State) Apply(c Change) (*State, error) {
 			return bad("cannot delete admin: %s", c.Username)
 		}
 		if s.User(c.Username) == nil {
-			return bad("user %s not exist!", c.Username)
+			return s, nil // Nacos: silent when the user does not exist
 		}
 		n.Users = slices.DeleteFunc(slices.Clone(s.Users), func(u User) bool { return u.Name == c.Username })
 		n.Roles = slices.DeleteFunc(slices.Clone(s.Roles), func(b RoleBinding) bool { return b.Username == c.Username })

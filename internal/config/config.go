@@ -89,6 +89,24 @@ type Config struct {
 	HealthCheckTimeout   time.Duration `yaml:"health-check-timeout"`
 	HealthCheckThreshold int           `yaml:"health-check-threshold"`
 	HealthCheckWorkers   int           `yaml:"health-check-workers"`
+	// DataDir holds what a node keeps on disk (auth.json, the generated
+	// token key).
+	DataDir string `yaml:"data-dir"`
+
+	// Auth turns client authentication on or off; unset ("") means on in a
+	// cluster and off standalone.
+	Auth Toggle `yaml:"auth"`
+	// AuthTokenSecret signs access tokens (≥ 32 bytes). Unset: derived from
+	// ClusterSecret in a cluster, generated and kept in DataDir standalone.
+	AuthTokenSecret string `yaml:"auth-token-secret"`
+	// AuthTokenTTL is the lifetime of access tokens (Nacos: 18000 s).
+	AuthTokenTTL time.Duration `yaml:"auth-token-ttl"`
+	// AuthAdminUser and AuthAdminPassword define a global admin; without a
+	// password a standalone node generates one at first start.
+	AuthAdminUser     string `yaml:"auth-admin-user"`
+	AuthAdminPassword string `yaml:"auth-admin-password"`
+	// AuthMetrics makes /metrics need a global admin.
+	AuthMetrics bool `yaml:"auth-metrics"`
 
 	// DebugClockOffset shifts this node's wall clock as its version stamps
 	// see it. It exists for fault-injection tests of clock skew (hidden flag).
@@ -109,6 +127,7 @@ func Default() Config {
 		StartupTimeout: 15 * time.Second, ConnLease: 30 * time.Second,
 		HealthChecks: true, HealthCheckDefault: "NONE", HealthCheckInterval: 5 * time.Second, HealthCheckTimeout: 2 * time.Second,
 		HealthCheckThreshold: 3, HealthCheckWorkers: 32,
+		DataDir: "./data", AuthTokenTTL: 18000 * time.Second, AuthAdminUser: "nacos",
 	}
 }
 
@@ -120,6 +139,14 @@ func (c *Config) Limits() model.Limits {
 // Clustered reports whether any member source is configured.
 func (c *Config) Clustered() bool {
 	return c.ClusterConf != "" || c.Members != "" || c.AddressServer != ""
+}
+
+// AuthEnabled resolves --auth: explicit, else on exactly in a cluster.
+func (c *Config) AuthEnabled() bool {
+	if v, ok := c.Auth.Get(); ok {
+		return v
+	}
+	return c.Clustered()
 }
 
 // HTTPAddr, GRPCAddr and ClusterAddr are the listen addresses.
@@ -207,6 +234,26 @@ func (c *Config) Validate() error {
 	if c.HealthCheckWorkers < 1 || c.HealthCheckWorkers > 4096 {
 		bad("health-check-workers", "%d is not in 1-4096", c.HealthCheckWorkers)
 	}
+	if c.AuthEnabled() {
+		switch {
+		case c.AuthTokenSecret != "" && len(c.AuthTokenSecret) < 32:
+			bad("auth-token-secret", "is %d bytes; at least 32 are required", len(c.AuthTokenSecret))
+		case c.AuthTokenSecret == "" && c.Clustered() && c.ClusterSecret == "":
+			bad("auth-token-secret", "a cluster with --auth and without --cluster-secret needs --auth-token-secret (the same on every node)")
+		}
+		if c.AuthTokenTTL < time.Second {
+			bad("auth-token-ttl", "must be at least 1s")
+		}
+		if c.AuthAdminPassword != "" && len(c.AuthAdminPassword) < 8 {
+			bad("auth-admin-password", "is %d characters; at least 8 are required", len(c.AuthAdminPassword))
+		}
+		if c.AuthAdminPassword != "" && len(c.AuthAdminPassword) > 72 {
+			bad("auth-admin-password", "is longer than 72 bytes (bcrypt's limit)")
+		}
+		if c.DataDir == "" {
+			bad("data-dir", "must be set with --auth")
+		}
+	}
 	if c.TombstoneRetention < 2*c.VerifyInterval {
 		bad("tombstone-retention", "must be at least twice verify-interval")
 	}
@@ -252,6 +299,14 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.HealthCheckTimeout, "health-check-timeout", c.HealthCheckTimeout, "timeout of one check (a cluster can set its own)")
 	fs.IntVar(&c.HealthCheckThreshold, "health-check-threshold", c.HealthCheckThreshold, "consecutive failures (successes) that mark an instance unhealthy (healthy again)")
 	fs.IntVar(&c.HealthCheckWorkers, "health-check-workers", c.HealthCheckWorkers, "most health checks in flight at once")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for what the node keeps on disk (auth.json, generated token key)")
+	fs.Var(&c.Auth, "auth", "authenticate and authorize clients (default: on in a cluster, off standalone)")
+	fs.Lookup("auth").NoOptDefVal = "true"
+	fs.StringVar(&c.AuthTokenSecret, "auth-token-secret", c.AuthTokenSecret, "key (≥ 32 bytes) signing access tokens; same on every node (default: derived from --cluster-secret, or generated in --data-dir standalone)")
+	fs.DurationVar(&c.AuthTokenTTL, "auth-token-ttl", c.AuthTokenTTL, "lifetime of access tokens")
+	fs.StringVar(&c.AuthAdminUser, "auth-admin-user", c.AuthAdminUser, "name of the global admin user")
+	fs.StringVar(&c.AuthAdminPassword, "auth-admin-password", c.AuthAdminPassword, "password of the global admin (prefer DISTRO_AUTH_ADMIN_PASSWORD; default: generated and printed once at first start)")
+	fs.BoolVar(&c.AuthMetrics, "auth-metrics", c.AuthMetrics, "require a global admin for /metrics")
 	fs.DurationVar(&c.DebugClockOffset, "debug-clock-offset", c.DebugClockOffset, "shift this node's version clock (fault-injection tests only)")
 	_ = fs.MarkHidden("debug-clock-offset")
 }

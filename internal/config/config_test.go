@@ -184,8 +184,8 @@ func TestClusterSecretRules(t *testing.T) {
 	}{
 		{"standalone needs no secret", func(*Config) {}, true},
 		{"cluster with 32-byte secret", func(c *Config) { c.Members, c.ClusterSecret = "a:1", secret32 }, true},
-		{"cluster insecure", func(c *Config) { c.Members, c.InsecureCluster = "a:1", true }, true},
-		{"insecure with short secret", func(c *Config) { c.Members, c.InsecureCluster, c.ClusterSecret = "a:1", true, "x" }, true},
+		{"cluster insecure, auth off", func(c *Config) { c.Members, c.InsecureCluster, c.Auth = "a:1", true, "false" }, true},
+		{"insecure with short secret", func(c *Config) { c.Members, c.InsecureCluster, c.ClusterSecret, c.Auth = "a:1", true, "x", "false" }, true},
 		{"cluster no secret", func(c *Config) { c.AddressServer = "http://as" }, false},
 		{"cluster short secret", func(c *Config) { c.ClusterConf, c.ClusterSecret = "f", secret32[:31] }, false},
 	} {
@@ -193,6 +193,65 @@ func TestClusterSecretRules(t *testing.T) {
 		tt.mut(&c)
 		if err := c.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%s: Validate = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func TestAuthRules(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		mut  func(*Config)
+		on   bool
+		ok   bool
+	}{
+		{"standalone: off by default", func(*Config) {}, false, true},
+		{"cluster: on by default, key from the cluster secret", func(c *Config) { c.Members, c.ClusterSecret = "a:1", secret32 }, true, true},
+		{"cluster: explicitly off", func(c *Config) { c.Members, c.ClusterSecret, c.Auth = "a:1", secret32, "false" }, false, true},
+		{"standalone: explicitly on", func(c *Config) { c.Auth = "true" }, true, true},
+		{"insecure cluster needs a token secret", func(c *Config) { c.Members, c.InsecureCluster = "a:1", true }, true, false},
+		{"insecure cluster with a token secret", func(c *Config) { c.Members, c.InsecureCluster, c.AuthTokenSecret = "a:1", true, secret32 }, true, true},
+		{"short token secret", func(c *Config) { c.Auth, c.AuthTokenSecret = "true", secret32[:31] }, true, false},
+		{"short admin password", func(c *Config) { c.Auth, c.AuthAdminPassword = "true", "nacos" }, true, false},
+		{"no data dir", func(c *Config) { c.Auth, c.DataDir = "true", "" }, true, false},
+	} {
+		c := Default()
+		tt.mut(&c)
+		if got := c.AuthEnabled(); got != tt.on {
+			t.Errorf("%s: AuthEnabled = %v, want %v", tt.name, got, tt.on)
+		}
+		if err := c.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func TestAuthFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want Toggle
+	}{
+		{nil, nil, ""},
+		{[]string{"--auth"}, nil, "true"},
+		{[]string{"--auth=false"}, nil, "false"},
+		{nil, map[string]string{"DISTRO_AUTH": "0"}, "false"},
+		{[]string{"--auth=yes"}, nil, "error"},
+	} {
+		c := Default()
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		c.RegisterFlags(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			if tt.want != "error" {
+				t.Errorf("%v: %v", tt.args, err)
+			}
+			continue
+		}
+		if err := Load(fs, &c, func(k string) string { return tt.env[k] }); err != nil {
+			t.Errorf("%v: %v", tt.args, err)
+			continue
+		}
+		if c.Auth != tt.want {
+			t.Errorf("%v %v: Auth = %q, want %q", tt.args, tt.env, c.Auth, tt.want)
 		}
 	}
 }

@@ -15,12 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/distro-registry/distro/internal/auth"
 	"github.com/distro-registry/distro/internal/clock"
 	"github.com/distro-registry/distro/internal/config"
 	"github.com/distro-registry/distro/internal/health"
 	"github.com/distro-registry/distro/internal/healthcheck"
 	"github.com/distro-registry/distro/internal/hlc"
 	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/nacos/authapi"
 	"github.com/distro-registry/distro/internal/nacos/grpcapi"
 	"github.com/distro-registry/distro/internal/nacos/httpapi"
 	"github.com/distro-registry/distro/internal/nacos/udppush"
@@ -62,6 +64,11 @@ type Server struct {
 	// removals of departing gRPC clients still reach peers.
 	edgeLoops []func(ctx context.Context)
 	loops     []func(ctx context.Context)
+
+	// auth decides client access; nil with auth off.
+	auth      *auth.Authority
+	authStore string
+	handler   http.Handler
 }
 
 // New builds a server from cfg. Listeners are opened by Start.
@@ -105,10 +112,21 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.startHealthChecks()
 	}
 
+	if err := s.newAuth(); err != nil {
+		s.stop()
+		return nil, err
+	}
+	var pushGuard udppush.Guard
+	var grpcGuard grpcapi.Guard
+	var identity func(*http.Request) string
+	if s.auth != nil {
+		g := &authapi.GRPC{Auth: s.auth, Limits: cfg.Limits()}
+		pushGuard, grpcGuard, identity = g, g, authapi.IdentityOf
+	}
 	var sub httpapi.Subscriber
 	if cfg.UDPPush {
 		p, err := udppush.New(udppush.Config{Listen: net.JoinHostPort(cfg.Bind, "0"), MergeWindow: cfg.PushMergeWindow,
-			AckTimeout: cfg.PushAckTimeout, CacheMillis: cfg.CacheMillis}, s.store, s.clk, log)
+			AckTimeout: cfg.PushAckTimeout, CacheMillis: cfg.CacheMillis, Guard: pushGuard}, s.store, s.clk, log)
 		if err != nil {
 			s.stop()
 			return nil, fmt.Errorf("udp push: %w", err)
@@ -122,14 +140,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.api = httpapi.New(httpapi.Config{
 		Store: s.store, Writer: s.writer, Push: sub, Limits: cfg.Limits(), CacheMillis: cfg.CacheMillis, Logger: log,
-		Extra: s.extraMetrics, Ready: s.Ready, HealthChecks: hcInfo,
+		Extra: s.extraMetrics, Ready: s.Ready, HealthChecks: hcInfo, Identity: identity,
 	})
 	var ready <-chan struct{} // nil: ready at once
 	if s.cluster != nil {
 		ready = s.cluster.engine.ReadyCh()
 	}
 	g, err := grpcapi.New(grpcapi.Config{Store: s.store, Writer: s.writer, Conns: s.local, Limits: cfg.Limits(),
-		CacheMillis: cfg.CacheMillis, MergeWindow: cfg.PushMergeWindow, Ready: ready, Clock: s.clk, Logger: log, Registerer: s.reg})
+		CacheMillis: cfg.CacheMillis, MergeWindow: cfg.PushMergeWindow, Ready: ready, Clock: s.clk, Logger: log, Registerer: s.reg,
+		Guard: grpcGuard})
 	if err != nil {
 		s.stop()
 		return nil, err
@@ -147,6 +166,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /nacos/v1/core/cluster/nodes", s.nodes)
+	s.handler = s.mountAuth()
 	s.setReady(true, "standalone")
 	return s, nil
 }
@@ -242,7 +262,7 @@ func (s *Server) Start() error {
 		_ = ln.Close()
 		return fmt.Errorf("client gRPC listener: %w", err)
 	}
-	s.httpSrv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	s.httpSrv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	return nil
 }

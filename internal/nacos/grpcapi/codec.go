@@ -48,6 +48,7 @@ const (
 	CodeUnregistered   = 301 // UN_REGISTER: unknown connection, reconnect
 	CodeNoHandler      = 302 // NO_HANDLER: request type not served
 	CodeInvalidParam   = 400 // INVALID_PARAM
+	CodeNoRight        = 403 // NO_RIGHT: authentication or authorization refused
 	CodeServerError    = 500 // SERVER_ERROR
 )
 
@@ -352,6 +353,9 @@ func echoClusters(info []byte, clusters string) []byte {
 type rpcError struct {
 	code int
 	msg  string
+	// typ, if set, is the response type to answer with instead of
+	// ErrorResponse.
+	typ string
 }
 
 func (e *rpcError) Error() string { return e.msg }

@@ -248,7 +248,9 @@ func (s *Server) queryRequest(f Frame) (string, []byte, error) {
 // recorded before the view is read, so a change that lands in between is
 // pushed rather than missed; the answer carries the current ServiceInfo
 // either way.
-func (s *Server) subscribeRequest(c *conn, f Frame) (string, []byte, error) {
+//
+// who is the caller the Guard identified (pushes check it again).
+func (s *Server) subscribeRequest(c *conn, f Frame, who string) (string, []byte, error) {
 	var r subscribeServiceRequest
 	if err := decodeBody(f, &r); err != nil {
 		return "", nil, err
@@ -261,7 +263,7 @@ func (s *Server) subscribeRequest(c *conn, f Frame) (string, []byte, error) {
 		return "", nil, invalidf("clusters is too long")
 	}
 	if r.Subscribe {
-		if err := s.addSub(c, key, r.Clusters); err != nil {
+		if err := s.addSub(c, key, r.Clusters, who); err != nil {
 			return "", nil, err
 		}
 	} else {

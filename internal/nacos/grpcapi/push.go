@@ -26,6 +26,9 @@ type subscription struct {
 	key      model.ServiceKey
 	clusters string
 	removed  bool
+	// who subscribed, and the Guard epoch at which it last was allowed.
+	who   string
+	epoch uint64
 
 	// The pending push, valid while reqID != "".
 	reqID      string
@@ -45,14 +48,17 @@ type serviceSubs struct {
 }
 
 // addSub subscribes c to (key, clusters); idempotent.
-func (s *Server) addSub(c *conn, key model.ServiceKey, clusters string) error {
+func (s *Server) addSub(c *conn, key model.ServiceKey, clusters, who string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.state.Load() != stateRegistered {
 		return errUnregistered
 	}
 	sk := subKey{key, clusters}
-	if c.subs[sk] != nil {
+	if sub := c.subs[sk]; sub != nil {
+		if sub.who != who {
+			sub.who, sub.epoch = who, 0
+		}
 		return nil
 	}
 	if len(c.subs) >= s.cfg.MaxSubscriptions {
@@ -61,7 +67,7 @@ func (s *Server) addSub(c *conn, key model.ServiceKey, clusters string) error {
 	if c.subs == nil {
 		c.subs = make(map[subKey]*subscription)
 	}
-	sub := &subscription{c: c, key: key, clusters: clusters}
+	sub := &subscription{c: c, key: key, clusters: clusters, who: who}
 	c.subs[sk] = sub
 	ss := s.subs[key]
 	if ss == nil {
@@ -222,6 +228,11 @@ func (s *Server) pushKey(key model.ServiceKey, now time.Time) {
 	}
 
 	var stuck []*conn
+	var epoch uint64
+	guard := s.cfg.Guard
+	if guard != nil {
+		epoch = guard.Epoch()
+	}
 	s.mu.Lock()
 	if ss := s.subs[key]; ss != nil {
 		ss.lastRef = max(ss.lastRef, ref)
@@ -230,6 +241,17 @@ func (s *Server) pushKey(key model.ServiceKey, now time.Time) {
 		for _, sub := range subs[g.start:g.end] {
 			if sub.removed {
 				continue
+			}
+			if guard != nil && sub.epoch != epoch {
+				// Permissions changed since this subscriber was allowed:
+				// one that may no longer read the service loses the
+				// subscription.
+				if !guard.MayRead(sub.who, key) {
+					delete(sub.c.subs, subKey{sub.key, sub.clusters})
+					s.removeSub(sub)
+					continue
+				}
+				sub.epoch = epoch
 			}
 			s.unpend(sub) // a newer push supersedes the older one
 			sub.reqID, sub.msg, sub.sent, sub.sentAt, sub.due = g.id, g.msg, 1, now, now.Add(s.cfg.AckTimeout)

@@ -99,6 +99,22 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// ServerOptions are appended to the gRPC server's options.
 	ServerOptions []grpc.ServerOption
+	// Guard, if set, authorizes naming requests and pushes (auth on); nil
+	// allows everything.
+	Guard Guard
+}
+
+// Guard authorizes client requests; internal/nacos/authapi implements it.
+type Guard interface {
+	// Authorize checks a unary request of type typ (body is its JSON,
+	// headers its metadata headers, remoteIP the transport's peer). It
+	// returns the caller's name, or a Nacos error code (403 denied, 400
+	// malformed) and message. Types it does not guard pass with code 0.
+	Authorize(typ string, body []byte, headers map[string]string, remoteIP string) (who string, code int, msg string)
+	// Epoch changes whenever a MayRead answer may have changed.
+	Epoch() uint64
+	// MayRead reports whether who may still read key (before a push).
+	MayRead(who string, key model.ServiceKey) bool
 }
 
 // Defaults taken by zero Config fields.
@@ -426,7 +442,7 @@ func (s *Server) handleUnary(ctx context.Context, p *nacospb.Payload) (out *naco
 		if code >= CodeServerError {
 			s.log.Warn("grpc request failed", "type", f.Type, "code", code, "error", msg)
 		}
-		return EncodePayload(TypeErrorResponse, errorBody(requestID(f.Body), code, msg))
+		return EncodePayload(errorType(err), errorBody(requestID(f.Body), code, msg))
 	}
 	s.m.request(f.Type, 0)
 	return EncodePayload(typ, body)
@@ -454,6 +470,17 @@ func (s *Server) route(ctx context.Context, c *conn, f Frame) (string, []byte, e
 	if c == nil || c.state.Load() != stateRegistered {
 		return "", nil, errUnregistered
 	}
+	var who string
+	if g := s.cfg.Guard; g != nil {
+		var code int
+		var msg string
+		if who, code, msg = g.Authorize(f.Type, f.Body, f.Headers, c.remoteIP); code != 0 {
+			// Nacos answers a refused request with the handler's own
+			// response type: an ErrorResponse would make the SDKs retry and
+			// switch servers.
+			return "", nil, &rpcError{code: code, msg: msg, typ: responseTypeOf(f.Type)}
+		}
+	}
 	switch f.Type {
 	case TypeHealthCheckRequest:
 		var r baseRequest
@@ -470,11 +497,37 @@ func (s *Server) route(ctx context.Context, c *conn, f Frame) (string, []byte, e
 	case TypeServiceQueryRequest:
 		return s.queryRequest(f)
 	case TypeSubscribeServiceRequest:
-		return s.subscribeRequest(c, f)
+		return s.subscribeRequest(c, f, who)
 	case TypeServiceListRequest:
 		return s.serviceListRequest(f)
 	}
 	return "", nil, &rpcError{code: CodeNoHandler, msg: "RequestHandler Not Found: no handler for " + f.Type}
+}
+
+// responseTypeOf is the response type of a request type's handler.
+func responseTypeOf(reqType string) string {
+	switch reqType {
+	case TypeInstanceRequest, TypePersistentInstanceRequest:
+		return TypeInstanceResponse
+	case TypeBatchInstanceRequest:
+		return TypeBatchInstanceResponse
+	case TypeServiceQueryRequest:
+		return TypeQueryServiceResponse
+	case TypeSubscribeServiceRequest:
+		return TypeSubscribeServiceResponse
+	case TypeServiceListRequest:
+		return TypeServiceListResponse
+	}
+	return TypeErrorResponse
+}
+
+// errorType is the response type an error is answered with.
+func errorType(err error) string {
+	var re *rpcError
+	if errors.As(err, &re) && re.typ != "" {
+		return re.typ
+	}
+	return TypeErrorResponse
 }
 
 // errorCode maps an error to the Nacos error code and message a client sees.

@@ -19,8 +19,10 @@ import (
 )
 
 // Subscriber registers v1 UDP push subscribers; udppush.Pusher implements it.
+// who is the authenticated caller ("" with auth off), so that pushes can
+// stop when it may no longer read the service.
 type Subscriber interface {
-	Subscribe(key model.ServiceKey, clusters string, addr netip.AddrPort, agent string) error
+	Subscribe(key model.ServiceKey, clusters string, addr netip.AddrPort, agent, who string) error
 	SubscriberCount() int
 }
 
@@ -46,6 +48,9 @@ type Config struct {
 	// HealthChecks describes the server-side health checks of persistent
 	// instances for rendering (service detail, switches).
 	HealthChecks HealthCheckInfo
+	// Identity, if set, names the authenticated caller of a request (the
+	// auth middleware's decision) for push subscriptions.
+	Identity func(r *http.Request) string
 }
 
 // HealthCheckInfo is what the API tells clients about server-side health
@@ -155,7 +160,12 @@ func (a *API) gated(h handlerFunc) handlerFunc {
 // read wraps a handler with parameter parsing and error rendering.
 func (a *API) read(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := readParams(r, a.cfg.Limits.MaxBodyBytes)
+		// With auth on, the middleware parsed the parameters already (with
+		// ReadParams) and left them in r.Form.
+		p, err := r.Form, error(nil)
+		if p == nil {
+			p, err = readParams(r, a.cfg.Limits.MaxBodyBytes)
+		}
 		if err != nil {
 			if errors.Is(err, errTooLarge) {
 				a.send(w, reply{status: http.StatusRequestEntityTooLarge,
@@ -197,7 +207,26 @@ func (a *API) send(w http.ResponseWriter, rep reply) {
 
 // serviceKey reads namespaceId, groupName and serviceName.
 func (a *API) serviceKey(p url.Values) (model.ServiceKey, error) {
-	return a.cfg.Limits.ParseServiceKey(first(p, "namespaceId", "tenant"), p.Get("groupName"), p.Get("serviceName"))
+	return ParamServiceKey(a.cfg.Limits, p)
+}
+
+// ParamServiceKey reads the service key of a request's parameters exactly
+// as the handlers do (the auth middleware authorizes the same key).
+func ParamServiceKey(l model.Limits, p url.Values) (model.ServiceKey, error) {
+	return l.ParseServiceKey(first(p, "namespaceId", "tenant"), p.Get("groupName"), p.Get("serviceName"))
+}
+
+// ParamNamespaceGroup reads the namespace and group of a listing (the
+// defaults when absent), as serviceList does.
+func ParamNamespaceGroup(p url.Values) (namespace, group string) {
+	namespace, group = first(p, "namespaceId", "tenant"), first(p, "groupName")
+	if namespace == "" {
+		namespace = model.DefaultNamespace
+	}
+	if group == "" {
+		group = model.DefaultGroup
+	}
+	return namespace, group
 }
 
 // instanceIdentity reads ip, port and the cluster (clusterName, then cluster).
@@ -392,7 +421,11 @@ func (a *API) subscribe(r *http.Request, p url.Values, key model.ServiceKey, clu
 	if !addr.IsValid() {
 		return
 	}
-	if err := a.cfg.Push.Subscribe(key, clusters, netip.AddrPortFrom(addr.Unmap(), uint16(port)), ua); err != nil {
+	who := ""
+	if a.cfg.Identity != nil {
+		who = a.cfg.Identity(r)
+	}
+	if err := a.cfg.Push.Subscribe(key, clusters, netip.AddrPortFrom(addr.Unmap(), uint16(port)), ua, who); err != nil {
 		a.cfg.Logger.Debug("push subscribe refused", "service", key.String(), "error", err)
 	}
 }

@@ -47,7 +47,7 @@ type fakePush struct {
 	subs []subscription
 }
 
-func (p *fakePush) Subscribe(key model.ServiceKey, clusters string, addr netip.AddrPort, agent string) error {
+func (p *fakePush) Subscribe(key model.ServiceKey, clusters string, addr netip.AddrPort, agent, _ string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.subs = append(p.subs, subscription{key, clusters, addr, agent})

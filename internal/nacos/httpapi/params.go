@@ -12,6 +12,14 @@ import (
 // errTooLarge marks a body over the configured limit (HTTP 413).
 var errTooLarge = errors.New("request body too large")
 
+// ReadParams reads a request's parameters as every handler of the API does;
+// the auth middleware uses it and hands the result on in r.Form. Its error
+// is ErrTooLarge (HTTP 413) or a malformed body (400).
+func ReadParams(r *http.Request, maxBody int64) (url.Values, error) { return readParams(r, maxBody) }
+
+// ErrTooLarge is ReadParams's error for a body over the limit.
+var ErrTooLarge = errTooLarge
+
 // readParams merges the query string and a form body the way a servlet's
 // getParameter does: query values first, then body values. Bodies are parsed
 // leniently because clients send them unencoded (the Go SDK sends PUT bodies

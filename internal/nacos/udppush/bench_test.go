@@ -31,7 +31,7 @@ func BenchmarkPush(b *testing.B) {
 				// Distinct loopback addresses at the sink's port; only
 				// 127.0.0.1 is listened on, the rest are dropped by the kernel.
 				addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, byte(1 + i/250), byte(1 + i%250)}), port)
-				if err := p.Subscribe(demoKey, "", addr, javaAgent); err != nil {
+				if err := p.Subscribe(demoKey, "", addr, javaAgent, ""); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -77,7 +77,7 @@ func (h *harness) advance(d time.Duration) {
 
 func (h *harness) subscribe(c *client, clusters, agent string) {
 	h.t.Helper()
-	if err := h.p.Subscribe(demoKey, clusters, c.addr(), agent); err != nil {
+	if err := h.p.Subscribe(demoKey, clusters, c.addr(), agent, ""); err != nil {
 		h.t.Fatalf("Subscribe: %v", err)
 	}
 }

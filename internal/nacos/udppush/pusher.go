@@ -47,6 +47,17 @@ type Config struct {
 	// MaxSubscribers bounds memory: Subscribe refuses new subscribers beyond
 	// it (the clients then simply poll). Default 100000.
 	MaxSubscribers int
+	// Guard, if set, is asked before a push whether a subscriber may still
+	// read the service (auth on); nil pushes to every subscriber.
+	Guard Guard
+}
+
+// Guard decides whether subscribers may read what they subscribed to.
+// Epoch changes whenever such a decision may have changed, so that a
+// subscriber is checked again only then.
+type Guard interface {
+	Epoch() uint64
+	MayRead(who string, key model.ServiceKey) bool
 }
 
 // Defaults taken by zero Config fields.
@@ -175,6 +186,9 @@ type subscriber struct {
 	maxPacket int
 	lastSeen  time.Time
 	removed   bool
+	// who subscribed, and the Guard epoch at which it last was allowed.
+	who   string
+	epoch uint64
 
 	// The pending push, valid while ackID != 0.
 	ackID      int64
@@ -252,7 +266,9 @@ func (p *Pusher) Close() error {
 // the view the list call answers with: a change that lands in between is
 // then pushed rather than missed until the next poll. It is idempotent;
 // each call resets the subscriber's idle time.
-func (p *Pusher) Subscribe(key model.ServiceKey, clusters string, addr netip.AddrPort, agent string) error {
+//
+// who is the authenticated caller (see Config.Guard), "" without auth.
+func (p *Pusher) Subscribe(key model.ServiceKey, clusters string, addr netip.AddrPort, agent, who string) error {
 	if !PushCapable(agent) {
 		return ErrNotPushCapable
 	}
@@ -273,6 +289,9 @@ func (p *Pusher) Subscribe(key model.ServiceKey, clusters string, addr netip.Add
 	if s := byClusters[clusters][addr]; s != nil {
 		s.lastSeen = now
 		s.maxPacket = maxPacket
+		if s.who != who {
+			s.who, s.epoch = who, 0
+		}
 		return nil
 	}
 	if p.nsubs >= p.cfg.MaxSubscribers {
@@ -290,7 +309,7 @@ func (p *Pusher) Subscribe(key model.ServiceKey, clusters string, addr netip.Add
 		byAddr = make(map[netip.AddrPort]*subscriber)
 		byClusters[clusters] = byAddr
 	}
-	byAddr[addr] = &subscriber{key: key, clusters: clusters, addr: addr, maxPacket: maxPacket, lastSeen: now}
+	byAddr[addr] = &subscriber{key: key, clusters: clusters, addr: addr, maxPacket: maxPacket, lastSeen: now, who: who}
 	p.nsubs++
 	return nil
 }
@@ -423,10 +442,21 @@ func (p *Pusher) pushKey(key model.ServiceKey, now time.Time) {
 func (p *Pusher) register(subs []*subscriber, pkt []byte, id int64, now time.Time) {
 	sends := p.sends[:0]
 	tooLarge := 0
+	var epoch uint64
+	if p.cfg.Guard != nil {
+		epoch = p.cfg.Guard.Epoch()
+	}
 	p.mu.Lock()
 	for _, s := range subs {
 		if s.removed {
 			continue
+		}
+		if p.cfg.Guard != nil && s.epoch != epoch {
+			if !p.cfg.Guard.MayRead(s.who, s.key) {
+				p.removeLocked(s)
+				continue
+			}
+			s.epoch = epoch
 		}
 		p.unpend(s)
 		if len(pkt) > s.maxPacket {
@@ -506,6 +536,28 @@ func (p *Pusher) sweep(now time.Time) {
 	p.mu.Unlock()
 	if dropped > 0 {
 		p.log.Debug("udp push subscribers expired", "count", dropped)
+	}
+}
+
+// removeLocked drops subscriber s. Caller holds mu.
+func (p *Pusher) removeLocked(s *subscriber) {
+	p.unpend(s)
+	s.removed = true
+	byClusters := p.subs[s.key]
+	byAddr := byClusters[s.clusters]
+	if byAddr[s.addr] != s {
+		return
+	}
+	delete(byAddr, s.addr)
+	p.nsubs--
+	if len(byAddr) == 0 {
+		delete(byClusters, s.clusters)
+	}
+	if len(byClusters) == 0 {
+		delete(p.subs, s.key)
+		p.qmu.Lock()
+		delete(p.watched, s.key)
+		p.qmu.Unlock()
 	}
 }
 

@@ -404,7 +404,7 @@ func TestSubscribeValidation(t *testing.T) {
 		{"third", ap("127.0.0.1:5002"), "", goAgent, ErrTooManySubscribers},
 		{"refresh at limit", ap("127.0.0.1:5001"), "", goAgent, nil},
 	} {
-		if err := h.p.Subscribe(demoKey, tc.clusters, tc.addr, tc.agent); !errors.Is(err, tc.want) {
+		if err := h.p.Subscribe(demoKey, tc.clusters, tc.addr, tc.agent, ""); !errors.Is(err, tc.want) {
 			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
 		}
 	}
@@ -417,7 +417,7 @@ func TestMappedAddressesMatch(t *testing.T) {
 	h := newHarness(t, Config{})
 	c := newClient(t)
 	mapped := netip.AddrPortFrom(netip.AddrFrom16(c.addr().Addr().As16()), c.addr().Port())
-	if err := h.p.Subscribe(demoKey, "", mapped, goAgent); err != nil {
+	if err := h.p.Subscribe(demoKey, "", mapped, goAgent, ""); err != nil {
 		t.Fatal(err)
 	}
 	h.put("10.0.0.1", 8080, "DEFAULT", nil)
@@ -492,7 +492,7 @@ func TestConcurrentUse(t *testing.T) {
 				// Distinct loopback addresses at the sink's port: nobody
 				// else can be listening there.
 				addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + (w*7+i)%60)}), base.Port())
-				_ = h.p.Subscribe(key, []string{"", "a"}[i%2], addr, javaAgent)
+				_ = h.p.Subscribe(key, []string{"", "a"}[i%2], addr, javaAgent, "")
 				_ = h.st.Update(key, func(tx *store.Tx) error {
 					tx.Put(&model.Instance{IP: fmt.Sprintf("10.0.%d.%d", w, i%50), Port: 80, Weight: 1,
 						Healthy: true, Enabled: true, Ephemeral: true, Cluster: "a"}, store.KindLive, "", "")
