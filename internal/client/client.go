@@ -46,6 +46,12 @@ type Client struct {
 
 	randMu sync.Mutex // guards rnd; *rand.Rand is not safe for concurrent use
 	rnd    *rand.Rand // nil: use the auto-seeded global source
+
+	// Credentials (WithCredentials) and the access token they got.
+	username, password string
+	tokMu              sync.Mutex
+	tok                string
+	tokUntil           time.Time
 }
 
 // Option configures a Client in New.
@@ -168,11 +174,13 @@ func (c *Client) naming() url.Values {
 }
 
 // call sends one request with failover and returns the answer body and the
-// server that gave it. path is relative to the server root.
+// server that gave it. path is relative to the server root. With
+// credentials, a token is sent; a 403 on a token that was cached gets one
+// new login and one retry (the token may have expired or been revoked).
 func (c *Client) call(ctx context.Context, method, path string, params url.Values) ([]byte, string, error) {
 	var failed []error
 	for _, srv := range c.order() {
-		body, err := c.once(ctx, srv, method, path, params)
+		body, err := c.authed(ctx, srv, method, path, params)
 		if err == nil {
 			return body, srv, nil
 		}
@@ -187,8 +195,9 @@ func (c *Client) call(ctx context.Context, method, path string, params url.Value
 	return nil, "", &failoverError{errs: failed, total: len(c.servers)}
 }
 
-// once sends one request to one server, without failover.
-func (c *Client) once(ctx context.Context, server, method, path string, params url.Values) ([]byte, error) {
+// once sends one request to one server, without failover. token, if not
+// empty, goes in the Authorization header (not the URL, which servers log).
+func (c *Client) once(ctx context.Context, server, method, path string, params url.Values, token ...string) ([]byte, error) {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
@@ -211,6 +220,9 @@ func (c *Client) once(ctx context.Context, server, method, path string, params u
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
+	}
+	if len(token) > 0 && token[0] != "" {
+		req.Header.Set("Authorization", "Bearer "+token[0])
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json, text/plain;q=0.9")

@@ -3,12 +3,14 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -18,13 +20,21 @@ import (
 	"github.com/distro-registry/distro/internal/testutil"
 )
 
-func list(t *testing.T, base, svc string) ([]string, error) {
+func list(t *testing.T, base, svc string, token ...string) ([]string, error) {
 	t.Helper()
-	resp, err := http.Get(base + "/nacos/v1/ns/instance/list?serviceName=" + url.QueryEscape("DEFAULT_GROUP@@"+svc))
+	u := base + "/nacos/v1/ns/instance/list?serviceName=" + url.QueryEscape("DEFAULT_GROUP@@"+svc)
+	if len(token) > 0 {
+		u += "&accessToken=" + url.QueryEscape(token[0])
+	}
+	resp, err := http.Get(u)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("list %s: %d %s", svc, resp.StatusCode, b)
+	}
 	var info struct {
 		Hosts []struct {
 			IP   string
@@ -98,6 +108,9 @@ func TestIntegrationStandalone(t *testing.T) {
 // TestIntegrationCluster runs three real processes from one cluster.conf,
 // writes through random nodes, kills and restarts a node, adds a fourth by
 // editing the file, and checks that every node converges to identical lists.
+// Client auth is on (the cluster default): every call carries credentials,
+// a token issued by one node works on every node, and users cannot be
+// changed until the CP store is in place.
 func TestIntegrationCluster(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -120,9 +133,11 @@ func TestIntegrationCluster(t *testing.T) {
 	}
 	writeConf(ports[:3]...)
 	secret := "integration-test-secret-0123456789abcdefXYZ"
+	const adminPassword = "cluster-admin-password"
 	args := func(p int) []string {
 		return []string{"--cluster-conf", conf, "--cluster-secret", secret, "--advertise", addr(p),
-			"--verify-interval", "500ms", "--probe-interval", "200ms", "--startup-timeout", "15s"}
+			"--verify-interval", "500ms", "--probe-interval", "200ms", "--startup-timeout", "15s",
+			"--auth-admin-password", adminPassword}
 	}
 	var nodes []*testutil.Node
 	for _, p := range ports[:3] {
@@ -132,11 +147,23 @@ func TestIntegrationCluster(t *testing.T) {
 		testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, n.Ready)
 	}
 	servers := []string{addr(ports[0]), addr(ports[1]), addr(ports[2])}
-	c, err := client.New(servers, client.WithTimeout(3*time.Second))
+	c, err := client.New(servers, client.WithTimeout(3*time.Second), client.WithCredentials("nacos", adminPassword))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	sess, err := c.Login(ctx)
+	if err != nil || !sess.GlobalAdmin {
+		t.Fatalf("login: %+v %v", sess, err)
+	}
+	tok := sess.AccessToken
+	if _, err := list(t, nodes[0].URL(), "svc-0"); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("a list without credentials: %v", err)
+	}
+	var ae *client.APIError
+	if err := c.CreateUser(ctx, "someone", "some-password"); !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+		t.Fatalf("creating a user in a cluster: %v", err)
+	}
 	register := func(i int) {
 		t.Helper()
 		in := client.Instance{IP: fmt.Sprintf("10.8.0.%d", i), Port: 80, Weight: 1, Healthy: true, Enabled: true,
@@ -151,7 +178,7 @@ func TestIntegrationCluster(t *testing.T) {
 			for i, n := range nodes {
 				var all []string
 				for s := 0; s < 4; s++ {
-					got, err := list(t, n.URL(), fmt.Sprintf("svc-%d", s))
+					got, err := list(t, n.URL(), fmt.Sprintf("svc-%d", s), tok)
 					if err != nil {
 						return err
 					}
@@ -196,7 +223,7 @@ func TestIntegrationCluster(t *testing.T) {
 	}
 	testutil.Eventually(t, 15*time.Second, 100*time.Millisecond, converged(80))
 	for _, n := range nodes[:3] {
-		resp, err := http.Get(n.URL() + "/nacos/v1/core/cluster/nodes")
+		resp, err := http.Get(n.URL() + "/nacos/v1/core/cluster/nodes?accessToken=" + url.QueryEscape(tok))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,6 +231,105 @@ func TestIntegrationCluster(t *testing.T) {
 		resp.Body.Close()
 		if !strings.Contains(string(b), addr(ports[3])) {
 			t.Fatalf("%s does not list the added member: %s", n.Addr(), b)
+		}
+	}
+}
+
+// TestIntegrationAuth runs a standalone node with --auth: the admin
+// password is generated and shown once, a read-only user can list but not
+// register, tokens expire, users survive a restart, admin endpoints need an
+// admin, and no password or token reaches the log.
+func TestIntegrationAuth(t *testing.T) {
+	t.Parallel()
+	n := testutil.Start(t, testutil.FreePort(t), "--auth", "--auth-token-ttl", "2s")
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, n.Ready)
+	m := regexp.MustCompile(`created user "nacos" with password\s+(\S+)`).FindStringSubmatch(n.Output())
+	if m == nil {
+		t.Fatalf("no generated password shown:\n%s", n.Output())
+	}
+	adminPW := m[1]
+	ctx := context.Background()
+	admin, err := client.New([]string{n.Addr()}, client.WithCredentials("nacos", adminPW))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wrong, _ := client.New([]string{n.Addr()}, client.WithCredentials("nacos", "wrong-password"))
+	var ae *client.APIError
+	if _, err := wrong.Login(ctx); !errors.As(err, &ae) || ae.Status != 403 || ae.Message != "user not found!" {
+		t.Fatalf("wrong password: %v", err)
+	}
+	for _, step := range []func() error{
+		func() error { return admin.CreateUser(ctx, "ro", "ro-password") },
+		func() error { return admin.AddRole(ctx, "dev-readers", "ro") },
+		func() error { return admin.AddPermission(ctx, "dev-readers", "dev:*:*", "r") },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adminDev, _ := client.New([]string{n.Addr()}, client.WithCredentials("nacos", adminPW), client.WithNamespace("dev"))
+	in := client.Instance{IP: "10.1.0.1", Port: 80, Weight: 1, Healthy: true, Enabled: true, Ephemeral: true, ServiceName: "orders"}
+	if err := adminDev.RegisterInstance(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	ro, _ := client.New([]string{n.Addr()}, client.WithCredentials("ro", "ro-password"), client.WithNamespace("dev"))
+	roSess, err := ro.Login(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := ro.ListInstances(ctx, "orders", "", nil, false); err != nil || len(info.Hosts) != 1 {
+		t.Fatalf("read-only list: %+v %v", info, err)
+	}
+	in.IP = "10.1.0.2"
+	if err := ro.RegisterInstance(ctx, in); !errors.As(err, &ae) || ae.Status != 403 || ae.Message != "authorization failed!" {
+		t.Fatalf("read-only register: %v", err)
+	}
+	roPublic, _ := client.New([]string{n.Addr()}, client.WithCredentials("ro", "ro-password"))
+	if _, err := roPublic.ListInstances(ctx, "orders", "", nil, false); !errors.As(err, &ae) || ae.Status != 403 {
+		t.Fatalf("read-only list in another namespace: %v", err)
+	}
+	get := func(path, token string) int {
+		req, _ := http.NewRequest(http.MethodGet, n.URL()+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	adminSess, _ := admin.Login(ctx)
+	if code := get("/distro/admin/connections", roSess.AccessToken); code != 403 {
+		t.Fatalf("admin endpoint with a user token: %d", code)
+	}
+	if code := get("/distro/admin/connections", adminSess.AccessToken); code != 200 {
+		t.Fatalf("admin endpoint with an admin token: %d", code)
+	}
+	// The token expires (TTL 2 s).
+	time.Sleep(2100 * time.Millisecond)
+	if _, err := list(t, n.URL(), "orders", roSess.AccessToken); err == nil || !strings.Contains(err.Error(), "token expired!") {
+		t.Fatalf("expired token: %v", err)
+	}
+	// Users are durable; no new password is generated.
+	n.Stop()
+	n.Restart()
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, n.Ready)
+	ro2, _ := client.New([]string{n.Addr()}, client.WithCredentials("ro", "ro-password"), client.WithNamespace("dev"))
+	if _, err := ro2.ListInstances(ctx, "orders", "", nil, false); err != nil {
+		t.Fatalf("after a restart: %v", err)
+	}
+	out := n.Output()
+	if c := strings.Count(out, adminPW); c != 1 {
+		t.Fatalf("the admin password appears %d times in the output", c)
+	}
+	for _, secret := range []string{"ro-password", roSess.AccessToken, adminSess.AccessToken} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("the output holds a secret %q", secret)
 		}
 	}
 }

@@ -92,9 +92,12 @@ func FreePort(t testing.TB) int {
 type Node struct {
 	Port int
 	Args []string
-	cmd  *exec.Cmd
-	out  *SyncBuffer
-	t    testing.TB
+	// Dir is the process's working directory (a fresh temporary directory,
+	// kept across restarts), so that its ./data stays out of the tree.
+	Dir string
+	cmd *exec.Cmd
+	out *SyncBuffer
+	t   testing.TB
 }
 
 // SyncBuffer is an in-memory writer safe for concurrent use (process
@@ -128,7 +131,7 @@ func (n *Node) URL() string { return "http://" + n.Addr() }
 // through t when the test fails. The node is stopped at cleanup.
 func Start(t testing.TB, port int, args ...string) *Node {
 	t.Helper()
-	n := &Node{Port: port, Args: args, t: t}
+	n := &Node{Port: port, Args: args, t: t, Dir: t.TempDir()}
 	n.start()
 	t.Cleanup(func() {
 		n.Stop()
@@ -143,6 +146,7 @@ func (n *Node) start() {
 	n.t.Helper()
 	args := append([]string{"--port", fmt.Sprint(n.Port), "--bind", "127.0.0.1", "--log-level", "debug"}, n.Args...)
 	n.cmd = exec.Command(Distrod(n.t), args...)
+	n.cmd.Dir = n.Dir
 	if n.out == nil {
 		n.out = &SyncBuffer{}
 	}
