@@ -23,8 +23,11 @@ import (
 //
 //	--cluster-conf <Conf> --cluster-secret <Secret> --advertise 127.0.0.1:<port>
 //
-// after the base Options.Args. Nodes are stopped (and their output dumped if
-// the test failed) at the test's cleanup.
+// after the base Options.Args. Client auth, on by default in a cluster, is
+// turned off with --auth=false before the base Args (these suites test
+// Distro; base Args with --auth turn it back on, as auth_test.go does).
+// Nodes are stopped (and their output dumped if the test failed) at the
+// test's cleanup.
 type Cluster struct {
 	// Nodes in the order they were started (StartCluster, then AddNode).
 	Nodes []*Node
@@ -140,6 +143,7 @@ func newCluster(name string, base Options) (*Cluster, error) {
 	if base.Name == "" {
 		base.Name = "node"
 	}
+	base.Args = append([]string{"--auth=false"}, base.Args...)
 	return &Cluster{Conf: filepath.Join(dir, "cluster.conf"), Secret: secret, base: base}, nil
 }
 
@@ -225,7 +229,12 @@ func (c *Cluster) WaitMembers(timeout time.Duration, want func(*Node) string) er
 			if !n.Running() {
 				continue
 			}
-			ms, err := n.HTTP().ClusterNodes()
+			h, err := n.OperatorHTTP()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+				continue
+			}
+			ms, err := h.ClusterNodes()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
 				continue

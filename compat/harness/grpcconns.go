@@ -23,8 +23,12 @@ type GRPCConn struct {
 // GRPCConns lists the node's Nacos 2 client connections. A client can be
 // recognised by its labels: nacos-sdk-go v2 sends ClientConfig.AppConnLabels
 // with an "app_" prefix (AppConnLabels{"compat": "x"} → labels["app_compat"]).
-func (n *Node) GRPCConns() ([]GRPCConn, error) {
+// With auth on, pass an admin token.
+func (n *Node) GRPCConns(token ...string) ([]GRPCConn, error) {
 	h := &NacosHTTP{Base: n.BaseURL(), Client: &http.Client{Timeout: 5 * time.Second}}
+	if len(token) > 0 {
+		h.Token = token[0]
+	}
 	body, err := h.Do(http.MethodGet, "/distro/admin/connections", nil)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,8 @@ type NacosHTTP struct {
 	// Base is the API root, e.g. http://127.0.0.1:8848/nacos.
 	Base   string
 	Client *http.Client
+	// Token, if set, is sent as "Authorization: Bearer" (auth on).
+	Token string
 }
 
 // HTTP returns a raw v1 client for the node.
@@ -59,6 +61,9 @@ func (h *NacosHTTP) Do(method, path string, params url.Values) (string, error) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
 	}
+	if h.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.Token)
+	}
 	c := h.Client
 	if c == nil {
 		c = http.DefaultClient
@@ -76,6 +81,32 @@ func (h *NacosHTTP) Do(method, path string, params url.Values) (string, error) {
 		return string(b), &HTTPError{Method: method, URL: u, Status: resp.StatusCode, Body: string(b)}
 	}
 	return string(b), nil
+}
+
+// Login logs in with POST /v1/auth/login and returns the access token.
+func (h *NacosHTTP) Login(username, password string) (string, error) {
+	body, err := h.Do(http.MethodPost, "/v1/auth/login", url.Values{"username": {username}, "password": {password}})
+	if err != nil {
+		return "", err
+	}
+	var r struct {
+		AccessToken string `json:"accessToken"`
+	}
+	if err := json.Unmarshal([]byte(body), &r); err != nil || r.AccessToken == "" {
+		return "", fmt.Errorf("login answer %q: %v", body, err)
+	}
+	return r.AccessToken, nil
+}
+
+// AsUser returns a copy of h that sends the token of username (it logs in).
+func (h *NacosHTTP) AsUser(username, password string) (*NacosHTTP, error) {
+	tok, err := h.Login(username, password)
+	if err != nil {
+		return nil, err
+	}
+	c := *h
+	c.Token = tok
+	return &c, nil
 }
 
 // RegisterInstance POSTs /v1/ns/instance (no heartbeats follow).

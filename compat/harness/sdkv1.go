@@ -41,6 +41,13 @@ type V1Client struct {
 // the test binary exits.
 func NewV1Client(tb testing.TB, name string, nodes ...*Node) *V1Client {
 	tb.Helper()
+	return NewV1ClientWith(tb, name, Credentials{}, nodes...)
+}
+
+// NewV1ClientWith is NewV1Client for a client configured with a user name
+// and password (auth on); the SDK logs in and sends its token.
+func NewV1ClientWith(tb testing.TB, name string, creds Credentials, nodes ...*Node) *V1Client {
+	tb.Helper()
 	root, err := TempRoot()
 	if err != nil {
 		tb.Fatal(err)
@@ -56,6 +63,8 @@ func NewV1Client(tb testing.TB, name string, nodes ...*Node) *V1Client {
 		CacheDir:             filepath.Join(dir, "cache"),
 		LogDir:               filepath.Join(root, "sdk-log"),
 		LogLevel:             "debug",
+		Username:             creds.Username,
+		Password:             creds.Password,
 	}
 	var sc []constant.ServerConfig
 	for _, n := range nodes {

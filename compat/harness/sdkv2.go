@@ -30,6 +30,29 @@ type V2Client struct {
 // its logger.SetLogger). The client is closed at tb's cleanup.
 func NewV2Client(tb testing.TB, label string, nodes ...*Node) *V2Client {
 	tb.Helper()
+	return NewV2ClientWith(tb, label, Credentials{}, nodes...)
+}
+
+// Credentials configure an SDK client's login (auth on).
+type Credentials struct{ Username, Password string }
+
+// NewV2ClientWith is NewV2Client for a client configured with a user name
+// and password (auth on). The SDK logs in over HTTP at creation and sends
+// its token in every gRPC request's headers. It fails tb when the client
+// cannot be created; use NewV2ClientErr to see that error.
+func NewV2ClientWith(tb testing.TB, label string, creds Credentials, nodes ...*Node) *V2Client {
+	tb.Helper()
+	c, err := NewV2ClientErr(tb, label, creds, nodes...)
+	if err != nil {
+		tb.Fatalf("v2 NewNamingClient(%s): %v", label, err)
+	}
+	return c
+}
+
+// NewV2ClientErr builds the client of NewV2ClientWith and returns the
+// SDK's error instead of failing.
+func NewV2ClientErr(tb testing.TB, label string, creds Credentials, nodes ...*Node) (*V2Client, error) {
+	tb.Helper()
 	dir, err := TempDir("v2-client-" + label)
 	if err != nil {
 		tb.Fatal(err)
@@ -42,6 +65,8 @@ func NewV2Client(tb testing.TB, label string, nodes ...*Node) *V2Client {
 		LogDir:               filepath.Join(dir, "log"),
 		LogLevel:             "debug",
 		AppConnLabels:        map[string]string{"compat": label},
+		Username:             creds.Username,
+		Password:             creds.Password,
 	}
 	var sc []constant.ServerConfig
 	for _, n := range nodes {
@@ -49,10 +74,10 @@ func NewV2Client(tb testing.TB, label string, nodes ...*Node) *V2Client {
 	}
 	nc, err := clients.NewNamingClient(vo.NacosClientParam{ClientConfig: &cc, ServerConfigs: sc})
 	if err != nil {
-		tb.Fatalf("v2 NewNamingClient(%s): %v", label, err)
+		return nil, err
 	}
 	tb.Cleanup(nc.CloseClient)
-	return &V2Client{INamingClient: nc, Label: label}
+	return &V2Client{INamingClient: nc, Label: label}, nil
 }
 
 // MustRegister registers p and fails tb unless the SDK reports success.

@@ -103,8 +103,9 @@ async function freePort() {
 
 // Distrod is one distrod process with its output kept in memory.
 class Distrod {
-  constructor(bin) {
+  constructor(bin, extraArgs = []) {
     this.bin = bin;
+    this.extraArgs = extraArgs;
     this.output = '';
     this.child = null;
     this.exited = null;
@@ -137,10 +138,12 @@ class Distrod {
   }
 
   async _startOnce() {
-    const args = [ '--port', String(this.port), '--bind', '127.0.0.1', '--log-level', 'debug' ];
+    const args = [ '--port', String(this.port), '--bind', '127.0.0.1', '--log-level', 'debug', ...this.extraArgs ];
     const env = Object.fromEntries(Object.entries(process.env).filter(([ k ]) => !k.startsWith('DISTRO_')));
     this._append(`=== start: ${this.bin} ${args.join(' ')} ===\n`);
-    const child = spawn(this.bin, args, { env, cwd: os.tmpdir(), stdio: [ 'ignore', 'pipe', 'pipe' ] });
+    // A work directory of its own: an auth-on node keeps ./data there.
+    this.dir = this.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'distro-compat-node-'));
+    const child = spawn(this.bin, args, { env, cwd: this.dir, stdio: [ 'ignore', 'pipe', 'pipe' ] });
     this.child = child;
     child.stdout.on('data', c => this._append(c));
     child.stderr.on('data', c => this._append(c));
@@ -190,12 +193,23 @@ class Distrod {
 
   // listInstances is the server's own view: raw GET instance/list (no
   // udpPort, so no push subscription, and no client cache).
-  async listInstances(groupedName, clusters = '') {
+  async listInstances(groupedName, clusters = '', token = '') {
     const q = new URLSearchParams({ serviceName: groupedName, clusters, namespaceId: 'public' });
-    const res = await fetch(`${this.base}/nacos/v1/ns/instance/list?${q}`, { signal: AbortSignal.timeout(5000) });
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const res = await fetch(`${this.base}/nacos/v1/ns/instance/list?${q}`, { headers, signal: AbortSignal.timeout(5000) });
     const body = await res.text();
     assert.equal(res.status, 200, `instance/list ${groupedName}: HTTP ${res.status}: ${body}`);
     return JSON.parse(body);
+  }
+
+  // login returns an access token (POST /nacos/v1/auth/login).
+  async login(username, password) {
+    const res = await fetch(`${this.base}/nacos/v1/auth/login`, {
+      method: 'POST', body: new URLSearchParams({ username, password }), signal: AbortSignal.timeout(5000),
+    });
+    const body = await res.text();
+    assert.equal(res.status, 200, `login ${username}: HTTP ${res.status}: ${body}`);
+    return JSON.parse(body).accessToken;
   }
 }
 
@@ -217,10 +231,10 @@ let binCleanup = () => {};
 const clients = [];
 const loggers = [];
 
-async function newClient(name) {
+async function newClient(name, { node = distrod, ...opts } = {}) {
   const { lines, logger } = quietLogger(name);
   loggers.push({ name, lines });
-  const client = new NacosNamingClient({ logger, serverList: distrod.serverList, namespace: 'public' });
+  const client = new NacosNamingClient({ logger, serverList: node.serverList, namespace: 'public', ...opts });
   clients.push(client);
   // A background error (failed poll, push receiver) must not crash the run;
   // it is logged and shows up in the diagnostics of a failing test.
@@ -321,22 +335,30 @@ function it(name, fn) {
 
 // ---------------------------------------------------------------- tests
 
+// authd is a second node with client auth on and a known admin password.
+let authd;
+const ADMIN_PW = 'node-compat-admin-password';
+
 before(async () => {
   const b = distrodBin();
   binCleanup = b.cleanup;
   distrod = new Distrod(b.bin);
-  await withTimeout(distrod.start(), READY_TIMEOUT_MS * 3 + 5000, 'start distrod');
+  authd = new Distrod(b.bin, [ '--auth', '--auth-admin-password', ADMIN_PW ]);
+  await withTimeout(Promise.all([ distrod.start(), authd.start() ]), READY_TIMEOUT_MS * 3 + 5000, 'start distrod');
 });
 
 after(async () => {
   await Promise.allSettled(clients.map(c => withTimeout(c.close(), 5000, 'client.close()')));
-  if (distrod) await distrod.stop();
+  await Promise.allSettled([ distrod, authd ].filter(Boolean).map(d => d.stop()));
+  for (const d of [ distrod, authd ]) if (d && d.dir) fs.rmSync(d.dir, { recursive: true, force: true });
   binCleanup();
 });
 
 // Safety net: never leave distrod behind, even if the runner is killed.
 process.once('exit', () => {
-  if (distrod && distrod.child && distrod.child.exitCode === null) distrod.child.kill('SIGKILL');
+  for (const d of [ distrod, authd ]) {
+    if (d && d.child && d.child.exitCode === null) d.child.kill('SIGKILL');
+  }
 });
 
 it('getServerStatus is UP', async () => {
@@ -430,4 +452,45 @@ it('deregisterInstance removes the instance', async () => {
   assert.deepEqual(addrs((await distrod.listInstances(grouped)).hosts), []);
   // Deregistering again is accepted (idempotent, HTTP 200).
   await withTimeout(client.deregisterInstance(svc, one), 10000, 'deregisterInstance(one) again');
+});
+
+// The npm client sends username and password with every request (it never
+// logs in); distrod checks them like a token, from a cache after the first
+// bcrypt check.
+it('auth: a client with username and password registers, lists and is pushed changes', async t => {
+  const creds = { node: authd, username: 'nacos', password: ADMIN_PW };
+  const provider = await newClient('auth-provider', creds);
+  const consumer = await newClient('auth-consumer', creds);
+  const svc = uniq('auth');
+  const a = { ip: '10.33.0.1', port: 8080, clusterName: 'DEFAULT' };
+  const b = { ip: '10.33.0.2', port: 8080, clusterName: 'DEFAULT' };
+  await withTimeout(provider.registerInstance(svc, a), 10000, 'registerInstance(a)');
+  const listener = new Listener();
+  const subscribedAt = Date.now();
+  consumer.subscribe({ serviceName: svc }, listener.fn);
+  await listener.waitFor(e => sameSet(e.hosts, [ '10.33.0.1:8080' ]), 5000, 'initial listener call');
+  await sleep(Math.max(0, subscribedAt + 1500 - Date.now()));
+  const changedAt = Date.now();
+  await withTimeout(provider.registerInstance(svc, b), 10000, 'registerInstance(b)');
+  await expectPush(t, listener, 'register b', changedAt, [ '10.33.0.1:8080', '10.33.0.2:8080' ]);
+  consumer.unSubscribe({ serviceName: svc }, listener.fn);
+});
+
+it('auth: a wrong password or no credentials fail cleanly and register nothing', async () => {
+  const svc = uniq('auth-wrong');
+  // The client reports "failed to req API ... after all servers tried" and
+  // logs each server's answer: Nacos's 403 "user not found!".
+  const refused = name => {
+    const { lines } = loggers.find(l => l.name === name);
+    assert.ok(lines.some(l => l.includes('code: 403') && l.includes('user not found!')), `${name}: no 403 logged: ${lines.join('\n')}`);
+    return true;
+  };
+  const wrong = await newClient('auth-wrong', { node: authd, username: 'nacos', password: 'wrong-password' });
+  await assert.rejects(withTimeout(wrong.registerInstance(svc, { ip: '10.34.0.1', port: 80 }), 10000, 'registerInstance'),
+    () => refused('auth-wrong'));
+  const anon = await newClient('auth-anon', { node: authd });
+  await assert.rejects(withTimeout(anon.registerInstance(svc, { ip: '10.34.0.2', port: 80 }), 10000, 'registerInstance'),
+    () => refused('auth-anon'));
+  const token = await authd.login('nacos', ADMIN_PW);
+  assert.deepEqual(addrs((await authd.listInstances(`DEFAULT_GROUP@@${svc}`, '', token)).hosts), []);
 });
