@@ -132,7 +132,11 @@ func NewCluster(cfg Config) (*Cluster, error) {
 func (c *Cluster) newNode(role string) (*Node, error) {
 	ip := c.Lab.IP(role)
 	n := &Node{Role: role, IP: ip, Addr: ip + ":" + strconv.Itoa(HTTPPort), lab: c.Lab, bin: c.Cfg.Distrod,
-		logPath: filepath.Join(c.Cfg.Dir, role+".log"), env: []string{"DISTRO_CLUSTER_SECRET=" + c.Secret}}
+		logPath: filepath.Join(c.Cfg.Dir, role+".log"),
+		// Client auth (on by default in a cluster) is off explicitly: the
+		// suite tests Distro, and its workload and observers speak to the
+		// nodes anonymously.
+		env: []string{"DISTRO_CLUSTER_SECRET=" + c.Secret, "DISTRO_AUTH=false"}}
 	n.args = []string{"--port", strconv.Itoa(HTTPPort), "--bind", ip, "--advertise", n.Addr}
 	if c.Cfg.ClusterConf {
 		conf := c.confPath(role)

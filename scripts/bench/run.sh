@@ -350,7 +350,7 @@ if [[ $CLUSTER == 1 ]]; then
     wait_quiet
     pids=()
     for p in $BASE $((BASE+10)) $((BASE+20)); do
-      start_distrod "$p" "cluster-$p-$rep" --members "$MEMBERS" --insecure-cluster --advertise "127.0.0.1:$p"
+      start_distrod "$p" "cluster-$p-$rep" --members "$MEMBERS" --insecure-cluster --auth=false --advertise "127.0.0.1:$p"
       pids+=("$SERVER_PID")
     done
     i=0
