@@ -19,6 +19,11 @@ const (
 	defaultServer = "127.0.0.1:8848"
 	// envServer overrides defaultServer when --server is not given.
 	envServer = "DISTRO_SERVER"
+	// envUsername and envPassword give the credentials when --username and
+	// --password are not given (prefer the environment for the password:
+	// a flag shows in the process list).
+	envUsername = "DISTRO_USERNAME"
+	envPassword = "DISTRO_PASSWORD"
 )
 
 // cli holds one invocation's I/O, environment and global flags. Tests build
@@ -38,6 +43,8 @@ type cli struct {
 	namespace string
 	timeout   time.Duration
 	jsonOut   bool
+	username  string
+	password  string
 }
 
 func newCLI(stdout, stderr io.Writer, getenv func(string) string) *cli {
@@ -90,8 +97,11 @@ that is down or answers 5xx is skipped and the next one is tried.`,
 	pf.StringVar(&c.namespace, "namespace", "", "namespace id (default: public)")
 	pf.DurationVar(&c.timeout, "timeout", client.DefaultTimeout, "timeout of each attempt on one server")
 	pf.BoolVar(&c.jsonOut, "json", false, "print JSON instead of tables")
+	pf.StringVar(&c.username, "username", "", "user to log in as on servers with auth on (env "+envUsername+")")
+	pf.StringVar(&c.password, "password", "", "password of --username (env "+envPassword+", preferred)")
 
-	root.AddCommand(c.instanceCmd(), c.serviceCmd(), c.statusCmd(), c.membersCmd(), c.versionCmd())
+	root.AddCommand(c.instanceCmd(), c.serviceCmd(), c.statusCmd(), c.membersCmd(), c.versionCmd(),
+		c.userCmd(), c.roleCmd(), c.permissionCmd())
 	c.root = root
 	return root
 }
@@ -128,11 +138,26 @@ func (c *cli) client() (*client.Client, []string, error) {
 		client.WithNamespace(c.namespace),
 		client.WithUserAgent("distroctl/" + versionString()),
 	}
+	if user, pw := c.credentials(); user != "" {
+		opts = append(opts, client.WithCredentials(user, pw))
+	}
 	cl, err := client.New(servers, append(opts, c.clientOpts...)...)
 	if err != nil {
 		return nil, nil, strip(err)
 	}
 	return cl, servers, nil
+}
+
+// credentials returns --username/--password, else the environment's.
+func (c *cli) credentials() (string, string) {
+	user, pw := c.username, c.password
+	if !c.root.PersistentFlags().Changed("username") {
+		user = strings.TrimSpace(c.getenv(envUsername))
+	}
+	if !c.root.PersistentFlags().Changed("password") {
+		pw = c.getenv(envPassword)
+	}
+	return user, pw
 }
 
 // strip drops the package prefix from client.New errors: the user typed
