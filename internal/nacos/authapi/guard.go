@@ -85,6 +85,7 @@ var rules = map[string]rule{
 	"GET /nacos/v1/ns/catalog/services":  {kind: naming, act: auth.Read, scope: namespace},
 	"GET /nacos/v1/ns/catalog/instances": {kind: naming, act: auth.Read, scope: service},
 	"GET /nacos/v1/ns/catalog/service":   {kind: naming, act: auth.Read, scope: service},
+	"PUT /nacos/v1/ns/cluster":           {kind: naming, act: auth.Write, scope: service},
 	"GET /nacos/v1/ns/operator/metrics":  {kind: metrics},
 	"GET /nacos/v1/ns/ops/metrics":       {kind: metrics},
 	"GET /nacos/v1/ns/operator/switches": {kind: authenticated},
