@@ -49,6 +49,16 @@
 // increases per service across pushes (clients drop anything older than
 // what they hold).
 //
+// # Auth
+//
+// With Config.Guard set (client auth on), every naming request of a set-up
+// connection is authorized before its handler runs, from the metadata
+// headers (accessToken); a refusal is answered with the request's own
+// response type and errorCode 403, as Nacos does. Subscriptions remember who
+// made them, and a push re-checks a subscriber when the Guard's epoch moved
+// since its last check (permissions changed): one that may no longer read
+// the service loses the subscription.
+//
 // # Goroutines
 //
 // Serve runs the gRPC server, the dispatcher (pushes, resends, idle

@@ -8,4 +8,9 @@
 // on to the key's owner in a cluster), and answers reads from the local
 // store. Every error is a 4xx with a message a person understands; nothing is
 // written before a request has been fully validated.
+//
+// Client auth is not in this package: internal/nacos/authapi's middleware
+// runs before it, parses the parameters with ReadParams (leaving them in
+// r.Form, which the handlers then use, so that what was authorized is what
+// is acted on), and Config.Identity tells push subscriptions who made them.
 package httpapi

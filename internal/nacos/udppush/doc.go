@@ -39,6 +39,14 @@
 // exceed 2^53, and the Node client, which parses the id as a double and
 // echoes it back as a number, would return a different value.
 //
+// # Auth
+//
+// With Config.Guard set (client auth on), each subscriber remembers who
+// subscribed; before a push, a subscriber whose permission was not checked
+// since the Guard's epoch last moved is checked again and dropped if it may
+// no longer read the service. Nothing is checked while permissions do not
+// change.
+//
 // # Goroutines
 //
 // Run owns two goroutines: the dispatcher (itself), which on each tick of
