@@ -74,19 +74,51 @@ func ReadStateFile(path string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth store: %w", err)
 	}
+	st, err := DecodeState(data)
+	if err != nil {
+		return nil, fmt.Errorf("auth store %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// DecodeState decodes and checks a stored State (the FileStore format; a
+// CP store's snapshot can use it too). Unknown fields, another format
+// version or any invalid entry refuse the whole document.
+func DecodeState(data []byte) (*State, error) {
 	var doc fileDoc
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("auth store %s: %w", path, err)
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after the document")
 	}
 	if doc.Version != fileVersion {
-		return nil, fmt.Errorf("auth store %s: format version %d, want %d", path, doc.Version, fileVersion)
+		return nil, fmt.Errorf("format version %d, want %d", doc.Version, fileVersion)
 	}
 	if err := doc.State.Normalize(); err != nil {
-		return nil, fmt.Errorf("auth store %s: %w", path, err)
+		return nil, err
 	}
 	return &doc.State, nil
+}
+
+// EncodeState is the inverse of DecodeState.
+func EncodeState(s *State) ([]byte, error) {
+	return json.MarshalIndent(fileDoc{Version: fileVersion, State: *s}, "", "  ")
+}
+
+// EncodeChange and DecodeChange are a Change's log entry form (JSON), for a
+// store that replicates changes.
+func EncodeChange(c Change) ([]byte, error) { return json.Marshal(c) }
+
+// DecodeChange decodes a log entry; unknown fields are refused.
+func DecodeChange(data []byte) (Change, error) {
+	var c Change
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&c)
+	return c, err
 }
 
 // State returns the current State.
@@ -131,7 +163,7 @@ func (f *FileStore) Apply(_ context.Context, c Change) (*State, error) {
 // WriteStateFile writes s to path atomically with mode 0600 (the file
 // holds password hashes).
 func WriteStateFile(path string, s *State) error {
-	data, err := json.MarshalIndent(fileDoc{Version: fileVersion, State: *s}, "", "  ")
+	data, err := EncodeState(s)
 	if err != nil {
 		return err
 	}
