@@ -45,6 +45,12 @@ func TestAuthCommands(t *testing.T) {
 		t.Fatalf("role list: %q", out)
 	}
 	must(admin, "instance", "register", "--service", "orders", "--ip", "10.0.0.7", "--port", "8080")
+	if out := must(admin, "status"); !strings.Contains(out, "UP") {
+		t.Fatalf("status: %q", out)
+	}
+	if out := must(admin, "members"); !strings.Contains(out, n.Addr()) {
+		t.Fatalf("members: %q", out)
+	}
 
 	app := []string{"--username", "app", "--password", "app-password"}
 	if out := must(nil, append(app, "instance", "list", "--service", "orders")...); !strings.Contains(out, "10.0.0.7") {

@@ -168,7 +168,7 @@ func (c *Client) ServerStatus(ctx context.Context, server string) (map[string]an
 	}
 	v := url.Values{}
 	v.Set("onlyStatus", "false")
-	body, err := c.once(ctx, server, http.MethodGet, pathMetrics, v)
+	body, err := c.authed(ctx, server, http.MethodGet, pathMetrics, v)
 	if err != nil {
 		return nil, err
 	}
