@@ -36,7 +36,7 @@ func (s *Server) newAuth() error {
 	on, explicit := cfg.Auth.Get()
 	why := "default standalone"
 	if explicit {
-		why = "--auth"
+		why = "--auth (flag, DISTRO_AUTH or config file)"
 	} else if cfg.Clustered() {
 		on, why = true, "default in a cluster"
 	}
