@@ -308,3 +308,26 @@ func TestEnvNamesMatchFlags(t *testing.T) {
 		t.Fatalf("only %d flags registered", n)
 	}
 }
+
+func TestAuthFromConfigFile(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		want Toggle
+		ok   bool
+	}{{"auth: true\n", "true", true}, {"auth: false\n", "false", true}, {"auth: \"0\"\n", "false", true}, {"auth: maybe\n", "", false}} {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c := Default()
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		c.RegisterFlags(fs)
+		if err := fs.Parse([]string{"--config", path}); err != nil {
+			t.Fatal(err)
+		}
+		err := Load(fs, &c, func(string) string { return "" })
+		if (err == nil) != tt.ok || err == nil && c.Auth != tt.want {
+			t.Errorf("%q: Auth %q, error %v; want %q ok=%v", tt.yaml, c.Auth, err, tt.want, tt.ok)
+		}
+	}
+}
