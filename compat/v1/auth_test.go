@@ -33,6 +33,7 @@ func TestAuth(t *testing.T) {
 	changed := time.Now()
 	admin.MustRegister(t, inst(svc, "10.91.0.1", 8080, ""))
 	expectPush(t, sub, "register by the admin, pushed to the reader", changed, "10.91.0.1:8080")
+	waitFirstBeat(t, admin, "10.91.0.1", 8080) // beats carry the token too (answered 200)
 
 	got, err := ro.SelectAllInstances(vo.SelectAllInstancesParam{ServiceName: svc})
 	if err != nil || !sameSet(addrs(got), "10.91.0.1:8080") {
