@@ -505,8 +505,10 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	// Run dispatcher rounds until the workers have done a fair amount,
-	// subscribers have expired (TTL 1s) and pushes have gone out.
-	deadline := time.Now().Add(waitLimit)
+	// subscribers have expired (TTL 1s) and pushes have gone out. The
+	// goal is counted, not timed: the deadline only guards against a hang,
+	// so it is generous enough for -race on a loaded 2-core machine.
+	deadline := time.Now().Add(12 * waitLimit)
 	for rounds := 0; rounds < 300 || iterations.Load() < 2000 || h.p.Stats().Pushes < 100; rounds++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("too little progress: %d iterations, %+v", iterations.Load(), h.p.Stats())
