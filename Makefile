@@ -8,7 +8,7 @@ PKGS := ./...
 FUZZTIME ?= 10s
 GOLANGCI_VERSION ?= v2.15.0
 
-.PHONY: help build test unit race integ compat fmt fmt-check vet lint tidy-check gen gen-check verify bench bench-report bench-smoke fuzz chaos chaos-short clean
+.PHONY: help build test unit race integ compat deploy-check fmt fmt-check vet lint tidy-check gen gen-check verify bench bench-report bench-smoke fuzz chaos chaos-short clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ help: ## list targets
 build: ## build distrod, distroctl and distrobench into ./bin (static, trimmed)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
-test: race compat ## the full test suite (what README and CI run): race-enabled unit, scenario and integration tests, then the Nacos SDK compatibility tests
+test: race compat deploy-check ## the full test suite (what README and CI run): race-enabled unit, scenario and integration tests, the Nacos SDK compatibility tests, the Kubernetes manifest checks
 
 unit: ## fast unit tests, no race detector
 	$(GO) test -count=1 $(PKGS)
@@ -30,6 +30,9 @@ integ: ## only the tests that start real distrod processes
 compat: ## compatibility tests with the real Nacos clients (Go SDK v1/v2 in compat/, npm nacos@2.6.3)
 	bash compat/run.sh
 
+deploy-check: ## Kubernetes manifests and Dockerfile: strict decoding into the API types, wiring and distrod flag checks (deploy/ module)
+	cd deploy && $(GO) test -count=1 ./...
+
 fmt: ## format the code
 	gofmt -s -w $$(git ls-files '*.go')
 
@@ -39,12 +42,14 @@ fmt-check: ## fail if gofmt would change anything
 vet: ## go vet, root and compat modules
 	$(GO) vet $(PKGS)
 	cd compat && $(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 
 lint: ## golangci-lint (pinned; downloaded and built on first use)
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION) run ./...
 
 tidy-check: ## fail if go.mod/go.sum are not tidy
 	$(GO) mod tidy -diff
+	cd deploy && $(GO) mod tidy -diff
 
 gen: ## regenerate protobuf code (needs Debian protobuf-compiler; installs the Go plugins)
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }

@@ -43,6 +43,10 @@ type Config struct {
 	// AddressServer is a URL answering the member list; polled.
 	AddressServer         string        `yaml:"address-server"`
 	AddressServerInterval time.Duration `yaml:"address-server-interval"`
+	// MembersDNS is a DNS name (a Kubernetes headless Service) whose SRV or
+	// A/AAAA records are the member list; re-resolved every MembersDNSInterval.
+	MembersDNS         string        `yaml:"members-dns"`
+	MembersDNSInterval time.Duration `yaml:"members-dns-interval"`
 	// ClusterSecret authenticates every cluster call (≥ 32 bytes).
 	ClusterSecret string `yaml:"cluster-secret"`
 	// InsecureCluster allows a cluster without a secret. Never in production.
@@ -118,7 +122,7 @@ func Default() Config {
 	l := model.DefaultLimits()
 	return Config{
 		Port: 8848, Bind: "0.0.0.0", LogLevel: "info", LogFormat: "text",
-		AddressServerInterval: 5 * time.Second, GRPCPortOffset: 1000, ClusterPortOffset: 1001,
+		AddressServerInterval: 5 * time.Second, MembersDNSInterval: 5 * time.Second, GRPCPortOffset: 1000, ClusterPortOffset: 1001,
 		MaxBodyBytes: l.MaxBodyBytes, MaxNameLen: l.MaxNameLen, MaxMetadataKeys: l.MaxMetadataKeys, MaxMetadataBytes: l.MaxMetadataBytes,
 		UDPPush: true, PushMergeWindow: 20 * time.Millisecond, PushAckTimeout: time.Second, CacheMillis: 10000,
 		ExpireMaxFraction: 0.15,
@@ -138,7 +142,7 @@ func (c *Config) Limits() model.Limits {
 
 // Clustered reports whether any member source is configured.
 func (c *Config) Clustered() bool {
-	return c.ClusterConf != "" || c.Members != "" || c.AddressServer != ""
+	return c.ClusterConf != "" || c.Members != "" || c.AddressServer != "" || c.MembersDNS != ""
 }
 
 // AuthEnabled resolves --auth: explicit, else on exactly in a cluster.
@@ -183,13 +187,13 @@ func (c *Config) Validate() error {
 		bad("log-format", "%q is not text or json", c.LogFormat)
 	}
 	n := 0
-	for _, s := range []string{c.ClusterConf, c.Members, c.AddressServer} {
+	for _, s := range []string{c.ClusterConf, c.Members, c.AddressServer, c.MembersDNS} {
 		if s != "" {
 			n++
 		}
 	}
 	if n > 1 {
-		bad("cluster-conf/members/address-server", "give only one member source")
+		bad("cluster-conf/members/address-server/members-dns", "give only one member source")
 	}
 	if c.Clustered() && !c.InsecureCluster {
 		switch {
@@ -214,7 +218,8 @@ func (c *Config) Validate() error {
 	}{{"push-merge-window", c.PushMergeWindow}, {"push-ack-timeout", c.PushAckTimeout}, {"sync-delay", c.SyncDelay},
 		{"sync-retry-max", c.SyncRetryMax}, {"verify-interval", c.VerifyInterval}, {"probe-interval", c.ProbeInterval},
 		{"probe-timeout", c.ProbeTimeout}, {"tombstone-retention", c.TombstoneRetention}, {"startup-timeout", c.StartupTimeout},
-		{"conn-lease", c.ConnLease}, {"address-server-interval", c.AddressServerInterval}} {
+		{"conn-lease", c.ConnLease}, {"address-server-interval", c.AddressServerInterval},
+		{"members-dns-interval", c.MembersDNSInterval}} {
 		if d.v <= 0 {
 			bad(d.name, "must be positive")
 		}
@@ -272,6 +277,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Members, "members", c.Members, "static member list ip:port,ip:port,...")
 	fs.StringVar(&c.AddressServer, "address-server", c.AddressServer, "URL that answers the member list; polled")
 	fs.DurationVar(&c.AddressServerInterval, "address-server-interval", c.AddressServerInterval, "address server poll period")
+	fs.StringVar(&c.MembersDNS, "members-dns", c.MembersDNS, "DNS name whose SRV (_service._proto.name) or A/AAAA records are the members, e.g. a Kubernetes headless Service; re-resolved")
+	fs.DurationVar(&c.MembersDNSInterval, "members-dns-interval", c.MembersDNSInterval, "members-dns re-resolution period")
 	fs.StringVar(&c.ClusterSecret, "cluster-secret", c.ClusterSecret, "shared secret (≥ 32 bytes) authenticating cluster calls")
 	fs.BoolVar(&c.InsecureCluster, "insecure-cluster", c.InsecureCluster, "run a cluster without a secret (tests only)")
 	fs.IntVar(&c.GRPCPortOffset, "grpc-port-offset", c.GRPCPortOffset, "client gRPC port = port + offset")

@@ -148,6 +148,8 @@ func TestLoadErrors(t *testing.T) {
 		{"short secret", "", []string{"--members", "10.0.0.1:8848", "--cluster-secret", "short"}, nil, "at least 32"},
 		{"secret one byte short", "", []string{"--cluster-conf", "/etc/cluster.conf"}, map[string]string{"DISTRO_CLUSTER_SECRET": secret32[:31]}, "31 bytes"},
 		{"two member sources", "", []string{"--members", "a:1", "--address-server", "http://x", "--cluster-secret", secret32}, nil, "only one member source"},
+		{"dns and file", "", []string{"--members-dns", "distro-headless", "--cluster-conf", "c", "--cluster-secret", secret32}, nil, "only one member source"},
+		{"dns interval", "", []string{"--members-dns", "distro-headless", "--members-dns-interval", "0s", "--cluster-secret", secret32}, nil, "members-dns-interval"},
 		{"bad log level", "", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"bad log format", "", []string{"--log-format", "xml"}, nil, "log-format"},
 		{"bad bind", "", []string{"--bind", "example.com"}, nil, "bind"},
@@ -187,6 +189,7 @@ func TestClusterSecretRules(t *testing.T) {
 		{"cluster insecure, auth off", func(c *Config) { c.Members, c.InsecureCluster, c.Auth = "a:1", true, "false" }, true},
 		{"insecure with short secret", func(c *Config) { c.Members, c.InsecureCluster, c.ClusterSecret, c.Auth = "a:1", true, "x", "false" }, true},
 		{"cluster no secret", func(c *Config) { c.AddressServer = "http://as" }, false},
+		{"dns cluster no secret", func(c *Config) { c.MembersDNS = "distro-headless" }, false},
 		{"cluster short secret", func(c *Config) { c.ClusterConf, c.ClusterSecret = "f", secret32[:31] }, false},
 	} {
 		c := Default()

@@ -8,8 +8,8 @@
 //   - Parsing (ParseMembers, ParseAddress): the Nacos cluster.conf format,
 //     normalised so that every node renders an entry as the same "host:port"
 //     identity.
-//   - Lookups (Standalone, Static, File, AddressServer): where the configured
-//     list comes from; each reports the full list on every change.
+//   - Lookups (Standalone, Static, File, AddressServer, DNS): where the
+//     configured list comes from; each reports the full list on every change.
 //   - Self identity (ResolveSelf): which entry is this node, decided strictly
 //     at startup (hazard H13).
 //   - Health: probes every peer every second from this node, and only from
@@ -22,8 +22,8 @@
 //
 //   - FileLookup.Start leaves one goroutine watching the directory (fsnotify)
 //     until its context ends.
-//   - AddressServerLookup.Start leaves one goroutine polling until its context
-//     ends.
+//   - AddressServerLookup.Start and DNSLookup.Start each leave one goroutine
+//     polling until their context ends.
 //   - Health.Run is the health goroutine. Each probe round runs in one extra
 //     goroutine that starts one goroutine per peer, at most
 //     Config.MaxConcurrentProbes probing at once. Rounds never overlap: a tick

@@ -18,7 +18,7 @@ type Lookup interface {
 	// Watching stops when ctx is cancelled. Start must be called at most once.
 	Start(ctx context.Context, onChange func([]string)) error
 	// Name identifies the mode in logs and status pages: "standalone",
-	// "file", "static" or "address-server".
+	// "file", "static", "address-server" or "dns".
 	Name() string
 }
 

@@ -44,6 +44,20 @@ func (s *Server) lookupFor() (member.Lookup, error) {
 			return nil, fmt.Errorf("--members: %w", err)
 		}
 		return member.Static(list), nil
+	case cfg.MembersDNS != "":
+		l, err := member.DNS(member.DNSConfig{
+			Name: cfg.MembersDNS, Interval: cfg.MembersDNSInterval, DefaultPort: cfg.Port, Logger: s.log,
+			// A new pod's own record can reach DNS after the pod starts:
+			// wait until this node finds itself, by the usual rules.
+			Accept: func(list []string) error {
+				_, err := member.ResolveSelf(cfg.Advertise, list, cfg.Port, member.InterfaceAddrs)
+				return err
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
 	default:
 		return member.AddressServer(cfg.AddressServer, cfg.AddressServerInterval, cfg.Port, nil, s.log), nil
 	}

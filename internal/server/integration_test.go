@@ -333,3 +333,28 @@ func TestIntegrationAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationMembersDNS starts the real binary with --members-dns on
+// "localhost" (resolved from /etc/hosts, so no DNS server is needed): the
+// node takes its member list from DNS, finds itself in it and serves.
+func TestIntegrationMembersDNS(t *testing.T) {
+	t.Parallel()
+	p := testutil.FreePort(t)
+	self := fmt.Sprintf("127.0.0.1:%d", p)
+	n := testutil.Start(t, p, "--members-dns", fmt.Sprintf("localhost:%d", p), "--advertise", self,
+		"--insecure-cluster", "--auth=false", "--startup-timeout", "1s", "--members-dns-interval", "200ms")
+	testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, n.Ready)
+	out := n.Output()
+	if !strings.Contains(out, "lookup=dns") || !strings.Contains(out, self) {
+		t.Fatalf("node did not load its members from DNS:\n%s", out)
+	}
+	resp, err := http.Get(n.URL() + "/nacos/v1/core/cluster/nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"address":"`+self+`"`) {
+		t.Fatalf("nodes page does not list %s: %s", self, body)
+	}
+}
