@@ -128,6 +128,8 @@ type Engine struct {
 	firstNode atomic.Bool
 
 	runCtx context.Context
+	// step is set when the engine is driven by EnableStepping instead of Run.
+	step *stepper
 }
 
 // New builds an engine. It subscribes to st's change events: call it before

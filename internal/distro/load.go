@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/distro-registry/distro/api/clusterpb"
 )
@@ -18,38 +19,9 @@ import (
 func (e *Engine) loadLoop(ctx context.Context) {
 	start := e.clk.Now()
 	for attempt := 0; !e.ready.Load(); attempt++ {
-		v := e.view.Load()
-		peers := v.Peers()
-		if len(peers) == 0 {
-			e.firstNode.Store(true)
-			e.markReady("no peers: first node")
+		if e.loadAttempt(ctx, start, attempt) || ctx.Err() != nil {
 			return
 		}
-		for _, m := range e.loadOrder(peers, attempt) {
-			n, err := e.loadFrom(ctx, m)
-			if err == nil {
-				e.markReady(fmt.Sprintf("snapshot of %d records loaded from %s", n, m))
-				return
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			e.log.Info("snapshot load failed; trying next peer", "peer", m, "error", err)
-		}
-		if e.wholeClusterStarting(peers) {
-			// Every peer answered and none is ready: the whole cluster is
-			// starting, so no node holds data to load.
-			e.firstNode.Store(true)
-			e.markReady("every peer is starting too: first node")
-			return
-		}
-		if e.clk.Now().Sub(start) >= e.cfg.StartupTimeout && !e.anyPeerReady() {
-			e.firstNode.Store(true)
-			e.markReady("no ready peer answered within the startup timeout: first node")
-			return
-		}
-		msg := fmt.Sprintf("loading snapshot (attempt %d, no ready peer yet)", attempt+1)
-		e.readyMsg.Store(&msg)
 		select {
 		case <-ctx.Done():
 			return
@@ -57,6 +29,45 @@ func (e *Engine) loadLoop(ctx context.Context) {
 		case <-e.viewCh:
 		}
 	}
+}
+
+// loadAttempt makes one round of the startup load: every peer in turn until
+// one serves a snapshot, then the first-node rules. It reports whether the
+// node is ready.
+func (e *Engine) loadAttempt(ctx context.Context, start time.Time, attempt int) bool {
+	v := e.view.Load()
+	peers := v.Peers()
+	if len(peers) == 0 {
+		e.firstNode.Store(true)
+		e.markReady("no peers: first node")
+		return true
+	}
+	for _, m := range e.loadOrder(peers, attempt) {
+		n, err := e.loadFrom(ctx, m)
+		if err == nil {
+			e.markReady(fmt.Sprintf("snapshot of %d records loaded from %s", n, m))
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		e.log.Info("snapshot load failed; trying next peer", "peer", m, "error", err)
+	}
+	if e.wholeClusterStarting(peers) {
+		// Every peer answered and none is ready: the whole cluster is
+		// starting, so no node holds data to load.
+		e.firstNode.Store(true)
+		e.markReady("every peer is starting too: first node")
+		return true
+	}
+	if e.clk.Now().Sub(start) >= e.cfg.StartupTimeout && !e.anyPeerReady() {
+		e.firstNode.Store(true)
+		e.markReady("no ready peer answered within the startup timeout: first node")
+		return true
+	}
+	msg := fmt.Sprintf("loading snapshot (attempt %d, no ready peer yet)", attempt+1)
+	e.readyMsg.Store(&msg)
+	return false
 }
 
 // wholeClusterStarting reports whether every configured peer is UP and has

@@ -89,49 +89,57 @@ func (e *Engine) sendLoop(ctx context.Context, p *peer) {
 			case <-timer:
 			}
 		}
-		p.mu.Lock()
-		tasks := p.q.popDue(e.clk.Now(), e.cfg.BatchKeys)
-		p.inflight = len(tasks)
-		p.mu.Unlock()
-		if len(tasks) == 0 {
-			continue
-		}
-		err := e.sendTasks(ctx, p.addr, tasks)
-		now = e.clk.Now()
-		p.mu.Lock()
-		p.inflight = 0
-		if err != nil && status.Code(err) == codes.InvalidArgument {
-			// The peer refused the content (e.g. different limits during a
-			// rolling change): resending it would stall every key batched
-			// with it forever. Drop it; verification reports the difference.
-			e.m.queueDropped.WithLabelValues(p.addr).Add(float64(len(tasks)))
-			e.log.Warn("peer refused a sync batch as invalid; dropped", "peer", p.addr, "keys", len(tasks), "error", err)
-			err = nil
-			tasks = nil
-		}
-		if err != nil {
-			if p.backoff == 0 {
-				p.backoff = e.cfg.RetryMin
-			} else if p.backoff *= 2; p.backoff > e.cfg.RetryMax {
-				p.backoff = e.cfg.RetryMax
-			}
-			for _, t := range tasks {
-				t.deadline = now.Add(p.backoff)
-				p.q.add(t)
-			}
-		} else {
-			p.backoff = 0
-		}
-		p.mu.Unlock()
-		if err != nil {
-			e.m.syncRetries.WithLabelValues(p.addr).Inc()
-			e.log.Debug("sync to peer failed; will retry", "peer", p.addr, "keys", len(tasks), "error", err)
-			continue
+		e.sendDue(ctx, p)
+	}
+}
+
+// sendDue sends one batch of p's due tasks, if any, and settles the
+// outcome: on failure the batch goes back to the queue with backoff. It
+// returns the send error.
+func (e *Engine) sendDue(ctx context.Context, p *peer) error {
+	p.mu.Lock()
+	tasks := p.q.popDue(e.clk.Now(), e.cfg.BatchKeys)
+	p.inflight = len(tasks)
+	p.mu.Unlock()
+	if len(tasks) == 0 {
+		return nil
+	}
+	err := e.sendTasks(ctx, p.addr, tasks)
+	now := e.clk.Now()
+	p.mu.Lock()
+	p.inflight = 0
+	if err != nil && status.Code(err) == codes.InvalidArgument {
+		// The peer refused the content (e.g. different limits during a
+		// rolling change): resending it would stall every key batched
+		// with it forever. Drop it; verification reports the difference.
+		e.m.queueDropped.WithLabelValues(p.addr).Add(float64(len(tasks)))
+		e.log.Warn("peer refused a sync batch as invalid; dropped", "peer", p.addr, "keys", len(tasks), "error", err)
+		err = nil
+		tasks = nil
+	}
+	if err != nil {
+		if p.backoff == 0 {
+			p.backoff = e.cfg.RetryMin
+		} else if p.backoff *= 2; p.backoff > e.cfg.RetryMax {
+			p.backoff = e.cfg.RetryMax
 		}
 		for _, t := range tasks {
-			e.m.syncLatency.Observe(now.Sub(t.since).Seconds())
+			t.deadline = now.Add(p.backoff)
+			p.q.add(t)
 		}
+	} else {
+		p.backoff = 0
 	}
+	p.mu.Unlock()
+	if err != nil {
+		e.m.syncRetries.WithLabelValues(p.addr).Inc()
+		e.log.Debug("sync to peer failed; will retry", "peer", p.addr, "keys", len(tasks), "error", err)
+		return err
+	}
+	for _, t := range tasks {
+		e.m.syncLatency.Observe(now.Sub(t.since).Seconds())
+	}
+	return nil
 }
 
 // sendTasks reads the current records of every task's key and sends them in

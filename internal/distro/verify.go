@@ -3,6 +3,7 @@ package distro
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -79,11 +80,16 @@ func (e *Engine) VerifyOnce(ctx context.Context) {
 		if addr == e.cfg.Self {
 			continue
 		}
-		wg.Go(func() {
+		one := func() {
 			if err := e.verifyPeer(ctx, v, addr, sums); err != nil {
 				e.log.Debug("verification with peer failed", "peer", addr, "error", err)
 			}
-		})
+		}
+		if e.step != nil {
+			one()
+		} else {
+			wg.Go(one)
+		}
 	}
 	wg.Wait()
 	// One pull round per interval, with the peers in turn: compare every
@@ -152,9 +158,12 @@ func (e *Engine) sendKeyDigests(ctx context.Context, addr string, proto *cluster
 			}
 		}
 	})
+	// Sorted, so that which keys share a message does not depend on map
+	// order (the simulator's runs must repeat exactly).
+	sorted := slices.SortedFunc(maps.Keys(keys), compareKeys)
 	list := make([]*clusterpb.KeyDigest, 0, len(keys))
-	for k, d := range keys {
-		list = append(list, &clusterpb.KeyDigest{Key: keyToPB(k), Digest: d})
+	for _, k := range sorted {
+		list = append(list, &clusterpb.KeyDigest{Key: keyToPB(k), Digest: keys[k]})
 	}
 	for start := 0; ; start += e.cfg.KeyDigestBatch {
 		end := min(start+e.cfg.KeyDigestBatch, len(list))
@@ -271,6 +280,7 @@ func (e *Engine) handleKeyDigest(from string, kd *clusterpb.KeyDigestRequest) (*
 	} else {
 		e.noteRound(from, remote)
 	}
+	slices.SortFunc(differing, compareKeys) // repairs in a repeatable order
 	if len(differing) > 0 && !kd.GetAllKeys() {
 		e.m.digestMismatch.Add(float64(len(differing)))
 		pol := repairPolicy{
@@ -353,7 +363,7 @@ func (e *Engine) startRepair(from string, keys []model.ServiceKey, pol repairPol
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	go func() {
+	run := func() {
 		defer func() {
 			e.rounds.mu.Lock()
 			delete(e.rounds.busy, from)
@@ -362,7 +372,12 @@ func (e *Engine) startRepair(from string, keys []model.ServiceKey, pol repairPol
 		if err := e.repair(ctx, from, keys, pol); err != nil {
 			e.log.Debug("repair from peer failed", "peer", from, "keys", len(keys), "error", err)
 		}
-	}()
+	}
+	if e.step != nil {
+		e.step.later(run)
+		return
+	}
+	go run()
 }
 
 // repair fetches the owner's full records for keys, merges them, pushes

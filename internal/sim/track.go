@@ -1,0 +1,137 @@
+package sim
+
+import (
+	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/store"
+)
+
+// tracker follows every client write from its acknowledgement until every
+// node holds it, and keeps the expected final state of every instance.
+type tracker struct {
+	s       *Sim
+	reg     []bool  // expected registered, by si*PerService+ij
+	version []uint8 // last version written, by instance
+	open    map[instRef]*change
+}
+
+// instRef names an instance by its service name and IP (unique per
+// instance in the client model).
+type instRef struct{ svc, ip string }
+
+type change struct {
+	si, ij  int
+	target  *store.Record
+	at      int64
+	phase   phase
+	reached []bool
+	have    int
+}
+
+func (t *tracker) init(s *Sim) {
+	t.s = s
+	n := s.cfg.Services * s.cfg.PerService
+	t.reg = make([]bool, n)
+	t.version = make([]uint8, n)
+	t.open = make(map[instRef]*change)
+}
+
+func (t *tracker) idx(si, ij int) int { return si*t.s.cfg.PerService + ij }
+
+// bulk records the initial registrations.
+func (t *tracker) bulk() {
+	for i := range t.reg {
+		t.reg[i] = true
+	}
+}
+
+func (t *tracker) registered(si, ij int) bool { return t.reg[t.idx(si, ij)] }
+
+func (t *tracker) busy(si, ij int) bool {
+	_, ok := t.open[instRef{serviceKey(si).Name, instanceKey(ij).IP}]
+	return ok
+}
+
+func (t *tracker) nextVersion(si, ij int) int {
+	i := t.idx(si, ij)
+	t.version[i]++
+	return int(t.version[i])
+}
+
+// issued records an acknowledged write: its version is the newest record of
+// the instance on any node right after the write.
+func (t *tracker) issued(si, ij int, register bool, entry *node) {
+	s := t.s
+	t.reg[t.idx(si, ij)] = register
+	k, ik := serviceKey(si), instanceKey(ij)
+	var target *store.Record
+	for _, n := range s.nodes {
+		if !n.alive {
+			continue
+		}
+		if recs, _ := n.st.Records(k, []model.InstanceKey{ik}); len(recs) == 1 && (target == nil || recs[0].Compare(target) > 0) {
+			target = recs[0]
+		}
+	}
+	if target == nil {
+		s.rep.violate("I5", "an acknowledged write is on no node")
+		return
+	}
+	c := &change{si: si, ij: ij, target: target, at: s.now, phase: s.rep.phase, reached: make([]bool, len(s.nodes))}
+	for _, n := range s.nodes {
+		if !n.alive {
+			c.reached[n.idx] = true
+			c.have++
+			continue
+		}
+		if recs, _ := n.st.Records(k, []model.InstanceKey{ik}); len(recs) == 1 && recs[0].Compare(target) >= 0 {
+			c.reached[n.idx] = true
+			c.have++
+		}
+	}
+	if c.have == len(c.reached) {
+		s.rep.propagated(c, 0)
+		return
+	}
+	t.open[instRef{k.Name, ik.IP}] = c
+}
+
+// watch follows n's store: each merged or written record that reaches an
+// open change's version counts for that change.
+func (t *tracker) watch(n *node) {
+	inc := n.inc
+	n.st.OnChange(func(ev store.Event) {
+		if len(t.open) == 0 || n.inc != inc {
+			return
+		}
+		for _, r := range ev.Changed {
+			ref := instRef{ev.Key.Name, r.Instance.IP}
+			c := t.open[ref]
+			if c == nil || n.idx >= len(c.reached) || c.reached[n.idx] || r.Compare(c.target) < 0 {
+				continue
+			}
+			c.reached[n.idx] = true
+			c.have++
+			if c.have == len(c.reached) {
+				delete(t.open, ref)
+				t.s.rep.propagated(c, t.s.now-c.at)
+			}
+		}
+	})
+}
+
+// crashed excuses n from every open change: a crashed node loses its data
+// and reloads it with its snapshot.
+func (t *tracker) crashed(n *node) {
+	for ref, c := range t.open {
+		if n.idx < len(c.reached) && !c.reached[n.idx] {
+			c.reached[n.idx] = true
+			c.have++
+			if c.have == len(c.reached) {
+				delete(t.open, ref)
+				t.s.rep.propagated(c, t.s.now-c.at)
+			}
+		}
+	}
+}
+
+func (t *tracker) outstanding() int { return len(t.open) }
