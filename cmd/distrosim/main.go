@@ -1,6 +1,8 @@
 // Command distrosim runs the deterministic cluster simulation (internal/sim):
 // real Distro engines over a simulated network and clock. It prints the
-// report as JSON on stdout and a summary table on stderr.
+// report as JSON on stdout and a summary table on stderr; it exits 1 if an
+// invariant was violated. "distrosim chart --out DIR REPORT.json..." renders
+// the SVG charts of docs/scale.md.
 package main
 
 import (
@@ -13,6 +15,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "chart" {
+		if err := chartCmd(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "distrosim chart:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg := sim.DefaultConfig()
 	flag.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster size N")
 	flag.IntVar(&cfg.Services, "services", cfg.Services, "services")

@@ -51,6 +51,10 @@ type Report struct {
 	// Moves lists, for each change of node 0's eligible list, the share of
 	// service keys whose owner changed.
 	Moves []Move `json:"moves"`
+	// LostInCrash counts acknowledged writes that were on no other node
+	// when their node crashed (written within the sync delay before the
+	// crash); their clients wrote them again at their next heartbeat.
+	LostInCrash int `json:"lost_in_crash"`
 	// Checked lists the invariants evaluated; Violations what failed.
 	Checked    []string `json:"checked"`
 	Violations []string `json:"violations"`
@@ -69,6 +73,7 @@ type Report struct {
 	vMsgs   int64
 	vCPU    time.Duration
 	start   time.Time
+	startNs int64
 }
 
 // BulkStats describe the initial replication.

@@ -71,6 +71,7 @@ const (
 	downAfter    = 3 * time.Second // unreachable → DOWN
 	upAfter      = time.Second     // reachable again → UP
 	repairDelay  = time.Millisecond
+	heartbeat    = 5 * time.Second // Nacos clients' beat interval
 )
 
 // event is one scheduled action.
@@ -179,6 +180,7 @@ func Run(cfg Config) (*Report, error) {
 		cfg.Engine(&s.ecfg)
 	}
 	s.rep = newReport(cfg)
+	s.rep.startNs = s.now
 	s.track.init(s)
 	s.run()
 	return s.rep, nil
@@ -664,8 +666,13 @@ func (s *Sim) scheduleVerify(n *node, at int64) {
 
 func (s *Sim) crash(n *node) {
 	n.alive = false
+	lost := s.track.crashed(n)
 	n.eng, n.local, n.st = nil, nil, nil
-	s.track.crashed(n)
+	s.rep.LostInCrash += len(lost)
+	for _, c := range lost {
+		register := s.track.registered(c.si, c.ij)
+		s.after(heartbeat, func() { s.write(c.si, c.ij, register) })
+	}
 	s.faultChanged()
 }
 
@@ -714,15 +721,8 @@ func (s *Sim) scheduleChanges(end int64) {
 	next()
 }
 
-// change is one client write at a random live node.
+// change is one client write of a random instance.
 func (s *Sim) change() {
-	var alive []*node
-	for _, n := range s.nodes {
-		if n.alive {
-			alive = append(alive, n)
-		}
-	}
-	entry := alive[s.rng.IntN(len(alive))]
 	// An instance without a change in flight, so that the expected final
 	// state is the last acknowledged write.
 	var si, ij int
@@ -732,15 +732,24 @@ func (s *Sim) change() {
 			break
 		}
 	}
+	register := !s.track.registered(si, ij) || s.rng.IntN(2) == 1
+	s.write(si, ij, register)
+}
+
+// write registers or deregisters instance ij of service si through a random
+// live node's write path.
+func (s *Sim) write(si, ij int, register bool) {
+	var alive []*node
+	for _, n := range s.nodes {
+		if n.alive {
+			alive = append(alive, n)
+		}
+	}
+	entry := alive[s.rng.IntN(len(alive))]
 	k := serviceKey(si)
-	version := s.track.nextVersion(si, ij)
-	op := &registry.Op{Key: k}
-	registered := s.track.registered(si, ij)
-	switch {
-	case registered && s.rng.IntN(2) == 0:
-		op.Kind, op.Instance = registry.OpDeregister, instance(k, ij, version)
-	default:
-		op.Kind, op.Instance = registry.OpRegister, instance(k, ij, version)
+	op := &registry.Op{Kind: registry.OpDeregister, Key: k, Instance: instance(k, ij, s.track.nextVersion(si, ij))}
+	if register {
+		op.Kind = registry.OpRegister
 	}
 	_, err := entry.eng.Apply(s.ctx, op)
 	s.touch(entry)
@@ -748,7 +757,7 @@ func (s *Sim) change() {
 		s.rep.violate("I5", fmt.Sprintf("write %s %s at %s failed: %v", op.Kind, k, entry.addr, err))
 		return
 	}
-	s.track.issued(si, ij, op.Kind == registry.OpRegister, entry)
+	s.track.issued(si, ij, register, entry)
 }
 
 // check verifies the invariants after the settle phase: every live node
@@ -812,7 +821,7 @@ func (s *Sim) check() {
 		s.rep.violate("I3", fmt.Sprintf("%d (instance, node) pairs list a deregistered instance, e.g. %s", resurrected, example))
 	}
 	if n := s.track.outstanding(); n > 0 {
-		s.rep.violate("I6", fmt.Sprintf("%d changes had not reached every node after the settle phase", n))
+		s.rep.violate("I6", fmt.Sprintf("%d changes had not reached every node after the settle phase, e.g. %s", n, s.track.example()))
 	}
 	s.rep.Checked = append(s.rep.Checked, "I1", "I2", "I3", "I5", "I6", "I8")
 }

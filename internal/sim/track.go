@@ -1,6 +1,12 @@
 package sim
 
 import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/store"
 )
@@ -120,18 +126,66 @@ func (t *tracker) watch(n *node) {
 }
 
 // crashed excuses n from every open change: a crashed node loses its data
-// and reloads it with its snapshot.
-func (t *tracker) crashed(n *node) {
+// and reloads it with its snapshot. A change that no live node holds yet
+// was lost with n (it was acknowledged within the sync delay before the
+// crash): its client writes it again at its next heartbeat, as Nacos
+// clients do when a beat finds their instance unknown. crashed returns
+// those changes, ordered.
+func (t *tracker) crashed(n *node) []*change {
+	var lost []*change
 	for ref, c := range t.open {
-		if n.idx < len(c.reached) && !c.reached[n.idx] {
-			c.reached[n.idx] = true
-			c.have++
-			if c.have == len(c.reached) {
-				delete(t.open, ref)
-				t.s.rep.propagated(c, t.s.now-c.at)
+		held := false
+		for _, m := range t.s.nodes {
+			if m != n && m.alive && m.idx < len(c.reached) && c.reached[m.idx] {
+				held = true
 			}
 		}
+		if !held {
+			delete(t.open, ref)
+			lost = append(lost, c)
+			continue
+		}
+		if n.idx >= len(c.reached) || c.reached[n.idx] {
+			continue
+		}
+		c.reached[n.idx] = true
+		c.have++
+		if c.have == len(c.reached) {
+			delete(t.open, ref)
+			t.s.rep.propagated(c, t.s.now-c.at)
+		}
 	}
+	slices.SortFunc(lost, func(a, b *change) int { return cmp.Or(cmp.Compare(a.si, b.si), cmp.Compare(a.ij, b.ij)) })
+	return lost
 }
 
 func (t *tracker) outstanding() int { return len(t.open) }
+
+// example describes one open change (the smallest, for a stable report):
+// what was written, and what each node that lacks it holds instead.
+func (t *tracker) example() string {
+	var refs []instRef
+	for r := range t.open {
+		refs = append(refs, r)
+	}
+	if len(refs) == 0 {
+		return ""
+	}
+	slices.SortFunc(refs, func(a, b instRef) int { return strings.Compare(a.svc+"/"+a.ip, b.svc+"/"+b.ip) })
+	c := t.open[refs[0]]
+	k, ik := serviceKey(c.si), instanceKey(c.ij)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/%s %s %s written in %s at +%v:", k.Name, ik.IP, c.target.Kind, c.target.Stamp, c.phase,
+		time.Duration(c.at-t.s.rep.startNs))
+	for _, n := range t.s.nodes {
+		if n.idx >= len(c.reached) || c.reached[n.idx] {
+			continue
+		}
+		have := "nothing"
+		if recs, _ := n.st.Records(k, []model.InstanceKey{ik}); len(recs) == 1 {
+			have = recs[0].Kind.String() + " " + recs[0].Stamp.String()
+		}
+		fmt.Fprintf(&b, " %s has %s;", n.addr, have)
+	}
+	return b.String()
+}
