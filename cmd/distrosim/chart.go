@@ -101,7 +101,7 @@ func chartCmd(args []string) error {
 		"bytes-per-change.svg": {Title: "Bytes on the wire per write (sync + hand-on)", YLabel: "bytes", Categories: nCat,
 			Series: []bench.ChartSeries{{Name: "bytes per change", Color: pal[0], Values: vals(byN, func(r *sim.Report) float64 { return r.BytesPerChange })}}},
 		"verify-bytes.svg": {Title: "Verification traffic per round per node (steady state)", YLabel: "bytes", Categories: nCat,
-			Note: "digests to every eligible peer plus one pull round, with replies",
+			Note:   "digests to every eligible peer plus one pull round, with replies",
 			Series: []bench.ChartSeries{{Name: "bytes per round per node", Color: pal[2], Values: vals(byN, func(r *sim.Report) float64 { return r.Verify.BytesPerRoundPerNode })}}},
 		"verify-cpu.svg": {Title: "Verification CPU per round per node (real time, shared machine)", YLabel: "milliseconds (log)", Log: true,
 			Categories: append(slices.Clone(nCat), mCat...), Note: "one node's round: its own digests and the peers' handling of them",
