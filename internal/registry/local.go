@@ -256,14 +256,13 @@ func (l *Local) deregister(op *Op) error {
 	}
 	return l.store.Update(op.Key, func(tx *store.Tx) error {
 		cur := tx.Get(k)
-		if cur != nil && cur.Kind == store.KindDeleted {
-			return nil // idempotent, as in Nacos
-		}
 		// The deregistration is recorded with a fresh version even when
 		// this node holds no live copy (it expired here, or was registered
-		// on the other side of a partition): the client's removal must
+		// on the other side of a partition) or holds an older tombstone (a
+		// re-registration made elsewhere has not reached it yet: found by
+		// the scale simulation, docs/scale.md): the client's removal must
 		// outrank any copy another node still holds.
-		if cur == nil {
+		if cur == nil || cur.Kind == store.KindDeleted {
 			tomb := op.Instance
 			tx.Put(&tomb, store.KindDeleted, "", "")
 			return nil

@@ -732,3 +732,33 @@ func TestCreateServiceThatExistsThroughInstances(t *testing.T) {
 		t.Fatalf("creating a service that has instances: err = %v, want 400 already exists", err)
 	}
 }
+
+// A node that holds an old tombstone of an instance the client has since
+// registered again elsewhere (the re-registration has not reached it yet)
+// must still record a deregistration that outranks the newer live copy;
+// treating it as a repeat of the old one lost the deregistration, and the
+// instance came back everywhere (found by internal/sim).
+func TestDeregisterOverStaleTombstone(t *testing.T) {
+	e := newEnv(t)
+	e.mustApply(register(instance("10.0.0.1", 80)))
+	e.mustApply(deregister("10.0.0.1", 80))
+	old := e.record(svc, ikey("10.0.0.1"))
+	// The re-registration, made on another node a second later.
+	e.clk.Advance(time.Second)
+	other := store.New("n2", hlc.New(e.clk.Now))
+	in := instance("10.0.0.1", 80)
+	if err := other.Update(svc, func(tx *store.Tx) error { tx.Put(&in, store.KindLive, "", ""); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	live, _ := other.Records(svc, []model.InstanceKey{ikey("10.0.0.1")})
+	// The client deregisters through this node before the copy arrives.
+	e.clk.Advance(time.Second)
+	e.mustApply(deregister("10.0.0.1", 80))
+	if r := e.record(svc, ikey("10.0.0.1")); r.Compare(old) <= 0 {
+		t.Fatal("the deregistration recorded no new version over the old tombstone")
+	}
+	e.st.Merge(svc, live, nil, time.Minute)
+	if r := e.record(svc, ikey("10.0.0.1")); r.Kind != store.KindDeleted || e.hosts(svc) != "<none>" {
+		t.Fatalf("the older re-registration won over the later deregistration: %s %s", r.Kind, e.hosts(svc))
+	}
+}
