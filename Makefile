@@ -8,7 +8,7 @@ PKGS := ./...
 FUZZTIME ?= 10s
 GOLANGCI_VERSION ?= v2.15.0
 
-.PHONY: help build test unit race integ compat deploy-check fmt fmt-check vet lint tidy-check gen gen-check verify bench bench-report bench-smoke fuzz chaos chaos-short clean
+.PHONY: help build test unit race integ compat deploy-check fmt fmt-check vet lint tidy-check gen gen-check verify bench bench-report bench-smoke fuzz chaos chaos-short scale clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ bench-smoke: ## a ~1.5 min benchmark run into /tmp (does not touch docs/)
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	bash scripts/fuzz.sh $(FUZZTIME)
+
+scale: ## regenerate the simulation figures of docs/scale.md (docs/scale-results, docs/img/scale; about 20 min)
+	bash scripts/scale/run.sh
 
 chaos: ## full fault-injection matrix with real binaries in network namespaces (root)
 	bash chaos/run.sh

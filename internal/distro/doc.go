@@ -47,6 +47,10 @@
 // transport's goroutines. Repairs run in a background goroutine, at most one
 // per peer at a time.
 //
+// An engine can instead be driven without goroutines (EnableStepping and the
+// Step* entry points in step.go): the deterministic simulator (internal/sim)
+// runs many engines on one goroutine that way, on simulated time.
+//
 // # Locks
 //
 // Engine.mu guards the peer table and is never held while calling the
