@@ -89,7 +89,7 @@ func (t *tracker) issued(si, ij int, register bool, entry *node) {
 			c.have++
 			continue
 		}
-		if recs, _ := n.st.Records(k, []model.InstanceKey{ik}); len(recs) == 1 && recs[0].Compare(target) >= 0 {
+		if recs, _ := n.st.Records(k, []model.InstanceKey{ik}); reaches(recs, target) {
 			c.reached[n.idx] = true
 			c.have++
 		}
@@ -99,6 +99,18 @@ func (t *tracker) issued(si, ij int, register bool, entry *node) {
 		return
 	}
 	t.open[instRef{k.Name, ik.IP}] = c
+}
+
+// reaches reports whether a node holding recs (its record of the instance,
+// if any) shows what target shows: target's version or a newer one, or for
+// a removal, no live copy at all. Tombstone versions are not visible: an
+// older tombstone lists the instance as absent just as well (and
+// verification, which compares visible state, leaves it alone).
+func reaches(recs []*store.Record, target *store.Record) bool {
+	if len(recs) == 1 && recs[0].Compare(target) >= 0 {
+		return true
+	}
+	return !target.Alive() && (len(recs) == 0 || !recs[0].Alive())
 }
 
 // watch follows n's store: each merged or written record that reaches an
@@ -112,7 +124,7 @@ func (t *tracker) watch(n *node) {
 		for _, r := range ev.Changed {
 			ref := instRef{ev.Key.Name, r.Instance.IP}
 			c := t.open[ref]
-			if c == nil || n.idx >= len(c.reached) || c.reached[n.idx] || r.Compare(c.target) < 0 {
+			if c == nil || n.idx >= len(c.reached) || c.reached[n.idx] || !reaches([]*store.Record{r}, c.target) {
 				continue
 			}
 			c.reached[n.idx] = true
@@ -134,10 +146,15 @@ func (t *tracker) watch(n *node) {
 func (t *tracker) crashed(n *node) []*change {
 	var lost []*change
 	for ref, c := range t.open {
+		// Held means some other live node has the write itself (not just
+		// an equivalent absence).
 		held := false
+		k, ik := serviceKey(c.si), instanceKey(c.ij)
 		for _, m := range t.s.nodes {
-			if m != n && m.alive && m.idx < len(c.reached) && c.reached[m.idx] {
-				held = true
+			if m != n && m.alive {
+				if recs, _ := m.st.Records(k, []model.InstanceKey{ik}); len(recs) == 1 && recs[0].Compare(c.target) >= 0 {
+					held = true
+				}
 			}
 		}
 		if !held {
