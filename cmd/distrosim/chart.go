@@ -103,12 +103,12 @@ func chartCmd(args []string) error {
 		"verify-bytes.svg": {Title: "Verification traffic per round per node (steady state)", YLabel: "bytes", Categories: nCat,
 			Note:   "digests to every eligible peer plus one pull round, with replies",
 			Series: []bench.ChartSeries{{Name: "bytes per round per node", Color: pal[2], Values: vals(byN, func(r *sim.Report) float64 { return r.Verify.BytesPerRoundPerNode })}}},
-		"verify-cpu.svg": {Title: "Verification CPU per round per node (real time, shared machine)", YLabel: "milliseconds (log)", Log: true,
+		"verify-cpu.svg": {Title: "Verification CPU time per round per node", YLabel: "milliseconds (log)", Log: true,
 			Categories: append(slices.Clone(nCat), mCat...), Note: "one node's round: its own digests and the peers' handling of them",
 			Series: []bench.ChartSeries{{Name: "ms per round per node", Color: pal[5], Values: append(vals(byN, timing), vals(byM, timing)...)}}},
 		"snapshot.svg": {Title: "Startup snapshot of a joining node (3 nodes)", YLabel: "milliseconds / MiB (log)", Log: true, Categories: mCat,
 			Series: []bench.ChartSeries{
-				{Name: "load time ms (real, shared machine)", Color: pal[3], Values: vals(byM, loadMs)},
+				{Name: "load CPU ms", Color: pal[3], Values: vals(byM, loadMs)},
 				{Name: "snapshot MiB", Color: pal[0], Values: vals(byM, func(r *sim.Report) float64 {
 					if len(r.Loads) == 0 {
 						return math.NaN()

@@ -36,7 +36,7 @@ func main() {
 	flag.IntVar(&cfg.Churn, "churn", cfg.Churn, "nodes that crash and restart empty during the fault phase")
 	flag.BoolVar(&cfg.Join, "join", cfg.Join, "add a member at the end and measure its snapshot load")
 	flag.DurationVar(&cfg.Latency, "latency", cfg.Latency, "mean one-way network latency")
-	flag.BoolVar(&cfg.Timing, "timing", false, "also measure CPU time with the real clock (not deterministic)")
+	flag.BoolVar(&cfg.Timing, "timing", false, "also measure process CPU time of verification rounds and loads (not deterministic)")
 	flag.Parse()
 	rep, err := sim.Run(cfg)
 	if err != nil {

@@ -39,6 +39,6 @@
 // One seeded PCG source feeds every random choice, events are ordered by
 // (time, sequence number), and the engine sorts the key lists whose map
 // order would otherwise decide message contents. Two runs of one Config
-// produce byte-identical reports (Report.Timing, measured with the real
-// clock, is left out unless Config.Timing is set).
+// produce byte-identical reports (Report.Timing and the loads' CPU times,
+// measured as process CPU time, are left out unless Config.Timing is set).
 package sim

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/distro-registry/distro/internal/distro"
@@ -114,7 +115,8 @@ type Load struct {
 	Records   int64   `json:"records"`
 	Bytes     int64   `json:"bytes"`
 	SimSecond float64 `json:"sim_second"`
-	// CPUMillis is the real time the load took (Timing only).
+	// CPUMillis is the CPU time of the load, sender's and receiver's work
+	// together (Timing only).
 	CPUMillis float64 `json:"cpu_ms,omitempty"`
 }
 
@@ -127,9 +129,9 @@ type Move struct {
 	Expect float64 `json:"expected_share"`
 }
 
-// Timing is measured with the real clock on whatever machine ran it.
+// Timing is measured as process CPU time on whatever machine ran it.
 type Timing struct {
-	// VerifyMillisPerRoundPerNode is the real time of one node's round,
+	// VerifyMillisPerRoundPerNode is the CPU time of one node's round,
 	// including the peers' handling of its digests (the same work every
 	// node does once per round as a sender and N-1 times as a receiver).
 	VerifyMillisPerRoundPerNode float64 `json:"verify_ms_per_round_per_node"`
@@ -157,9 +159,21 @@ func (r *Report) measure(fn func()) time.Duration {
 		fn()
 		return 0
 	}
-	t := time.Now()
+	t := cpuTime()
 	fn()
-	return time.Since(t)
+	return cpuTime() - t
+}
+
+// cpuTime is the process's user and system CPU time. The simulation runs on
+// one goroutine, so a difference measures the work done in between (the
+// garbage collector's included) without the time spent waiting for a core
+// on a shared machine.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r *Report) verifyRound(s *Sim, n *node, fn func()) {

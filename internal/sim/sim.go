@@ -53,7 +53,7 @@ type Config struct {
 	// Latency is the mean one-way latency; each pair gets a fixed latency
 	// between 0.5× and 1.5× of it.
 	Latency time.Duration
-	// Timing measures CPU time with the real clock (not deterministic).
+	// Timing measures process CPU time (not deterministic).
 	Timing bool
 	// Engine adjusts the engines' configuration (defaults: production).
 	Engine func(*distro.Config)
