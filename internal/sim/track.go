@@ -124,14 +124,8 @@ func (t *tracker) watch(n *node) {
 		for _, r := range ev.Changed {
 			ref := instRef{ev.Key.Name, r.Instance.IP}
 			c := t.open[ref]
-			if c == nil || n.idx >= len(c.reached) || c.reached[n.idx] || !reaches([]*store.Record{r}, c.target) {
-				continue
-			}
-			c.reached[n.idx] = true
-			c.have++
-			if c.have == len(c.reached) {
-				delete(t.open, ref)
-				t.s.rep.propagated(c, t.s.now-c.at)
+			if c != nil && reaches([]*store.Record{r}, c.target) {
+				t.reach(ref, c, n)
 			}
 		}
 	})
@@ -162,18 +156,23 @@ func (t *tracker) crashed(n *node) []*change {
 			lost = append(lost, c)
 			continue
 		}
-		if n.idx >= len(c.reached) || c.reached[n.idx] {
-			continue
-		}
-		c.reached[n.idx] = true
-		c.have++
-		if c.have == len(c.reached) {
-			delete(t.open, ref)
-			t.s.rep.propagated(c, t.s.now-c.at)
-		}
+		t.reach(ref, c, n)
 	}
 	slices.SortFunc(lost, func(a, b *change) int { return cmp.Or(cmp.Compare(a.si, b.si), cmp.Compare(a.ij, b.ij)) })
 	return lost
+}
+
+// reach counts n for c (once) and closes c when every node has it.
+func (t *tracker) reach(ref instRef, c *change, n *node) {
+	if n.idx >= len(c.reached) || c.reached[n.idx] {
+		return
+	}
+	c.reached[n.idx] = true
+	c.have++
+	if c.have == len(c.reached) {
+		delete(t.open, ref)
+		t.s.rep.propagated(c, t.s.now-c.at)
+	}
 }
 
 func (t *tracker) outstanding() int { return len(t.open) }
