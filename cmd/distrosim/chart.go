@@ -104,7 +104,7 @@ func chartCmd(args []string) error {
 			Note:   "digests to every eligible peer plus one pull round, with replies",
 			Series: []bench.ChartSeries{{Name: "bytes per round per node", Color: pal[2], Values: vals(byN, func(r *sim.Report) float64 { return r.Verify.BytesPerRoundPerNode })}}},
 		"verify-cpu.svg": {Title: "Verification CPU time per round per node", YLabel: "milliseconds (log)", Log: true,
-			Categories: append(slices.Clone(nCat), mCat...), Note: "one node's round: its own digests and the peers' handling of them",
+			Categories: append(slices.Clone(nCat), mCat...), Note: "one node's round, with the peers' handling of its digests; node sweep at 10k instances, instance sweep at 3 nodes",
 			Series: []bench.ChartSeries{{Name: "ms per round per node", Color: pal[5], Values: append(vals(byN, timing), vals(byM, timing)...)}}},
 		"snapshot.svg": {Title: "Startup snapshot of a joining node (3 nodes)", YLabel: "milliseconds / MiB (log)", Log: true, Categories: mCat,
 			Series: []bench.ChartSeries{
