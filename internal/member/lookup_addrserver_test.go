@@ -85,15 +85,7 @@ func TestAddressServerPolling(t *testing.T) {
 		srv := &fakeAddressServer{}
 		srv.set(200, "10.0.0.2\n10.0.0.1:8848\n", nil)
 		l := AddressServer(testURL, 0, DefaultPort, &http.Client{Transport: srv}, log)
-		if l.Name() != "address-server" {
-			t.Fatalf("name %q", l.Name())
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		rec := &listRecorder{}
-		if err := l.Start(ctx, rec.onChange); err != nil {
-			t.Fatal(err)
-		}
+		rec, cancel := startRecording(t, l, "address-server")
 		want := [][]string{{"10.0.0.1:8848", "10.0.0.2:8848"}}
 		check := func(step string) {
 			t.Helper()

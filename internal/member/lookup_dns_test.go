@@ -134,6 +134,22 @@ func TestDNSConfigValidation(t *testing.T) {
 	}
 }
 
+// startRecording checks l's name and starts it with a listRecorder; the
+// returned cancel stops it (and runs at cleanup).
+func startRecording(t *testing.T, l Lookup, name string) (*listRecorder, context.CancelFunc) {
+	t.Helper()
+	if l.Name() != name {
+		t.Fatalf("name %q, want %q", l.Name(), name)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	rec := &listRecorder{}
+	if err := l.Start(ctx, rec.onChange); err != nil {
+		t.Fatal(err)
+	}
+	return rec, cancel
+}
+
 const testSRV = "_http._tcp.distro-headless.ns.svc.cluster.local"
 
 func TestDNSLookupSRVPolling(t *testing.T) {
@@ -148,15 +164,7 @@ func TestDNSLookupSRVPolling(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l.Name() != "dns" {
-			t.Fatalf("name %q", l.Name())
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		rec := &listRecorder{}
-		if err := l.Start(ctx, rec.onChange); err != nil {
-			t.Fatal(err)
-		}
+		rec, cancel := startRecording(t, l, "dns")
 		want := [][]string{{pod(0), pod(1), pod(2)}}
 		check := func(step string) {
 			t.Helper()
