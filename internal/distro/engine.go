@@ -108,6 +108,8 @@ type Engine struct {
 	peerReady map[string]bool
 
 	rounds rounds
+	// stats holds the per-peer figures PeerStatuses reports.
+	stats peerStats
 
 	// ownMu serialises ownership updates; ownView is the view the write
 	// path's ownership was last computed from.

@@ -139,6 +139,7 @@ func (e *Engine) sendDue(ctx context.Context, p *peer) error {
 	for _, t := range tasks {
 		e.m.syncLatency.Observe(now.Sub(t.since).Seconds())
 	}
+	e.stats.synced(p.addr, tasks, now)
 	return nil
 }
 

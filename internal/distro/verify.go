@@ -81,9 +81,11 @@ func (e *Engine) VerifyOnce(ctx context.Context) {
 			continue
 		}
 		one := func() {
-			if err := e.verifyPeer(ctx, v, addr, sums); err != nil {
+			err := e.verifyPeer(ctx, v, addr, sums)
+			if err != nil {
 				e.log.Debug("verification with peer failed", "peer", addr, "error", err)
 			}
+			e.stats.verified(addr, e.clk.Now(), err)
 		}
 		if e.step != nil {
 			one()
@@ -223,6 +225,7 @@ func (e *Engine) handleDigest(from string, d *clusterpb.DigestRequest) (*cluster
 	if int(d.GetBucketCount()) != e.cfg.Buckets || len(d.GetBuckets()) != e.cfg.Buckets {
 		return nil, e.reject("digest", fmt.Errorf("digest has %d/%d buckets; this node uses %d", d.GetBucketCount(), len(d.GetBuckets()), e.cfg.Buckets))
 	}
+	e.stats.verifiedBy(from, e.clk.Now())
 	owner := from
 	if d.GetAllKeys() {
 		owner = ""
@@ -443,6 +446,7 @@ func (e *Engine) reconcile(from string, k model.ServiceKey, theirs *decoded, pol
 		remoteMeta = theirs.meta
 		e.store.Merge(k, theirs.recs, theirs.meta, e.cfg.MaxClockAhead)
 		e.m.repairedKeys.Inc()
+		e.stats.repaired(from)
 	}
 	mine, myMeta := e.store.PeerRecords(k, nil)
 	var push, forget []model.InstanceKey
