@@ -111,6 +111,11 @@ type Config struct {
 	AuthAdminPassword string `yaml:"auth-admin-password"`
 	// AuthMetrics makes /metrics need a global admin.
 	AuthMetrics bool `yaml:"auth-metrics"`
+	// Console serves the web console at /ui/ and /nacos/.
+	Console bool `yaml:"console"`
+	// ConsoleEdit lets the console change the registry when client
+	// authentication is off (with auth on, users' permissions decide).
+	ConsoleEdit bool `yaml:"console-edit"`
 
 	// DebugClockOffset shifts this node's wall clock as its version stamps
 	// see it. It exists for fault-injection tests of clock skew (hidden flag).
@@ -132,6 +137,7 @@ func Default() Config {
 		HealthChecks: true, HealthCheckDefault: "NONE", HealthCheckInterval: 5 * time.Second, HealthCheckTimeout: 2 * time.Second,
 		HealthCheckThreshold: 3, HealthCheckWorkers: 32,
 		DataDir: "./data", AuthTokenTTL: 18000 * time.Second, AuthAdminUser: "nacos",
+		Console: true,
 	}
 }
 
@@ -314,6 +320,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.AuthAdminUser, "auth-admin-user", c.AuthAdminUser, "name of the global admin user")
 	fs.StringVar(&c.AuthAdminPassword, "auth-admin-password", c.AuthAdminPassword, "password of the global admin (prefer DISTRO_AUTH_ADMIN_PASSWORD; default: generated and printed once at first start)")
 	fs.BoolVar(&c.AuthMetrics, "auth-metrics", c.AuthMetrics, "require a global admin for /metrics")
+	fs.BoolVar(&c.Console, "console", c.Console, "serve the web console at /ui/ and /nacos/")
+	fs.BoolVar(&c.ConsoleEdit, "console-edit", c.ConsoleEdit, "allow changes from the web console while client auth is off (default read-only)")
 	fs.DurationVar(&c.DebugClockOffset, "debug-clock-offset", c.DebugClockOffset, "shift this node's version clock (fault-injection tests only)")
 	_ = fs.MarkHidden("debug-clock-offset")
 }

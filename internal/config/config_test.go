@@ -104,6 +104,11 @@ udp-push: false
 					t.Fatalf("%+v", c)
 				}
 			}},
+		{"console flags", []string{"--console-edit"}, map[string]string{"DISTRO_CONSOLE": "false"}, func(t *testing.T, c Config) {
+			if c.Console || !c.ConsoleEdit {
+				t.Fatalf("console=%v console-edit=%v; want false, true", c.Console, c.ConsoleEdit)
+			}
+		}},
 		{"flag equal to the default still wins", []string{"--config", path, "--port", "8848"}, nil, func(t *testing.T, c Config) {
 			if c.Port != 8848 {
 				t.Fatalf("port %d: an explicit flag lost to YAML", c.Port)

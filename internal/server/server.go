@@ -42,7 +42,9 @@ type Server struct {
 	api   *httpapi.API
 	// writer is the write path entry points use: the Distro engine in a
 	// cluster, the local registry standalone.
-	writer  registry.Writer
+	writer registry.Writer
+	// writes counts the client writes (it is the outer layer of writer).
+	writes  *registry.Counting
 	cluster *cluster
 	push    *udppush.Pusher
 	life    context.Context
@@ -111,6 +113,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if cfg.HealthChecks {
 		s.startHealthChecks()
 	}
+	s.countWrites()
 
 	if err := s.newAuth(); err != nil {
 		s.stop()
@@ -160,6 +163,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			log.Error("client gRPC listener stopped", "error", err)
 		}
 	})
+	if err := s.mountConsole(); err != nil {
+		s.stop()
+		return nil, err
+	}
 	s.registerMetrics()
 	s.mux.Handle("/nacos/", s.api.Handler())
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
