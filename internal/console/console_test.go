@@ -502,7 +502,7 @@ func TestClusterPage(t *testing.T) {
 	r := e.get("/ui/cluster")
 	mustContain(t, r.body, self+"</code> <span class=\"muted\">(this node)", `badge warn">SUSPICIOUS`, `badge bad">DOWN`,
 		"probe: deadline exceeded &lt;b&gt;", "connection refused", `data-label="Sync queue">7`, `data-label="Mean sync latency">10ms`,
-		`data-label="Divergences repaired">2`, `href="/ui/services?owner=`+url.QueryEscape(peer)+`">1<`, `href="/ui/services?owner=`+url.QueryEscape(self)+`">2<`,
+		`data-label="Repaired keys">2`, `href="/ui/services?owner=`+url.QueryEscape(peer)+`">1<`, `href="/ui/services?owner=`+url.QueryEscape(self)+`">2<`,
 		`href="http://`+peer+`/ui/cluster"`, "Sync latency per peer", "3 services in all")
 	// The services list filters by owner and names it.
 	r = e.get("/ui/services?owner=" + url.QueryEscape(peer))
