@@ -14,9 +14,9 @@ import (
 	v1clients "github.com/nacos-group/nacos-sdk-go/clients"
 	v1constant "github.com/nacos-group/nacos-sdk-go/common/constant"
 	v1model "github.com/nacos-group/nacos-sdk-go/model"
-	v1vo "github.com/nacos-group/nacos-sdk-go/vo"
 	v2model "github.com/nacos-group/nacos-sdk-go/v2/model"
 	v2vo "github.com/nacos-group/nacos-sdk-go/v2/vo"
+	v1vo "github.com/nacos-group/nacos-sdk-go/vo"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
