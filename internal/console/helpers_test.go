@@ -111,7 +111,7 @@ func (a *fakeAuth) CanWrite(p Principal, k model.ServiceKey) bool { return p.Nam
 
 // env is a console over a real store and write path.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	st    *store.Store
 	local *registry.Local
 	w     *recordingWriter
@@ -121,7 +121,7 @@ type env struct {
 	subs  map[model.ServiceKey][]Subscriber
 }
 
-func newEnv(t *testing.T, mod func(*Config)) *env {
+func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := store.New("127.0.0.1:8848", hlc.New(nil))
