@@ -110,23 +110,19 @@ func rowJS(addr string) string {
 		strconv.Quote(addr) + `); return r ? r.innerText : "" })()`
 }
 
-func v1Keys(hosts []v1model.Instance) []string {
+// addrs lists "ip:port" of SDK hosts, sorted.
+func addrs[H any](hosts []H, ipPort func(H) (string, uint64)) []string {
 	var out []string
 	for _, h := range hosts {
-		out = append(out, fmt.Sprintf("%s:%d", h.Ip, h.Port))
+		ip, port := ipPort(h)
+		out = append(out, fmt.Sprintf("%s:%d", ip, port))
 	}
 	slices.Sort(out)
 	return out
 }
 
-func v2Keys(hosts []v2model.Instance) []string {
-	var out []string
-	for _, h := range hosts {
-		out = append(out, fmt.Sprintf("%s:%d", h.Ip, h.Port))
-	}
-	slices.Sort(out)
-	return out
-}
+func v1Addr(h v1model.Instance) (string, uint64) { return h.Ip, h.Port }
+func v2Addr(h v2model.Instance) (string, uint64) { return h.Ip, h.Port }
 
 // tabTo presses Tab until the focused element is a tag element whose text
 // contains want (at most max presses), as a keyboard user would, and
@@ -240,12 +236,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	want := []string{addr(2), addr(3)}
 	harness.Eventually(t, 10*time.Second, 100*time.Millisecond, func() error {
 		got1, err := v1c.SelectInstances(v1vo.SelectInstancesParam{ServiceName: svc, HealthyOnly: true})
-		if err != nil || !slices.Equal(v1Keys(got1), want) {
-			return fmt.Errorf("v1 SDK selects %v (%v), want %v", v1Keys(got1), err, want)
+		if err != nil || !slices.Equal(addrs(got1, v1Addr), want) {
+			return fmt.Errorf("v1 SDK selects %v (%v), want %v", addrs(got1, v1Addr), err, want)
 		}
 		got2, err := v2c.SelectInstances(v2vo.SelectInstancesParam{ServiceName: svc, HealthyOnly: true})
-		if err != nil || !slices.Equal(v2Keys(got2), want) {
-			return fmt.Errorf("v2 SDK selects %v (%v), want %v", v2Keys(got2), err, want)
+		if err != nil || !slices.Equal(addrs(got2, v2Addr), want) {
+			return fmt.Errorf("v2 SDK selects %v (%v), want %v", addrs(got2, v2Addr), err, want)
 		}
 		return nil
 	})

@@ -38,6 +38,55 @@ func (c *Console) instanceFrom(q url.Values) (model.ServiceKey, model.InstanceKe
 	return k, model.InstanceKey{IP: ip, Port: port, Cluster: cl}, nil
 }
 
+// instanceTarget reads the instance q names and checks that the user may
+// change it; on failure it has answered.
+func (c *Console) instanceTarget(w http.ResponseWriter, r *http.Request, req *request, q url.Values) (model.ServiceKey, model.InstanceKey, bool) {
+	k, ik, err := c.instanceFrom(q)
+	if err != nil {
+		c.fail(w, r, http.StatusBadRequest, err.Error())
+		return k, ik, false
+	}
+	if !c.auth.CanWrite(req.user, k) {
+		c.fail(w, r, http.StatusForbidden, c.readOnlyMsg())
+		return k, ik, false
+	}
+	return k, ik, true
+}
+
+// serviceTarget is instanceTarget for a service.
+func (c *Console) serviceTarget(w http.ResponseWriter, r *http.Request, req *request, q url.Values) (model.ServiceKey, bool) {
+	k, err := c.serviceKeyFrom(q)
+	if err != nil {
+		c.fail(w, r, http.StatusBadRequest, err.Error())
+		return k, false
+	}
+	if !c.auth.CanWrite(req.user, k) {
+		c.fail(w, r, http.StatusForbidden, c.readOnlyMsg())
+		return k, false
+	}
+	return k, true
+}
+
+// instancePost reads a change's form and its target instance.
+func (c *Console) instancePost(w http.ResponseWriter, r *http.Request, req *request) (url.Values, model.ServiceKey, model.InstanceKey, bool) {
+	f, ok := c.form(w, r)
+	if !ok {
+		return nil, model.ServiceKey{}, model.InstanceKey{}, false
+	}
+	k, ik, ok := c.instanceTarget(w, r, req, f)
+	return f, k, ik, ok
+}
+
+// servicePost reads a change's form and its target service.
+func (c *Console) servicePost(w http.ResponseWriter, r *http.Request, req *request) (url.Values, model.ServiceKey, bool) {
+	f, ok := c.form(w, r)
+	if !ok {
+		return nil, model.ServiceKey{}, false
+	}
+	k, ok := c.serviceTarget(w, r, req, f)
+	return f, k, ok
+}
+
 // lookup returns the present instance ik of k, or nil.
 func (c *Console) lookup(k model.ServiceKey, ik model.InstanceKey) *model.Instance {
 	v := c.cfg.Store.View(k)
@@ -130,13 +179,8 @@ func metadataJSON(md map[string]string) string {
 }
 
 func (c *Console) instanceForm(w http.ResponseWriter, r *http.Request, req *request) {
-	k, ik, err := c.instanceFrom(r.URL.Query())
-	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !c.auth.CanWrite(req.user, k) {
-		c.fail(w, r, http.StatusForbidden, c.readOnlyMsg())
+	k, ik, ok := c.instanceTarget(w, r, req, r.URL.Query())
+	if !ok {
 		return
 	}
 	in := c.lookup(k, ik)
@@ -150,22 +194,14 @@ func (c *Console) instanceForm(w http.ResponseWriter, r *http.Request, req *requ
 }
 
 func (c *Console) instanceEdit(w http.ResponseWriter, r *http.Request, req *request) {
-	f, ok := c.form(w, r)
+	f, k, ik, ok := c.instancePost(w, r, req)
 	if !ok {
-		return
-	}
-	k, ik, err := c.instanceFrom(f)
-	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !c.auth.CanWrite(req.user, k) {
-		c.fail(w, r, http.StatusForbidden, c.readOnlyMsg())
 		return
 	}
 	op := &registry.Op{Kind: registry.OpPatch, Key: k, Instance: model.Instance{IP: ik.IP, Port: ik.Port, Cluster: ik.Cluster},
 		Fields: []registry.Field{registry.FieldWeight, registry.FieldEnabled, registry.FieldMetadata}}
 	op.Instance.Enabled = f.Get("enabled") != ""
+	var err error
 	op.Instance.Weight, err = model.ParseWeight(f.Get("weight"), 1)
 	if err == nil {
 		op.Instance.Metadata, err = c.cfg.Limits.ParseMetadata(f.Get("metadata"))
@@ -184,17 +220,8 @@ func (c *Console) instanceEdit(w http.ResponseWriter, r *http.Request, req *requ
 }
 
 func (c *Console) instanceEnabled(w http.ResponseWriter, r *http.Request, req *request) {
-	f, ok := c.form(w, r)
+	f, k, ik, ok := c.instancePost(w, r, req)
 	if !ok {
-		return
-	}
-	k, ik, err := c.instanceFrom(f)
-	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !c.auth.CanWrite(req.user, k) {
-		c.fail(w, r, http.StatusForbidden, c.readOnlyMsg())
 		return
 	}
 	enabled := f.Get("enabled") == "true"
@@ -225,13 +252,8 @@ type confirmData struct {
 }
 
 func (c *Console) instanceDeregisterForm(w http.ResponseWriter, r *http.Request, req *request) {
-	k, ik, err := c.instanceFrom(r.URL.Query())
-	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !c.auth.CanWrite(req.user, k) {
-		c.fail(w, r, http.StatusForbidden, c.readOnlyMsg())
+	k, ik, ok := c.instanceTarget(w, r, req, r.URL.Query())
+	if !ok {
 		return
 	}
 	d := confirmData{
@@ -244,17 +266,8 @@ func (c *Console) instanceDeregisterForm(w http.ResponseWriter, r *http.Request,
 }
 
 func (c *Console) instanceDeregister(w http.ResponseWriter, r *http.Request, req *request) {
-	f, ok := c.form(w, r)
+	_, k, ik, ok := c.instancePost(w, r, req)
 	if !ok {
-		return
-	}
-	k, ik, err := c.instanceFrom(f)
-	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !c.auth.CanWrite(req.user, k) {
-		c.fail(w, r, http.StatusForbidden, c.readOnlyMsg())
 		return
 	}
 	in := model.Instance{IP: ik.IP, Port: ik.Port, Cluster: ik.Cluster, Ephemeral: true, Enabled: true}
@@ -280,13 +293,8 @@ type serviceFormData struct {
 }
 
 func (c *Console) serviceEditForm(w http.ResponseWriter, r *http.Request, req *request) {
-	k, err := c.serviceKeyFrom(r.URL.Query())
-	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !c.auth.CanWrite(req.user, k) {
-		c.fail(w, r, http.StatusForbidden, c.readOnlyMsg())
+	k, ok := c.serviceTarget(w, r, req, r.URL.Query())
+	if !ok {
 		return
 	}
 	v := c.cfg.Store.View(k)
@@ -303,23 +311,15 @@ func (c *Console) serviceEditForm(w http.ResponseWriter, r *http.Request, req *r
 }
 
 func (c *Console) serviceEdit(w http.ResponseWriter, r *http.Request, req *request) {
-	f, ok := c.form(w, r)
+	f, k, ok := c.servicePost(w, r, req)
 	if !ok {
-		return
-	}
-	k, err := c.serviceKeyFrom(f)
-	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !c.auth.CanWrite(req.user, k) {
-		c.fail(w, r, http.StatusForbidden, c.readOnlyMsg())
 		return
 	}
 	op := &registry.Op{Kind: registry.OpUpdateService, Key: k}
 	if v := c.cfg.Store.View(k); v != nil && v.Meta != nil {
 		op.Service.Selector = v.Meta.Selector // not edited here: keep it
 	}
+	var err error
 	op.Service.ProtectThreshold, err = model.ParseProtectThreshold(strings.TrimSpace(f.Get("protectThreshold")))
 	if err == nil {
 		op.Service.Metadata, err = c.cfg.Limits.ParseMetadata(f.Get("metadata"))
@@ -337,13 +337,8 @@ func (c *Console) serviceEdit(w http.ResponseWriter, r *http.Request, req *reque
 }
 
 func (c *Console) serviceDeleteForm(w http.ResponseWriter, r *http.Request, req *request) {
-	k, err := c.serviceKeyFrom(r.URL.Query())
-	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !c.auth.CanWrite(req.user, k) {
-		c.fail(w, r, http.StatusForbidden, c.readOnlyMsg())
+	k, ok := c.serviceTarget(w, r, req, r.URL.Query())
+	if !ok {
 		return
 	}
 	d := confirmData{Question: "Delete service " + k.Grouped() + " in namespace " + k.Namespace + "?",
@@ -356,17 +351,8 @@ func (c *Console) serviceDeleteForm(w http.ResponseWriter, r *http.Request, req 
 }
 
 func (c *Console) serviceDelete(w http.ResponseWriter, r *http.Request, req *request) {
-	f, ok := c.form(w, r)
+	_, k, ok := c.servicePost(w, r, req)
 	if !ok {
-		return
-	}
-	k, err := c.serviceKeyFrom(f)
-	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !c.auth.CanWrite(req.user, k) {
-		c.fail(w, r, http.StatusForbidden, c.readOnlyMsg())
 		return
 	}
 	if err := c.apply(r, &registry.Op{Kind: registry.OpDeleteService, Key: k}); err != nil {
