@@ -139,3 +139,19 @@ func TestIntegrationConsole(t *testing.T) {
 		t.Fatalf("operator/metrics = %d", code)
 	}
 }
+
+// TestIntegrationConsoleOff: --console=false serves no console, and the
+// Nacos API keeps working.
+func TestIntegrationConsoleOff(t *testing.T) {
+	t.Parallel()
+	n := testutil.Start(t, testutil.FreePort(t), "--console=false")
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, n.Ready)
+	for _, p := range []string{"/ui/", "/nacos/", "/nacos/services", "/ui/static/console.css"} {
+		if code, body := getBody(t, n.URL()+p); code == http.StatusOK || strings.Contains(body, "<html") {
+			t.Fatalf("GET %s with the console off = %d", p, code)
+		}
+	}
+	if code, _ := getBody(t, n.URL()+"/nacos/v1/ns/service/list?pageNo=1&pageSize=10"); code != http.StatusOK {
+		t.Fatalf("service/list = %d", code)
+	}
+}
