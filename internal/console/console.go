@@ -91,6 +91,9 @@ type Config struct {
 	LastBeat func(model.ServiceKey, model.InstanceKey) (time.Time, bool)
 	// Subscribers lists the clients subscribed to a service on this node.
 	Subscribers func(model.ServiceKey) []Subscriber
+	// DefaultCheck is the health checker of clusters without explicit
+	// settings ("NONE" when server-side health checks are off).
+	DefaultCheck string
 	// Counters feeds the rate charts; nil leaves them empty.
 	Counters func() Counters
 	// Version is shown in the footer.
@@ -124,6 +127,9 @@ func New(cfg Config) (*Console, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DefaultCheck == "" {
+		cfg.DefaultCheck = model.CheckNone
 	}
 	if cfg.Ready == nil {
 		cfg.Ready = func() (bool, string) { return true, "standalone" }

@@ -168,6 +168,18 @@ func TestLivenessColumn(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, e.get("/ui/service?name=grpc").body, "gRPC connection 1700000000_10.0.0.5_5 on this node")
+	// Persistent instances: checked by the server, or by nobody.
+	if err := e.st.Update(key("persistent"), func(tx *store.Tx) error {
+		for i, cl := range []string{"checked", "DEFAULT"} {
+			tx.Put(&model.Instance{IP: "10.0.0.7", Port: i + 1, Cluster: cl, Weight: 1, Healthy: true, Enabled: true}, store.KindLive, "", "")
+		}
+		tx.PutMeta(model.ServiceMeta{Clusters: map[string]model.ClusterMeta{"checked": {HealthChecker: model.HealthChecker{Type: model.CheckTCP}, CheckPort: 9999}}}, false)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, e.get("/ui/service?name=persistent").body, "persistent instances: TCP check of port 9999", "persistent; server-side TCP check of port 9999",
+		"persistent, not checked")
 	r := e.get("/ui/service?name=remote")
 	mustContain(t, r.body, "heartbeats checked by the owner "+owner, `href="http://`+owner+`/ui/service?group=DEFAULT_GROUP&amp;name=remote&amp;ns=public"`)
 }

@@ -293,6 +293,9 @@ type clusterGroup struct {
 	Name             string
 	Instances        []instanceRow
 	Healthy, Enabled int
+	// Checker describes the server-side health check of its persistent
+	// instances ("" for none).
+	Checker string
 }
 
 type serviceData struct {
@@ -368,14 +371,14 @@ func (c *Console) serviceData(req *request, k model.ServiceKey) serviceData {
 			Metadata: sortedKV(in.Metadata), Fields: instanceQuery(k, ik), CanChange: d.CanChange,
 			EditURL:  req.base + "instance?" + instanceQuery(k, ik).Encode(),
 			DeregURL: req.base + "instance/deregister?" + instanceQuery(k, ik).Encode()}
-		rec := byKey[ik]
-		row.TimedOut = rec != nil && rec.Kind == store.KindUnhealthy
-		c.liveness(&row, rec, k, d, req)
 		g := groups[ik.Cluster]
 		if g == nil {
-			g = &clusterGroup{Name: ik.Cluster}
+			g = &clusterGroup{Name: ik.Cluster, Checker: c.checker(v.Meta, ik.Cluster)}
 			groups[ik.Cluster] = g
 		}
+		rec := byKey[ik]
+		row.TimedOut = rec != nil && rec.Kind == store.KindUnhealthy
+		c.liveness(&row, rec, k, d, g.Checker)
 		g.Instances = append(g.Instances, row)
 		d.Instances++
 		if in.Healthy {
@@ -398,8 +401,23 @@ func (c *Console) serviceData(req *request, k model.ServiceKey) serviceData {
 	return d
 }
 
+// checker describes cluster cl's server-side health check ("" for none).
+func (c *Console) checker(meta *model.ServiceMeta, cl string) string {
+	cm := meta.Cluster(cl, c.cfg.DefaultCheck)
+	switch cm.HealthChecker.Type {
+	case "", model.CheckNone:
+		return ""
+	case model.CheckHTTP:
+		return "HTTP check of " + cm.HealthChecker.Path
+	}
+	if !cm.UseInstancePort {
+		return cm.HealthChecker.Type + " check of port " + strconv.Itoa(cm.CheckPort)
+	}
+	return cm.HealthChecker.Type + " check"
+}
+
 // liveness fills in where an instance's liveness is judged.
-func (c *Console) liveness(row *instanceRow, rec *store.Record, k model.ServiceKey, d serviceData, req *request) {
+func (c *Console) liveness(row *instanceRow, rec *store.Record, k model.ServiceKey, d serviceData, checker string) {
 	switch {
 	case rec != nil && rec.Conn != "":
 		node := rec.ConnNode
@@ -407,8 +425,10 @@ func (c *Console) liveness(row *instanceRow, rec *store.Record, k model.ServiceK
 			node = "this node"
 		}
 		row.Liveness = fmt.Sprintf("gRPC connection %s on %s", rec.Conn, node)
+	case !row.Ephemeral && checker != "":
+		row.Liveness = "persistent; server-side " + checker + ""
 	case !row.Ephemeral:
-		row.Liveness = "persistent (no heartbeats)"
+		row.Liveness = "persistent, not checked (no heartbeats, no health checker)"
 	default:
 		if c.cfg.LastBeat != nil {
 			if at, tracked := c.cfg.LastBeat(k, row.Key); tracked {

@@ -38,5 +38,6 @@ func (c *Counting) Count(k OpKind) uint64 {
 
 // Kinds lists every write kind, for callers that report all counters.
 func Kinds() []OpKind {
-	return []OpKind{OpRegister, OpDeregister, OpUpdate, OpPatch, OpBeat, OpCreateService, OpUpdateService, OpDeleteService, OpBatchRegister}
+	return []OpKind{OpRegister, OpDeregister, OpUpdate, OpPatch, OpBeat, OpCreateService, OpUpdateService, OpDeleteService,
+		OpBatchRegister, OpUpdateCluster, OpSetHealth}
 }

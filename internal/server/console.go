@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,13 +38,17 @@ func (s *Server) mountConsole() error {
 		LastBeat: func(k model.ServiceKey, ik model.InstanceKey) (time.Time, bool) {
 			return s.local.Tracker().LastBeat(health.Ref{Service: k, Instance: ik})
 		},
-		Subscribers: s.subscribers,
+		Subscribers:  s.subscribers,
+		DefaultCheck: model.CheckNone,
 		Counters: func() console.Counters {
 			expired, unhealthy, _ := s.local.Stats()
 			return console.Counters{Registrations: s.writes.Count(registry.OpRegister) + s.writes.Count(registry.OpBatchRegister),
 				Deregistrations: s.writes.Count(registry.OpDeregister), Beats: s.writes.Count(registry.OpBeat),
 				Expired: expired, MarkedUnhealthy: unhealthy}
 		},
+	}
+	if s.cfg.HealthChecks {
+		cfg.DefaultCheck = strings.ToUpper(s.cfg.HealthCheckDefault)
 	}
 	if s.cluster != nil {
 		cfg.Cluster = consoleCluster{s.cluster}
