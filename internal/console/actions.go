@@ -121,7 +121,9 @@ func (c *Console) form(w http.ResponseWriter, r *http.Request) (url.Values, bool
 		c.fail(w, r, status, "Unreadable form: "+err.Error())
 		return nil, false
 	}
-	return r.PostForm, true
+	// Both the body and the query: the instance a row's button changes
+	// is named in its form's action URL.
+	return r.Form, true
 }
 
 // apply hands op to the write path, as a client write.

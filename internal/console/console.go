@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/distro-registry/distro/internal/clock"
@@ -112,6 +113,25 @@ type Console struct {
 	csrf    *http.CrossOriginProtection
 	sampler *sampler
 	self    string
+
+	// keys caches the sorted service keys per store revision: listing
+	// pages poll every second, and sorting every key costs milliseconds
+	// on a large registry.
+	keysMu  sync.Mutex
+	keysRev uint64
+	keys    []model.ServiceKey
+}
+
+// serviceKeys returns every service key, sorted; the slice is shared and
+// must not be modified.
+func (c *Console) serviceKeys() []model.ServiceKey {
+	rev := c.cfg.Store.Revision() // read first: a change racing the listing makes the next call list again
+	c.keysMu.Lock()
+	defer c.keysMu.Unlock()
+	if c.keys == nil || c.keysRev != rev {
+		c.keys, c.keysRev = c.cfg.Store.ServiceKeys(""), rev
+	}
+	return c.keys
 }
 
 // New builds a console.

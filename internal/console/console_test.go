@@ -567,3 +567,64 @@ func TestCountersChartOnOverview(t *testing.T) {
 	r := e.get("/ui/")
 	mustContain(t, r.body, "heartbeats: <span class=\"muted\">latest</span> 30.0", "<polyline", `role="img"`, "<desc")
 }
+
+func TestServiceInstancePaging(t *testing.T) {
+	e := newEnv(t, nil)
+	svc := key("big")
+	for i := range 250 {
+		cl := "a"
+		if i%2 == 1 {
+			cl = "b"
+		}
+		e.register(svc, model.Instance{IP: fmt.Sprintf("10.0.%d.%d", i/100, i%100), Port: 80, Cluster: cl})
+	}
+	rows := func(body string) int { return strings.Count(body, `data-label="Instance"`) }
+	r := e.get("/ui/service?name=big")
+	if n := rows(r.body); n != instancesPerPage {
+		t.Fatalf("first page shows %d rows", n)
+	}
+	// Cluster headings count the whole cluster; the pager moves on.
+	mustContain(t, r.body, "Cluster a <span class=\"muted\">— 125 instances", "Cluster b <span class=\"muted\">— 125 instances", "Instances 1–100 of 250", "Page 1 of 3", `rel="next"`)
+	r = e.get("/ui/service?name=big&ipage=3")
+	if n := rows(r.body); n != 50 {
+		t.Fatalf("last page shows %d rows", n)
+	}
+	mustContain(t, r.body, "Instances 201–250 of 250")
+	// Find instances by address.
+	r = e.get("/ui/service?name=big&ip=10.0.2.")
+	if n := rows(r.body); n != 50 {
+		t.Fatalf("ip=10.0.2. shows %d rows", n)
+	}
+	mustContain(t, r.body, "matching “10.0.2.”", `value="10.0.2."`, "Show all")
+	mustContain(t, e.get("/ui/service?name=big&ip=nothing").body, "No instance matches")
+
+	// The row's button names its instance in the form's action URL.
+	m := regexp.MustCompile(`<form method="post" action="([^"]+)">`).FindStringSubmatch(e.get("/ui/service?name=big&ip=10.0.2.5:").body)
+	if m == nil {
+		t.Fatal("no toggle form")
+	}
+	if r := e.post(strings.ReplaceAll(m[1], "&amp;", "&"), url.Values{"enabled": {"false"}}); r.Code != http.StatusSeeOther {
+		t.Fatalf("toggle = %d %s", r.Code, r.body)
+	}
+	if in := e.instance(svc, "10.0.2.5", 80); in == nil || in.Enabled {
+		t.Fatalf("toggled instance = %+v", in)
+	}
+}
+
+func TestServiceListPollShortcut(t *testing.T) {
+	e := newEnv(t, nil)
+	e.register(key("a"), model.Instance{IP: "10.0.0.1", Port: 80})
+	page := e.get("/ui/services")
+	poll := strings.ReplaceAll(regexp.MustCompile(`hx-get="([^"]+)"`).FindStringSubmatch(page.body)[1], "&amp;", "&")
+	if !strings.Contains(poll, "s=") {
+		t.Fatalf("poll URL %q carries no state", poll)
+	}
+	if r := e.get(poll, "HX-Request", "true"); r.Code != http.StatusNoContent {
+		t.Fatalf("unchanged poll = %d", r.Code)
+	}
+	e.register(key("b"), model.Instance{IP: "10.0.0.1", Port: 80})
+	r := e.get(poll, "HX-Request", "true")
+	if r.Code != http.StatusOK || !strings.Contains(r.body, ">b</a>") {
+		t.Fatalf("poll after a new service = %d:\n%s", r.Code, r.body)
+	}
+}

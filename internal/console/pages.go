@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"html/template"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -90,7 +91,7 @@ type stateCount struct {
 func (c *Console) home(w http.ResponseWriter, r *http.Request, req *request) {
 	d := homeData{Standalone: c.cfg.Cluster == nil}
 	byNS := map[string]*nsRow{}
-	for _, k := range c.cfg.Store.ServiceKeys("") {
+	for _, k := range c.serviceKeys() {
 		if !c.auth.CanRead(req.user, k) {
 			continue
 		}
@@ -161,6 +162,14 @@ var pageSizes = []int{10, 20, 50, 100}
 
 func (c *Console) services(w http.ResponseWriter, r *http.Request, req *request) {
 	q := r.URL.Query()
+	// The list changes only with the store or with member states (which
+	// move owners): a poll that saw the same state is answered at once.
+	state := c.listState()
+	if req.live && q.Get("s") == state {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	r.URL.RawQuery = withParam(q, "s", state)
 	d := servicesData{NS: strings.TrimSpace(q.Get("ns")), Group: strings.TrimSpace(q.Get("group")), Query: strings.TrimSpace(q.Get("q")),
 		Owner: strings.TrimSpace(q.Get("owner")), HideEmpty: q.Get("hideEmpty") != "", Size: 20, Sizes: pageSizes, Clustered: c.cfg.Cluster != nil}
 	if n, err := strconv.Atoi(q.Get("size")); err == nil && slices.Contains(pageSizes, n) {
@@ -170,9 +179,9 @@ func (c *Console) services(w http.ResponseWriter, r *http.Request, req *request)
 	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 1 && n < 1<<20 {
 		d.Page = n
 	}
-	all := c.cfg.Store.ServiceKeys("")
+	all := c.serviceKeys()
 	seenNS := map[string]bool{model.DefaultNamespace: true}
-	var rows []serviceRow
+	var keys []model.ServiceKey // the matching services; rows only for the page
 	for _, k := range all {
 		if !c.auth.CanRead(req.user, k) {
 			continue
@@ -181,21 +190,15 @@ func (c *Console) services(w http.ResponseWriter, r *http.Request, req *request)
 		if (d.NS != "" && k.Namespace != d.NS) || !containsFold(k.Group, d.Group) || !containsFold(k.Name, d.Query) {
 			continue
 		}
-		row := serviceRow{Key: k, URL: serviceURL(req.base, k)}
-		if c.cfg.Cluster != nil {
-			row.Owner = c.cfg.Cluster.Owner(k)
-			row.OwnerSelf = row.Owner == c.self
-			if d.Owner != "" && row.Owner != d.Owner {
-				continue
-			}
+		if d.Owner != "" && c.cfg.Cluster != nil && c.cfg.Cluster.Owner(k) != d.Owner {
+			continue
 		}
 		if d.HideEmpty {
-			c.countInstances(&row)
-			if row.Instances == 0 {
+			if v := c.cfg.Store.View(k); v == nil || len(v.Instances) == 0 {
 				continue
 			}
 		}
-		rows = append(rows, row)
+		keys = append(keys, k)
 	}
 	for ns := range seenNS {
 		d.Namespaces = append(d.Namespaces, ns)
@@ -206,16 +209,19 @@ func (c *Console) services(w http.ResponseWriter, r *http.Request, req *request)
 			d.Owners = append(d.Owners, m.Address)
 		}
 	}
-	d.Total = len(rows)
+	d.Total = len(keys)
 	d.Pages = max(1, (d.Total+d.Size-1)/d.Size)
 	d.Page = min(d.Page, d.Pages)
 	start := (d.Page - 1) * d.Size
 	end := min(start+d.Size, d.Total)
-	d.Rows = rows[start:end]
-	for i := range d.Rows {
-		if !d.HideEmpty {
-			c.countInstances(&d.Rows[i])
+	for _, k := range keys[start:end] {
+		row := serviceRow{Key: k, URL: serviceURL(req.base, k)}
+		if c.cfg.Cluster != nil {
+			row.Owner = c.cfg.Cluster.Owner(k)
+			row.OwnerSelf = row.Owner == c.self
 		}
+		c.countInstances(&row)
+		d.Rows = append(d.Rows, row)
 	}
 	if d.Total > 0 {
 		d.FirstRow, d.LastRow = start+1, end
@@ -241,6 +247,27 @@ func (c *Console) services(w http.ResponseWriter, r *http.Request, req *request)
 		d.NextURL = pageURL(d.Page + 1)
 	}
 	c.renderLive(w, r, req, "services", c.newPage(r, req, "services", "Services", d))
+}
+
+// listState names what the service list depends on: the store revision and
+// the members' states.
+func (c *Console) listState() string {
+	st := strconv.FormatUint(c.cfg.Store.Revision(), 36)
+	if c.cfg.Cluster != nil {
+		h := fnv.New64a()
+		for _, m := range c.cfg.Cluster.Members() {
+			h.Write([]byte(m.Address))
+			h.Write([]byte(m.State))
+		}
+		st += "." + strconv.FormatUint(h.Sum64(), 36)
+	}
+	return st
+}
+
+func withParam(q url.Values, k, v string) string {
+	q = maps.Clone(q)
+	q.Set(k, v)
+	return q.Encode()
 }
 
 func (c *Console) countInstances(row *serviceRow) {
@@ -280,27 +307,30 @@ type instanceRow struct {
 	Metadata []kv
 	// Liveness tells where the instance's liveness comes from: a
 	// heartbeat time, a gRPC connection, or the owner that tracks it.
-	LastBeat  time.Time
-	Liveness  string
-	OwnerURL  string
-	Fields    url.Values
-	EditURL   string
-	DeregURL  string
-	CanChange bool
+	LastBeat time.Time
+	Liveness string
+	OwnerURL string
+	// ToggleURL takes it offline or back online (POST, with enabled);
+	// EditURL and DeregURL open its forms.
+	ToggleURL, EditURL, DeregURL string
+	CanChange                    bool
 }
 
 type clusterGroup struct {
-	Name             string
-	Instances        []instanceRow
-	Healthy, Enabled int
+	Name string
+	// Instances are the rows shown (this page); Total, Healthy and Enabled
+	// count the whole cluster.
+	Instances               []instanceRow
+	Total, Healthy, Enabled int
 	// Checker describes the server-side health check of its persistent
 	// instances ("" for none).
 	Checker string
 }
 
 type serviceData struct {
-	Key                          model.ServiceKey
-	Fields                       url.Values
+	Key model.ServiceKey
+	// Query names the service in forms.
+	Query                        url.Values
 	Found                        bool
 	ProtectThreshold             float64
 	Protecting                   bool
@@ -317,10 +347,22 @@ type serviceData struct {
 	CanChange                    bool
 	EditURL, DeleteURL           string
 	ListURL                      string
+	// Instance search and paging: Filter is the "ip:port contains" text,
+	// Matching how many instances it matches, Shown the rows on this page.
+	Filter                     string
+	Matching, Shown            int
+	FirstRow, LastRow          int
+	Page, Pages                int
+	PrevURL, NextURL, ClearURL string
 }
 
+// instancesPerPage bounds a service page (and its every-second refresh):
+// html/template costs tens of microseconds per row.
+const instancesPerPage = 100
+
 func (c *Console) service(w http.ResponseWriter, r *http.Request, req *request) {
-	k, err := c.serviceKeyFrom(r.URL.Query())
+	q := r.URL.Query()
+	k, err := c.serviceKeyFrom(q)
 	if err != nil {
 		c.fail(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -329,7 +371,11 @@ func (c *Console) service(w http.ResponseWriter, r *http.Request, req *request) 
 		c.fail(w, r, http.StatusForbidden, "You may not see this service.")
 		return
 	}
-	d := c.serviceData(req, k)
+	page := 1
+	if n, err := strconv.Atoi(q.Get("ipage")); err == nil && n > 1 && n < 1<<20 {
+		page = n
+	}
+	d := c.serviceData(req, k, strings.TrimSpace(q.Get("ip")), page)
 	title := k.Name
 	if !d.Found {
 		title = "Service not found"
@@ -337,10 +383,11 @@ func (c *Console) service(w http.ResponseWriter, r *http.Request, req *request) 
 	c.renderLive(w, r, req, "service", c.newPage(r, req, "services", title, d))
 }
 
-func (c *Console) serviceData(req *request, k model.ServiceKey) serviceData {
-	d := serviceData{Key: k, Fields: serviceQuery(k), CanChange: c.auth.CanWrite(req.user, k),
-		EditURL: req.base + "service/edit?" + serviceQuery(k).Encode(), DeleteURL: req.base + "service/delete?" + serviceQuery(k).Encode(),
-		ListURL: req.base + "services?" + url.Values{"ns": {k.Namespace}}.Encode()}
+func (c *Console) serviceData(req *request, k model.ServiceKey, filter string, page int) serviceData {
+	sq := serviceQuery(k).Encode()
+	d := serviceData{Key: k, Query: serviceQuery(k), CanChange: c.auth.CanWrite(req.user, k), Filter: filter,
+		EditURL: req.base + "service/edit?" + sq, DeleteURL: req.base + "service/delete?" + sq,
+		ListURL: req.base + "services?" + url.Values{"ns": {k.Namespace}}.Encode(), ClearURL: req.base + "service?" + sq}
 	v := c.cfg.Store.View(k)
 	if v == nil {
 		return d
@@ -359,27 +406,17 @@ func (c *Console) serviceData(req *request, k model.ServiceKey) serviceData {
 			d.OwnerURL = peerURL(d.Owner, serviceURL(req.base, k))
 		}
 	}
-	recs, _ := c.cfg.Store.Records(k, nil)
-	byKey := make(map[model.InstanceKey]*store.Record, len(recs))
-	for _, rec := range recs {
-		byKey[rec.Key()] = rec
-	}
+	// Counts over every instance; rows for the matching ones on this page,
+	// in cluster order.
 	groups := map[string]*clusterGroup{}
+	var match []*model.Instance
 	for _, in := range v.Instances {
-		ik := in.Key()
-		row := instanceRow{ID: domID(ik), Key: ik, Weight: in.Weight, Healthy: in.Healthy, Enabled: in.Enabled, Ephemeral: in.Ephemeral,
-			Metadata: sortedKV(in.Metadata), Fields: instanceQuery(k, ik), CanChange: d.CanChange,
-			EditURL:  req.base + "instance?" + instanceQuery(k, ik).Encode(),
-			DeregURL: req.base + "instance/deregister?" + instanceQuery(k, ik).Encode()}
-		g := groups[ik.Cluster]
+		g := groups[in.Cluster]
 		if g == nil {
-			g = &clusterGroup{Name: ik.Cluster, Checker: c.checker(v.Meta, ik.Cluster)}
-			groups[ik.Cluster] = g
+			g = &clusterGroup{Name: in.Cluster, Checker: c.checker(v.Meta, in.Cluster)}
+			groups[in.Cluster] = g
 		}
-		rec := byKey[ik]
-		row.TimedOut = rec != nil && rec.Kind == store.KindUnhealthy
-		c.liveness(&row, rec, k, d, g.Checker)
-		g.Instances = append(g.Instances, row)
+		g.Total++
 		d.Instances++
 		if in.Healthy {
 			g.Healthy++
@@ -390,9 +427,63 @@ func (c *Console) serviceData(req *request, k model.ServiceKey) serviceData {
 		} else {
 			d.Disabled++
 		}
+		if filter == "" || strings.Contains(in.IP+":"+strconv.Itoa(in.Port), filter) {
+			match = append(match, in)
+		}
+	}
+	slices.SortStableFunc(match, func(a, b *model.Instance) int { return strings.Compare(a.Cluster, b.Cluster) })
+	d.Matching = len(match)
+	d.Pages = max(1, (d.Matching+instancesPerPage-1)/instancesPerPage)
+	d.Page = min(page, d.Pages)
+	start := (d.Page - 1) * instancesPerPage
+	end := min(start+instancesPerPage, d.Matching)
+	if d.Matching > 0 {
+		d.FirstRow, d.LastRow = start+1, end
+	}
+	pageURL := func(n int) string {
+		pq := serviceQuery(k)
+		if filter != "" {
+			pq.Set("ip", filter)
+		}
+		pq.Set("ipage", strconv.Itoa(n))
+		return req.base + "service?" + pq.Encode()
+	}
+	if d.Page > 1 {
+		d.PrevURL = pageURL(d.Page - 1)
+	}
+	if d.Page < d.Pages {
+		d.NextURL = pageURL(d.Page + 1)
+	}
+	shown := match[start:end]
+	d.Shown = len(shown)
+	var recs []*store.Record
+	if len(shown) > 0 {
+		keys := make([]model.InstanceKey, len(shown))
+		for i, in := range shown {
+			keys[i] = in.Key()
+		}
+		recs, _ = c.cfg.Store.Records(k, keys)
+	}
+	byKey := make(map[model.InstanceKey]*store.Record, len(recs))
+	for _, rec := range recs {
+		byKey[rec.Key()] = rec
+	}
+	for _, in := range shown {
+		ik := in.Key()
+		iq := instanceQuery(k, ik).Encode()
+		row := instanceRow{ID: domID(ik), Key: ik, Weight: in.Weight, Healthy: in.Healthy, Enabled: in.Enabled, Ephemeral: in.Ephemeral,
+			Metadata: sortedKV(in.Metadata), CanChange: d.CanChange, ToggleURL: req.base + "instance/enabled?" + iq,
+			EditURL: req.base + "instance?" + iq, DeregURL: req.base + "instance/deregister?" + iq}
+		g := groups[ik.Cluster]
+		rec := byKey[ik]
+		row.TimedOut = rec != nil && rec.Kind == store.KindUnhealthy
+		c.liveness(&row, rec, k, d, g.Checker)
+		g.Instances = append(g.Instances, row)
 	}
 	for _, g := range groups {
-		d.Clusters = append(d.Clusters, *g)
+		if len(g.Instances) > 0 || filter == "" {
+			d.Clusters = append(d.Clusters, *g)
+		}
 	}
 	slices.SortFunc(d.Clusters, func(a, b clusterGroup) int { return strings.Compare(a.Name, b.Name) })
 	if c.cfg.Subscribers != nil {
@@ -509,7 +600,7 @@ func (c *Console) cluster(w http.ResponseWriter, r *http.Request, req *request) 
 	d := clusterData{Standalone: c.cfg.Cluster == nil}
 	now := c.cfg.Clock.Now()
 	owned := map[string]int{}
-	for _, k := range c.cfg.Store.ServiceKeys("") {
+	for _, k := range c.serviceKeys() {
 		d.Services++
 		owner := c.self
 		if c.cfg.Cluster != nil {
