@@ -113,6 +113,9 @@ type Console struct {
 	csrf    *http.CrossOriginProtection
 	sampler *sampler
 	self    string
+	// assets versions the static URLs (a hash of their content), so that
+	// browsers may cache them for a day and still see a new release.
+	assets string
 
 	// keys caches the sorted service keys per store revision: listing
 	// pages poll every second, and sorting every key costs milliseconds
@@ -164,6 +167,16 @@ func New(cfg Config) (*Console, error) {
 	}
 	c := &Console{cfg: cfg, auth: cfg.Auth, pages: pages, static: http.FileServerFS(sub),
 		csrf: http.NewCrossOriginProtection(), sampler: newSampler(sampleWindow), self: cfg.Store.Self()}
+	h := fnv.New64a()
+	_ = fs.WalkDir(sub, ".", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, err := fs.ReadFile(sub, path); err == nil {
+				h.Write(b)
+			}
+		}
+		return nil
+	})
+	c.assets = strconv.FormatUint(h.Sum64(), 36)
 	c.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusForbidden, "Cross-origin request refused: changes must come from the console's own pages.")
 	}))
@@ -320,6 +333,7 @@ type page struct {
 	Ready   bool
 	Status  string
 	Version string
+	Assets  string
 	AuthOn  bool
 	User    Principal
 	Flash   string
@@ -331,7 +345,7 @@ type page struct {
 
 func (c *Console) newPage(r *http.Request, req *request, nav, title string, data any) *page {
 	ok, msg := c.cfg.Ready()
-	return &page{Title: title, Base: req.base, Nav: nav, Self: c.self, Ready: ok, Status: msg, Version: c.cfg.Version,
+	return &page{Title: title, Base: req.base, Nav: nav, Self: c.self, Ready: ok, Status: msg, Version: c.cfg.Version, Assets: c.assets,
 		AuthOn: c.auth.Enabled(), User: req.user, Flash: flashText[r.URL.Query().Get("done")], Data: data}
 }
 
@@ -411,7 +425,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, msg s
 			back = u.RequestURI()
 		}
 	}
-	p := &page{Title: http.StatusText(status), Base: base, Self: c.self, Version: c.cfg.Version, AuthOn: c.auth.Enabled(),
+	p := &page{Title: http.StatusText(status), Base: base, Self: c.self, Version: c.cfg.Version, Assets: c.assets, AuthOn: c.auth.Enabled(),
 		Data: errorData{Status: status, Message: msg, Back: back}}
 	p.Ready, p.Status = c.cfg.Ready()
 	if user, ok := c.authenticate(r); ok {

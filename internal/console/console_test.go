@@ -37,7 +37,7 @@ func TestRoutesAndHeaders(t *testing.T) {
 				t.Fatalf("CSP allows inline code: %s", csp)
 			}
 			// Links stay under the base the page was opened at.
-			mustContain(t, r.body, `href="`+base+`services"`, `src="`+base+`static/htmx-2.0.11.min.js"`)
+			mustContain(t, r.body, `href="`+base+`services"`, `src="`+base+`static/htmx-2.0.11.min.js?v=`+e.c.assets+`"`)
 		}
 		if r := e.get(strings.TrimSuffix(base, "/")); r.Code != http.StatusMovedPermanently || r.Header().Get("Location") != base {
 			t.Fatalf("GET %s without slash = %d → %q", base, r.Code, r.Header().Get("Location"))
