@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,6 +121,9 @@ type Console struct {
 	// keys caches the sorted service keys per store revision: listing
 	// pages poll every second, and sorting every key costs milliseconds
 	// on a large registry.
+	// patterns are the mux patterns Mount registered.
+	patterns []string
+
 	keysMu  sync.Mutex
 	keysRev uint64
 	keys    []model.ServiceKey
@@ -214,12 +218,16 @@ func (c *Console) sample() {
 // The routes are exact paths, so the Nacos API under /nacos/v1/ stays
 // with whatever handles /nacos/.
 func (c *Console) Mount(mux *http.ServeMux) {
+	handle := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, h)
+		c.patterns = append(c.patterns, pattern)
+	}
 	for _, base := range Bases {
 		trim := strings.TrimSuffix(base, "/")
-		mux.Handle("GET "+trim, http.RedirectHandler(base, http.StatusMovedPermanently))
+		handle("GET "+trim, http.RedirectHandler(base, http.StatusMovedPermanently))
 		route := func(pattern string, h func(http.ResponseWriter, *http.Request, *request)) {
 			method, path, _ := strings.Cut(pattern, " ")
-			mux.Handle(method+" "+base+path, c.handler(base, h))
+			handle(method+" "+base+path, c.handler(base, h))
 		}
 		route("GET {$}", c.home)
 		route("GET index.html", func(w http.ResponseWriter, r *http.Request, _ *request) {
@@ -240,9 +248,14 @@ func (c *Console) Mount(mux *http.ServeMux) {
 		route("GET login", c.loginForm)
 		route("POST login", c.login)
 		route("POST logout", c.logout)
-		mux.Handle("GET "+base+"static/", c.secure(http.StripPrefix(base+"static/", c.cacheStatic(c.static))))
+		handle("GET "+base+"static/", c.secure(http.StripPrefix(base+"static/", c.cacheStatic(c.static))))
 	}
 }
+
+// Owns reports whether pattern is one of the console's routes. The console
+// authenticates its own requests (login page, session cookie), so a
+// server-wide guard lets these through to it.
+func (c *Console) Owns(pattern string) bool { return slices.Contains(c.patterns, pattern) }
 
 // request is what every page handler gets besides the HTTP request.
 type request struct {

@@ -52,6 +52,18 @@ func TestRoutesAndHeaders(t *testing.T) {
 			}
 		}
 	}
+	// Every route is the console's own (a server-wide auth guard lets them
+	// through); the API's are not.
+	for _, p := range []string{"GET /ui/{$}", "GET /nacos/{$}", "POST /nacos/instance/enabled", "GET /ui/static/", "GET /nacos", "POST /ui/login"} {
+		if !e.c.Owns(p) {
+			t.Errorf("Owns(%q) = false", p)
+		}
+	}
+	for _, p := range []string{"/nacos/", "GET /nacos/v1/ns/instance/list", "POST /nacos/v1/auth/login"} {
+		if e.c.Owns(p) {
+			t.Errorf("Owns(%q) = true", p)
+		}
+	}
 	// The Nacos API keeps its paths.
 	for _, p := range []string{"/nacos/v1/ns/instance/list", "/nacos/v2/ns/instance", "/nacos/services/x", "/nacos/ns/service"} {
 		if r := e.get(p); r.body != "nacos api" {
