@@ -413,7 +413,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, req *request) {
 			d.Error = err.Error()
 		}
 		c.cfg.Logger.Info("console login refused", "user", f.Get("username"), "remote", r.RemoteAddr)
-		c.render(w, http.StatusUnauthorized, "login", c.newPage(r, req, "login", "Log in", d))
+		// 200: the answer is the login form again, with the reason; an error
+		// status would only add a console error in the user's browser.
+		c.render(w, http.StatusOK, "login", c.newPage(r, req, "login", "Log in", d))
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: TokenCookie, Value: token, Path: "/", MaxAge: int(ttl.Seconds()),

@@ -349,6 +349,9 @@ type page struct {
 	Assets  string
 	AuthOn  bool
 	User    Principal
+	// SeeCluster: the cluster page is for everyone without auth, and for
+	// global admins with it (as the Nacos cluster API is).
+	SeeCluster bool
 	Flash   string
 	// Live is the rendered live fragment and LiveURL its poll address.
 	Live    template.HTML
@@ -359,8 +362,11 @@ type page struct {
 func (c *Console) newPage(r *http.Request, req *request, nav, title string, data any) *page {
 	ok, msg := c.cfg.Ready()
 	return &page{Title: title, Base: req.base, Nav: nav, Self: c.self, Ready: ok, Status: msg, Version: c.cfg.Version, Assets: c.assets,
-		AuthOn: c.auth.Enabled(), User: req.user, Flash: flashText[r.URL.Query().Get("done")], Data: data}
+		AuthOn: c.auth.Enabled(), User: req.user, SeeCluster: c.mayManage(req.user), Flash: flashText[r.URL.Query().Get("done")], Data: data}
 }
+
+// mayManage reports whether p may see the cluster's internals.
+func (c *Console) mayManage(p Principal) bool { return !c.auth.Enabled() || p.Admin }
 
 // render writes a full page.
 func (c *Console) render(w http.ResponseWriter, status int, name string, p *page) {

@@ -434,7 +434,7 @@ func TestLoginAndPermissions(t *testing.T) {
 	mustContain(t, login.body, `<label for="l-user">Username</label>`, `type="password"`, `name="next" value="/ui/services?q=svc"`)
 
 	// Wrong password, a refusal with a reason, then the right one.
-	if r := e.post("/ui/login", url.Values{"username": {"reader"}, "password": {"nope"}, "next": {"/ui/services"}}); r.Code != http.StatusUnauthorized ||
+	if r := e.post("/ui/login", url.Values{"username": {"reader"}, "password": {"nope"}, "next": {"/ui/services"}}); r.Code != http.StatusOK ||
 		!strings.Contains(r.body, ErrBadCredentials.Error()) || len(r.Result().Cookies()) != 0 {
 		t.Fatalf("wrong password = %d", r.Code)
 	}
@@ -474,6 +474,15 @@ func TestLoginAndPermissions(t *testing.T) {
 	if in := e.instance(key("secret-svc"), "10.0.0.2", 8080); in.Enabled {
 		t.Fatal("writer's change not applied")
 	}
+	// The cluster page is for admins only.
+	if r := e.get("/ui/cluster", "Cookie", cookie); r.Code != http.StatusForbidden {
+		t.Fatalf("reader GET cluster = %d", r.Code)
+	}
+	mustNotContain(t, e.get("/ui/services", "Cookie", cookie).body, `href="/ui/cluster"`)
+	if r := e.get("/ui/cluster", "Cookie", wc); r.Code != http.StatusOK {
+		t.Fatalf("admin GET cluster = %d", r.Code)
+	}
+	mustContain(t, e.get("/ui/services", "Cookie", wc).body, `href="/ui/cluster"`)
 	// A forged token is anonymous; logout clears the cookie.
 	if r := e.get("/ui/", "Cookie", TokenCookie+"=forged"); r.Code != http.StatusSeeOther {
 		t.Fatalf("forged token = %d", r.Code)

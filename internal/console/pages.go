@@ -121,7 +121,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, req *request) {
 		d.Healthy += row.Healthy
 	}
 	slices.SortFunc(d.Namespaces, func(a, b nsRow) int { return strings.Compare(a.Name, b.Name) })
-	if c.cfg.Cluster != nil {
+	if c.cfg.Cluster != nil && c.mayManage(req.user) {
 		counts := map[member.State]int{}
 		for _, m := range c.cfg.Cluster.Members() {
 			counts[m.State]++
@@ -597,6 +597,10 @@ type clusterData struct {
 }
 
 func (c *Console) cluster(w http.ResponseWriter, r *http.Request, req *request) {
+	if !c.mayManage(req.user) {
+		c.fail(w, r, http.StatusForbidden, "The cluster page is for global admins.")
+		return
+	}
 	d := clusterData{Standalone: c.cfg.Cluster == nil}
 	now := c.cfg.Clock.Now()
 	owned := map[string]int{}

@@ -142,6 +142,10 @@ func (s *Server) mountAuth() http.Handler {
 		}
 		return p
 	}
+	var selfAuth func(string) bool
+	if s.console != nil {
+		selfAuth = s.console.Owns // the console checks its own sessions and permissions
+	}
 	return authapi.Middleware(authapi.MiddlewareConfig{Auth: s.auth, Limits: s.cfg.Limits(), Resolve: resolve,
-		ProtectMetrics: s.cfg.AuthMetrics, Logger: s.log}, s.mux)
+		ProtectMetrics: s.cfg.AuthMetrics, SelfAuthenticated: selfAuth, Logger: s.log}, s.mux)
 }

@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
+	"errors"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/distro-registry/distro/internal/auth"
 	"github.com/distro-registry/distro/internal/console"
 	"github.com/distro-registry/distro/internal/distro"
 	"github.com/distro-registry/distro/internal/health"
@@ -53,16 +57,57 @@ func (s *Server) mountConsole() error {
 	if s.cluster != nil {
 		cfg.Cluster = consoleCluster{s.cluster}
 	}
+	if s.auth != nil {
+		cfg.Auth = consoleAuth{s.auth}
+	}
 	c, err := console.New(cfg)
 	if err != nil {
 		return err
 	}
 	c.Mount(s.mux)
+	s.console = c
 	s.edgeLoops = append(s.edgeLoops, c.Run)
-	if s.cfg.ConsoleEdit {
+	if s.cfg.ConsoleEdit && s.auth == nil {
 		s.log.Warn("the web console may change the registry (--console-edit) and client authentication is off: anyone who reaches the HTTP port can")
 	}
 	return nil
+}
+
+// consoleAuth lets the console log users in, and check their permissions,
+// with the node's Authority: the same users, tokens and rules as the Nacos
+// API (resource namespace:group:naming/service, actions r and w).
+type consoleAuth struct{ a *auth.Authority }
+
+func (consoleAuth) Enabled() bool { return true }
+
+func (c consoleAuth) Login(_ context.Context, user, password, remote string) (string, time.Duration, error) {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		remote = h // throttled per address, as the API's login is
+	}
+	sess, err := c.a.Login(user, password, remote)
+	switch {
+	case err == nil:
+		return sess.Token, sess.TTL, nil
+	case errors.Is(err, auth.ErrThrottled):
+		return "", 0, errors.New("too many failed logins: wait a minute and try again")
+	}
+	return "", 0, console.ErrBadCredentials
+}
+
+func (c consoleAuth) Verify(token string) (console.Principal, error) {
+	user, err := c.a.Authenticate(auth.Credentials{Token: token}, "")
+	if err != nil {
+		return console.Principal{}, err
+	}
+	return console.Principal{Name: user, Admin: c.a.IsAdmin(user)}, nil
+}
+
+func (c consoleAuth) CanRead(p console.Principal, k model.ServiceKey) bool {
+	return c.a.Allowed(p.Name, auth.NamingResource(k), auth.Read)
+}
+
+func (c consoleAuth) CanWrite(p console.Principal, k model.ServiceKey) bool {
+	return c.a.Allowed(p.Name, auth.NamingResource(k), auth.Write)
 }
 
 // subscribers lists a service's UDP and gRPC subscribers on this node.

@@ -52,7 +52,8 @@ func TestIntegrationConsole(t *testing.T) {
 	var nodes []*testutil.Node
 	for _, p := range ports {
 		nodes = append(nodes, testutil.Start(t, p, "--cluster-conf", conf, "--cluster-secret", "console-integration-secret-0123456789abcdef",
-			"--advertise", addr(p), "--verify-interval", "500ms", "--probe-interval", "200ms", "--startup-timeout", "15s", "--console-edit"))
+			"--advertise", addr(p), "--verify-interval", "500ms", "--probe-interval", "200ms", "--startup-timeout", "15s", "--console-edit",
+			"--auth=false"))
 	}
 	for _, n := range nodes {
 		testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, n.Ready)
@@ -153,5 +154,83 @@ func TestIntegrationConsoleOff(t *testing.T) {
 	}
 	if code, _ := getBody(t, n.URL()+"/nacos/v1/ns/service/list?pageNo=1&pageSize=10"); code != http.StatusOK {
 		t.Fatalf("service/list = %d", code)
+	}
+}
+
+// TestIntegrationConsoleAuth runs a node with client auth on: the console
+// sends a visitor to its login page, logs the admin in with the Nacos users
+// (the API's auth middleware lets the console's own routes through), and
+// the API still refuses requests without a token.
+func TestIntegrationConsoleAuth(t *testing.T) {
+	t.Parallel()
+	const password = "console-admin-password"
+	n := testutil.Start(t, testutil.FreePort(t), "--auth", "--auth-admin-password", password)
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, n.Ready)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(path string, form url.Values, cookie *http.Cookie) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, n.URL()+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", n.URL())
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp, err := noRedirect.Get(n.URL() + "/nacos/services")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/nacos/login?next=%2Fnacos%2Fservices" {
+		t.Fatalf("anonymous GET = %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if code, body := getBody(t, n.URL()+"/nacos/login"); code != http.StatusOK || !strings.Contains(body, `type="password"`) {
+		t.Fatalf("login page = %d", code)
+	}
+	if r := post("/nacos/login", url.Values{"username": {"nacos"}, "password": {"wrong"}}, nil); r.StatusCode != http.StatusOK || len(r.Cookies()) != 0 {
+		t.Fatalf("wrong password = %d", r.StatusCode)
+	}
+	r := post("/nacos/login", url.Values{"username": {"nacos"}, "password": {password}, "next": {"/nacos/services"}}, nil)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/nacos/services" || len(r.Cookies()) != 1 {
+		t.Fatalf("login = %d → %q, cookies %v", r.StatusCode, r.Header.Get("Location"), r.Cookies())
+	}
+	cookie := r.Cookies()[0]
+	// Register through the API with the admin's token (the console's
+	// session token is the same kind), then see it in the console.
+	reg, _ := http.NewRequest(http.MethodPost, n.URL()+"/nacos/v1/ns/instance?accessToken="+url.QueryEscape(cookie.Value),
+		strings.NewReader("serviceName=secured&ip=10.0.0.1&port=80"))
+	reg.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err := http.DefaultClient.Do(reg); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("register with the console's token: %v %v", resp, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, n.URL()+"/nacos/services", nil)
+	req.AddCookie(cookie)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), ">secured</a>") || !strings.Contains(string(b), "nacos (admin)") {
+		t.Fatalf("services as admin = %d:\n%s", resp.StatusCode, b)
+	}
+	// The admin may change it from the console; the API without a token
+	// may not.
+	form := url.Values{"ns": {"public"}, "group": {"DEFAULT_GROUP"}, "name": {"secured"}, "ip": {"10.0.0.1"}, "port": {"80"}, "cluster": {"DEFAULT"}, "enabled": {"false"}}
+	if r := post("/nacos/instance/enabled", form, cookie); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin change = %d", r.StatusCode)
+	}
+	if r := post("/nacos/instance/enabled", form, nil); r.StatusCode != http.StatusSeeOther || !strings.Contains(r.Header.Get("Location"), "/nacos/login") {
+		t.Fatalf("anonymous change = %d → %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if code, _ := getBody(t, n.URL()+"/nacos/v1/ns/instance/list?serviceName=secured"); code != http.StatusForbidden {
+		t.Fatalf("API without a token = %d, want 403", code)
 	}
 }

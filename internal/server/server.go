@@ -18,6 +18,7 @@ import (
 	"github.com/distro-registry/distro/internal/auth"
 	"github.com/distro-registry/distro/internal/clock"
 	"github.com/distro-registry/distro/internal/config"
+	"github.com/distro-registry/distro/internal/console"
 	"github.com/distro-registry/distro/internal/health"
 	"github.com/distro-registry/distro/internal/healthcheck"
 	"github.com/distro-registry/distro/internal/hlc"
@@ -43,6 +44,8 @@ type Server struct {
 	// writer is the write path entry points use: the Distro engine in a
 	// cluster, the local registry standalone.
 	writer registry.Writer
+	// console is the web console (nil with --console=false).
+	console *console.Console
 	// writes counts the client writes (it is the outer layer of writer).
 	writes  *registry.Counting
 	cluster *cluster

@@ -344,3 +344,22 @@ func TestEveryRouteHasARule(t *testing.T) {
 		t.Fatalf("found only %d routes: the pattern no longer matches the sources", seen)
 	}
 }
+
+// TestSelfAuthenticatedRoutes: routes whose handlers check their own
+// sessions (the web console) pass the middleware without credentials;
+// other routes without a rule are still refused.
+func TestSelfAuthenticatedRoutes(t *testing.T) {
+	mux := http.NewServeMux()
+	for _, p := range []string{"GET /ui/{$}", "GET /distro/unruled"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("served")) })
+	}
+	resolve := func(r *http.Request) string { _, p := mux.Handler(r); return p }
+	h := Middleware(MiddlewareConfig{Resolve: resolve, SelfAuthenticated: func(p string) bool { return p == "GET /ui/{$}" }}, mux)
+	for target, want := range map[string]int{"/ui/": http.StatusOK, "/distro/unruled": http.StatusForbidden} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
+		if w.Code != want || (want == http.StatusOK) != (w.Body.String() == "served") {
+			t.Errorf("GET %s = %d %q, want %d", target, w.Code, w.Body.String(), want)
+		}
+	}
+}

@@ -109,7 +109,11 @@ type MiddlewareConfig struct {
 	// ProtectMetrics makes GET /metrics need a global admin (else it is
 	// open, for scrapers).
 	ProtectMetrics bool
-	Logger         *slog.Logger
+	// SelfAuthenticated reports routes whose handlers authenticate and
+	// authorize requests themselves (the web console: login page, session
+	// cookie, per-service checks); the middleware passes them through.
+	SelfAuthenticated func(pattern string) bool
+	Logger            *slog.Logger
 }
 
 // Middleware authenticates and authorizes requests before next serves them.
@@ -137,6 +141,10 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pattern := m.cfg.Resolve(r)
 	if pattern == "" {
 		m.next.ServeHTTP(w, r) // 404 or 405: nothing to protect
+		return
+	}
+	if m.cfg.SelfAuthenticated != nil && m.cfg.SelfAuthenticated(pattern) {
+		m.next.ServeHTTP(w, r)
 		return
 	}
 	ru, ok := rules[pattern]
