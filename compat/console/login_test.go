@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestConsoleLoginInBrowser(t *testing.T) {
 		t.Fatalf("login error = %q", msg)
 	}
 	b.do("type the password", chromedp.Focus(chromedp.ID("l-pass")), chromedp.KeyEvent(harness.AdminPassword+kb.Enter))
-	b.waitJS("logged in, back where we were", `location.pathname === "/nacos/services" && document.body.innerText.includes(`+jsString(svc)+`)`, 5*time.Second)
+	b.waitJS("logged in, back where we were", `location.pathname === "/nacos/services" && document.body.innerText.includes(`+strconv.Quote(svc)+`)`, 5*time.Second)
 	if u := eval[string](b, `document.querySelector("form.user span").innerText`); u != "nacos (admin)" {
 		t.Fatalf("user shown as %q", u)
 	}
@@ -76,5 +77,3 @@ func TestConsoleLoginInBrowser(t *testing.T) {
 		t.Fatalf("the browser console reported errors:\n%s\nall messages:\n%s", strings.Join(errs, "\n"), b.allMessages())
 	}
 }
-
-func jsString(s string) string { return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"` }

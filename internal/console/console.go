@@ -352,7 +352,7 @@ type page struct {
 	// SeeCluster: the cluster page is for everyone without auth, and for
 	// global admins with it (as the Nacos cluster API is).
 	SeeCluster bool
-	Flash   string
+	Flash      string
 	// Live is the rendered live fragment and LiveURL its poll address.
 	Live    template.HTML
 	LiveURL string
