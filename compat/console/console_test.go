@@ -196,7 +196,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.press(kb.Enter)
 	b.waitJS("services page", `location.pathname === "/nacos/services" && document.querySelector("#f-q") !== null`, 5*time.Second)
 	b.do("type a search", chromedp.Focus(chromedp.ID("f-q")), chromedp.KeyEvent(svc+kb.Enter))
-	b.waitJS("search result", `[...document.querySelectorAll("#live tbody th a")].some(a => a.innerText === `+strconv.Quote(svc)+`)`, 5*time.Second)
+	// The unfiltered list shows the service too: wait for the search's page.
+	b.waitJS("search result", `new URLSearchParams(location.search).get("q") === `+strconv.Quote(svc)+` && document.readyState === "complete" && `+
+		`[...document.querySelectorAll("#live tbody th a")].some(a => a.innerText === `+strconv.Quote(svc)+`)`, 5*time.Second)
 	if n := eval[int](b, `document.querySelectorAll("#live tbody tr").length`); n != 1 {
 		t.Fatalf("search for %s lists %d services", svc, n)
 	}
