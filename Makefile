@@ -23,6 +23,7 @@ unit: ## fast unit tests, no race detector
 
 race: ## unit, in-memory cluster and real-binary integration tests with the race detector
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	cd chaos/lincheck && $(GO) test -count=1 ./...
 
 integ: ## only the tests that start real distrod processes
 	$(GO) test -race -count=1 -run 'Integration' ./internal/server/...
@@ -39,10 +40,11 @@ fmt: ## format the code
 fmt-check: ## fail if gofmt would change anything
 	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-vet: ## go vet, root and compat modules
+vet: ## go vet, root and nested modules (compat, chaos/lincheck)
 	$(GO) vet $(PKGS)
 	cd compat && $(GO) vet ./...
 	cd deploy && $(GO) vet ./...
+	cd chaos/lincheck && $(GO) vet ./...
 
 lint: ## golangci-lint (pinned; downloaded and built on first use)
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION) run ./...
@@ -50,6 +52,7 @@ lint: ## golangci-lint (pinned; downloaded and built on first use)
 tidy-check: ## fail if go.mod/go.sum are not tidy
 	$(GO) mod tidy -diff
 	cd deploy && $(GO) mod tidy -diff
+	cd chaos/lincheck && $(GO) mod tidy -diff
 
 gen: ## regenerate protobuf code (needs Debian protobuf-compiler; installs the Go plugins)
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }

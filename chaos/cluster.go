@@ -27,6 +27,9 @@ var nodeTimings = []string{
 	"--probe-interval", "200ms",
 	"--startup-timeout", "3s",
 	"--conn-lease", "5s",
+	"--raft-heartbeat-timeout", "500ms",
+	"--raft-election-timeout", "500ms",
+	"--raft-write-timeout", "3s",
 	"--log-level", "info",
 }
 
@@ -137,7 +140,8 @@ func (c *Cluster) newNode(role string) (*Node, error) {
 		// suite tests Distro, and its workload and observers speak to the
 		// nodes anonymously.
 		env: []string{"DISTRO_CLUSTER_SECRET=" + c.Secret, "DISTRO_AUTH=false"}}
-	n.args = []string{"--port", strconv.Itoa(HTTPPort), "--bind", ip, "--advertise", n.Addr}
+	n.DataDir = filepath.Join(c.Cfg.Dir, role+"-data")
+	n.args = []string{"--port", strconv.Itoa(HTTPPort), "--bind", ip, "--advertise", n.Addr, "--data-dir", n.DataDir}
 	if c.Cfg.ClusterConf {
 		conf := c.confPath(role)
 		if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
@@ -320,7 +324,7 @@ func (c *Cluster) Split(a, b []string) error {
 // OneWay stops a from reaching b's servers (b still reaches a).
 func (c *Cluster) OneWay(a, b string) error {
 	c.Event(EvFault, a, "one-way: %s cannot reach %s; %s reaches %s", a, b, b, a)
-	return c.Lab.OneWay(a, b, HTTPPort, GRPCPort, ClusterPort)
+	return c.Lab.OneWay(a, b, HTTPPort, GRPCPort, ClusterPort, RaftPort)
 }
 
 // NoClients makes role unreachable from clients.

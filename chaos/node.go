@@ -20,6 +20,8 @@ type Node struct {
 	IP   string
 	// Extra flags for the next start (e.g. --debug-clock-offset).
 	Extra []string
+	// DataDir is the node's --data-dir (kept across restarts).
+	DataDir string
 
 	lab     *Lab
 	bin     string
@@ -39,6 +41,7 @@ const (
 	HTTPPort    = 8848
 	ClusterPort = HTTPPort + 1001
 	GRPCPort    = HTTPPort + 1000
+	RaftPort    = HTTPPort - 1000
 )
 
 // Start launches a new incarnation. The node must not be running.

@@ -2,8 +2,8 @@
 # chaos/run.sh — the fault-injection suite: real distrod binaries in network
 # namespaces, a recorded client workload, and invariant checks (docs/reliability.md).
 #
-#   bash chaos/run.sh                 # full matrix F1–F14 (~15 min on 2 cores)
-#   bash chaos/run.sh --short         # CI subset F1 F3 F5 F6 F9, halved faults (< 5 min)
+#   bash chaos/run.sh                 # full matrix F1–F14 and the Raft rows R1–R3 (~18 min on 2 cores)
+#   bash chaos/run.sh --short         # CI subset F1 F3 F5 F6 F9 R1, halved faults (< 6 min)
 #   bash chaos/run.sh --run 'F1|F9'   # chosen scenarios
 #
 # Needs root. Installs nftables/iproute2 if missing. Environment: CHAOS_SEED (replay
@@ -72,20 +72,21 @@ export CHAOS_COMMIT
 echo "chaos: building distrod and the workload at $CHAOS_COMMIT"
 CGO_ENABLED=0 go build -o "$results/bin/distrod" ./cmd/distrod
 CGO_ENABLED=0 go build -o "$results/bin/workload" ./chaos/workload
+(cd chaos/lincheck && CGO_ENABLED=0 go build -o "$results/bin/lincheck" .)
 
 if ((short)); then
-	run='^TestChaos$/^(F1|F3|F5|F6|F9)$'
-	timeout=10m
+	run='^(TestChaos|TestChaosRaft)$/^(F1|F3|F5|F6|F9|R1)$'
+	timeout=12m
 	export CHAOS_SHORT=1
 else
-	run='^TestChaos$'
-	timeout=60m
+	run='^(TestChaos|TestChaosRaft)$'
+	timeout=70m
 fi
-[ -n "$pick" ] && run="^TestChaos\$/^($pick)\$"
+[ -n "$pick" ] && run="^(TestChaos|TestChaosRaft)\$/^($pick)\$"
 
 echo "chaos: results in $results"
 set +e
-CHAOS=1 CHAOS_RESULTS="$results" CHAOS_DISTROD="$results/bin/distrod" CHAOS_WORKLOAD="$results/bin/workload" \
+CHAOS=1 CHAOS_RESULTS="$results" CHAOS_DISTROD="$results/bin/distrod" CHAOS_WORKLOAD="$results/bin/workload" CHAOS_LINCHECK="$results/bin/lincheck" \
 	go test ./chaos -run "$run" -count=1 -v -timeout "$timeout" 2>&1 | tee "$results/test.log"
 status=${PIPESTATUS[0]}
 set -e

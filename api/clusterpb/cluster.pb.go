@@ -129,6 +129,10 @@ type Request struct {
 	//	*Request_Fetch
 	//	*Request_Forward
 	//	*Request_Snapshot
+	//	*Request_RaftApply
+	//	*Request_RaftReadIndex
+	//	*Request_RaftJoin
+	//	*Request_RaftStatus
 	Kind          isRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -234,6 +238,42 @@ func (x *Request) GetSnapshot() *SnapshotRequest {
 	return nil
 }
 
+func (x *Request) GetRaftApply() *RaftApply {
+	if x != nil {
+		if x, ok := x.Kind.(*Request_RaftApply); ok {
+			return x.RaftApply
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRaftReadIndex() *RaftReadIndex {
+	if x != nil {
+		if x, ok := x.Kind.(*Request_RaftReadIndex); ok {
+			return x.RaftReadIndex
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRaftJoin() *RaftJoin {
+	if x != nil {
+		if x, ok := x.Kind.(*Request_RaftJoin); ok {
+			return x.RaftJoin
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRaftStatus() *RaftStatus {
+	if x != nil {
+		if x, ok := x.Kind.(*Request_RaftStatus); ok {
+			return x.RaftStatus
+		}
+	}
+	return nil
+}
+
 type isRequest_Kind interface {
 	isRequest_Kind()
 }
@@ -266,6 +306,23 @@ type Request_Snapshot struct {
 	Snapshot *SnapshotRequest `protobuf:"bytes,7,opt,name=snapshot,proto3,oneof"`
 }
 
+type Request_RaftApply struct {
+	// CP side (Raft control; Raft's own RPCs use the Raft port).
+	RaftApply *RaftApply `protobuf:"bytes,8,opt,name=raft_apply,json=raftApply,proto3,oneof"`
+}
+
+type Request_RaftReadIndex struct {
+	RaftReadIndex *RaftReadIndex `protobuf:"bytes,9,opt,name=raft_read_index,json=raftReadIndex,proto3,oneof"`
+}
+
+type Request_RaftJoin struct {
+	RaftJoin *RaftJoin `protobuf:"bytes,10,opt,name=raft_join,json=raftJoin,proto3,oneof"`
+}
+
+type Request_RaftStatus struct {
+	RaftStatus *RaftStatus `protobuf:"bytes,11,opt,name=raft_status,json=raftStatus,proto3,oneof"`
+}
+
 func (*Request_Sync) isRequest_Kind() {}
 
 func (*Request_Probe) isRequest_Kind() {}
@@ -280,6 +337,14 @@ func (*Request_Forward) isRequest_Kind() {}
 
 func (*Request_Snapshot) isRequest_Kind() {}
 
+func (*Request_RaftApply) isRequest_Kind() {}
+
+func (*Request_RaftReadIndex) isRequest_Kind() {}
+
+func (*Request_RaftJoin) isRequest_Kind() {}
+
+func (*Request_RaftStatus) isRequest_Kind() {}
+
 // Response is the body of a server -> client Envelope.
 // WARNING: only append fields; never renumber.
 type Response struct {
@@ -293,6 +358,10 @@ type Response struct {
 	//	*Response_Fetch
 	//	*Response_Forward
 	//	*Response_Chunk
+	//	*Response_RaftApply
+	//	*Response_RaftReadIndex
+	//	*Response_RaftJoin
+	//	*Response_RaftStatus
 	Kind          isResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -398,6 +467,42 @@ func (x *Response) GetChunk() *SnapshotChunk {
 	return nil
 }
 
+func (x *Response) GetRaftApply() *RaftApplyReply {
+	if x != nil {
+		if x, ok := x.Kind.(*Response_RaftApply); ok {
+			return x.RaftApply
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetRaftReadIndex() *RaftReadIndexReply {
+	if x != nil {
+		if x, ok := x.Kind.(*Response_RaftReadIndex); ok {
+			return x.RaftReadIndex
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetRaftJoin() *RaftJoinReply {
+	if x != nil {
+		if x, ok := x.Kind.(*Response_RaftJoin); ok {
+			return x.RaftJoin
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetRaftStatus() *RaftStatusReply {
+	if x != nil {
+		if x, ok := x.Kind.(*Response_RaftStatus); ok {
+			return x.RaftStatus
+		}
+	}
+	return nil
+}
+
 type isResponse_Kind interface {
 	isResponse_Kind()
 }
@@ -430,6 +535,22 @@ type Response_Chunk struct {
 	Chunk *SnapshotChunk `protobuf:"bytes,7,opt,name=chunk,proto3,oneof"`
 }
 
+type Response_RaftApply struct {
+	RaftApply *RaftApplyReply `protobuf:"bytes,8,opt,name=raft_apply,json=raftApply,proto3,oneof"`
+}
+
+type Response_RaftReadIndex struct {
+	RaftReadIndex *RaftReadIndexReply `protobuf:"bytes,9,opt,name=raft_read_index,json=raftReadIndex,proto3,oneof"`
+}
+
+type Response_RaftJoin struct {
+	RaftJoin *RaftJoinReply `protobuf:"bytes,10,opt,name=raft_join,json=raftJoin,proto3,oneof"`
+}
+
+type Response_RaftStatus struct {
+	RaftStatus *RaftStatusReply `protobuf:"bytes,11,opt,name=raft_status,json=raftStatus,proto3,oneof"`
+}
+
 func (*Response_Ack) isResponse_Kind() {}
 
 func (*Response_Probe) isResponse_Kind() {}
@@ -443,6 +564,14 @@ func (*Response_Fetch) isResponse_Kind() {}
 func (*Response_Forward) isResponse_Kind() {}
 
 func (*Response_Chunk) isResponse_Kind() {}
+
+func (*Response_RaftApply) isResponse_Kind() {}
+
+func (*Response_RaftReadIndex) isResponse_Kind() {}
+
+func (*Response_RaftJoin) isResponse_Kind() {}
+
+func (*Response_RaftStatus) isResponse_Kind() {}
 
 // Ack acknowledges a request that has no other result (e.g. SyncBatch).
 type Ack struct {
@@ -1992,6 +2121,836 @@ func (x *SnapshotChunk) GetSeq() uint64 {
 	return 0
 }
 
+// RaftApply hands a CP command to the Raft leader. The receiver applies it
+// only if it is the leader (it never hands it on again).
+type RaftApply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// command is a serialized CPCommand.
+	Command       []byte `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftApply) Reset() {
+	*x = RaftApply{}
+	mi := &file_cluster_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftApply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftApply) ProtoMessage() {}
+
+func (x *RaftApply) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftApply.ProtoReflect.Descriptor instead.
+func (*RaftApply) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RaftApply) GetCommand() []byte {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+// RaftApplyReply is the leader's answer, after commit.
+// WARNING: only append fields; never renumber.
+type RaftApplyReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// status is an HTTP status: 200, a client error of the command, or 503
+	// (not the leader, no quorum: not applied, or outcome unknown).
+	Status  int32  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// index is the log index the command was committed at.
+	Index uint64 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	// leader is the leader the receiver knows of when it is not the leader.
+	Leader        string `protobuf:"bytes,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftApplyReply) Reset() {
+	*x = RaftApplyReply{}
+	mi := &file_cluster_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftApplyReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftApplyReply) ProtoMessage() {}
+
+func (x *RaftApplyReply) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftApplyReply.ProtoReflect.Descriptor instead.
+func (*RaftApplyReply) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RaftApplyReply) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *RaftApplyReply) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *RaftApplyReply) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RaftApplyReply) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+// RaftReadIndex asks the leader for a read index: its commit index after
+// confirming it still leads a quorum.
+type RaftReadIndex struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftReadIndex) Reset() {
+	*x = RaftReadIndex{}
+	mi := &file_cluster_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftReadIndex) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftReadIndex) ProtoMessage() {}
+
+func (x *RaftReadIndex) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftReadIndex.ProtoReflect.Descriptor instead.
+func (*RaftReadIndex) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{28}
+}
+
+// RaftReadIndexReply carries the read index (0 with a message: no leader).
+type RaftReadIndexReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftReadIndexReply) Reset() {
+	*x = RaftReadIndexReply{}
+	mi := &file_cluster_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftReadIndexReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftReadIndexReply) ProtoMessage() {}
+
+func (x *RaftReadIndexReply) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftReadIndexReply.ProtoReflect.Descriptor instead.
+func (*RaftReadIndexReply) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RaftReadIndexReply) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RaftReadIndexReply) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// RaftJoin asks the leader to add the sender to the Raft configuration
+// (first as a non-voter; as a voter once it has caught up).
+// WARNING: only append fields; never renumber.
+type RaftJoin struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the sender's Raft server id (member identity + incarnation).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// address is the sender's Raft address host:port.
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// applied_index is the last index the sender has applied.
+	AppliedIndex  uint64 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftJoin) Reset() {
+	*x = RaftJoin{}
+	mi := &file_cluster_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftJoin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftJoin) ProtoMessage() {}
+
+func (x *RaftJoin) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftJoin.ProtoReflect.Descriptor instead.
+func (*RaftJoin) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RaftJoin) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RaftJoin) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *RaftJoin) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+// RaftJoinReply tells the sender its place in the configuration.
+// WARNING: only append fields; never renumber.
+type RaftJoinReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// suffrage is "voter", "nonvoter" or "" (not yet a member).
+	Suffrage string `protobuf:"bytes,1,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
+	// commit_index is the leader's commit index.
+	CommitIndex   uint64 `protobuf:"varint,2,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftJoinReply) Reset() {
+	*x = RaftJoinReply{}
+	mi := &file_cluster_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftJoinReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftJoinReply) ProtoMessage() {}
+
+func (x *RaftJoinReply) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftJoinReply.ProtoReflect.Descriptor instead.
+func (*RaftJoinReply) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RaftJoinReply) GetSuffrage() string {
+	if x != nil {
+		return x.Suffrage
+	}
+	return ""
+}
+
+func (x *RaftJoinReply) GetCommitIndex() uint64 {
+	if x != nil {
+		return x.CommitIndex
+	}
+	return 0
+}
+
+func (x *RaftJoinReply) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// RaftStatus asks a member for its Raft state (bootstrap decisions).
+type RaftStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftStatus) Reset() {
+	*x = RaftStatus{}
+	mi := &file_cluster_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftStatus) ProtoMessage() {}
+
+func (x *RaftStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftStatus.ProtoReflect.Descriptor instead.
+func (*RaftStatus) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{32}
+}
+
+// RaftStatusReply describes a member's Raft state.
+// WARNING: only append fields; never renumber.
+type RaftStatusReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the member's Raft server id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// has_state: the member holds Raft state (a log, a snapshot or a term).
+	HasState bool `protobuf:"varint,2,opt,name=has_state,json=hasState,proto3" json:"has_state,omitempty"`
+	// members is the member list the node has (sorted).
+	Members []string `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	// leader is the member identity of the leader it knows, if any.
+	Leader        string `protobuf:"bytes,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftStatusReply) Reset() {
+	*x = RaftStatusReply{}
+	mi := &file_cluster_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftStatusReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftStatusReply) ProtoMessage() {}
+
+func (x *RaftStatusReply) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftStatusReply.ProtoReflect.Descriptor instead.
+func (*RaftStatusReply) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RaftStatusReply) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RaftStatusReply) GetHasState() bool {
+	if x != nil {
+		return x.HasState
+	}
+	return false
+}
+
+func (x *RaftStatusReply) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *RaftStatusReply) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+// CPCommand is one entry of the Raft log: durable, replayed on every
+// restart. WARNING: only append fields and cases; never renumber.
+type CPCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*CPCommand_Op
+	//	*CPCommand_Kv
+	Kind          isCPCommand_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CPCommand) Reset() {
+	*x = CPCommand{}
+	mi := &file_cluster_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CPCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CPCommand) ProtoMessage() {}
+
+func (x *CPCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CPCommand.ProtoReflect.Descriptor instead.
+func (*CPCommand) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CPCommand) GetKind() isCPCommand_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *CPCommand) GetOp() *WriteOp {
+	if x != nil {
+		if x, ok := x.Kind.(*CPCommand_Op); ok {
+			return x.Op
+		}
+	}
+	return nil
+}
+
+func (x *CPCommand) GetKv() *KVWrite {
+	if x != nil {
+		if x, ok := x.Kind.(*CPCommand_Kv); ok {
+			return x.Kv
+		}
+	}
+	return nil
+}
+
+type isCPCommand_Kind interface {
+	isCPCommand_Kind()
+}
+
+type CPCommand_Op struct {
+	// op is a registry write on the persistent part of a service
+	// (persistent instance or service settings).
+	Op *WriteOp `protobuf:"bytes,1,opt,name=op,proto3,oneof"`
+}
+
+type CPCommand_Kv struct {
+	// kv writes a durable table (namespaces; users and roles later).
+	Kv *KVWrite `protobuf:"bytes,2,opt,name=kv,proto3,oneof"`
+}
+
+func (*CPCommand_Op) isCPCommand_Kind() {}
+
+func (*CPCommand_Kv) isCPCommand_Kind() {}
+
+// KVWrite changes one entry of a CP table.
+// WARNING: only append fields; never renumber.
+type KVWrite struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Key   string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Value []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// mode: 1 upsert, 2 create (fails if present), 3 update (fails if
+	// absent), 4 delete (fails if absent), 5 delete if present.
+	Mode          uint32 `protobuf:"varint,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVWrite) Reset() {
+	*x = KVWrite{}
+	mi := &file_cluster_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVWrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVWrite) ProtoMessage() {}
+
+func (x *KVWrite) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVWrite.ProtoReflect.Descriptor instead.
+func (*KVWrite) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *KVWrite) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *KVWrite) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KVWrite) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *KVWrite) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+// CPSnapshotItem is one length-delimited item of a CP state-machine
+// snapshot file. WARNING: only append fields and cases; never renumber.
+type CPSnapshotItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*CPSnapshotItem_Service
+	//	*CPSnapshotItem_Kv
+	Kind          isCPSnapshotItem_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CPSnapshotItem) Reset() {
+	*x = CPSnapshotItem{}
+	mi := &file_cluster_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CPSnapshotItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CPSnapshotItem) ProtoMessage() {}
+
+func (x *CPSnapshotItem) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CPSnapshotItem.ProtoReflect.Descriptor instead.
+func (*CPSnapshotItem) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *CPSnapshotItem) GetKind() isCPSnapshotItem_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *CPSnapshotItem) GetService() *CPService {
+	if x != nil {
+		if x, ok := x.Kind.(*CPSnapshotItem_Service); ok {
+			return x.Service
+		}
+	}
+	return nil
+}
+
+func (x *CPSnapshotItem) GetKv() *KVEntry {
+	if x != nil {
+		if x, ok := x.Kind.(*CPSnapshotItem_Kv); ok {
+			return x.Kv
+		}
+	}
+	return nil
+}
+
+type isCPSnapshotItem_Kind interface {
+	isCPSnapshotItem_Kind()
+}
+
+type CPSnapshotItem_Service struct {
+	Service *CPService `protobuf:"bytes,1,opt,name=service,proto3,oneof"`
+}
+
+type CPSnapshotItem_Kv struct {
+	Kv *KVEntry `protobuf:"bytes,2,opt,name=kv,proto3,oneof"`
+}
+
+func (*CPSnapshotItem_Service) isCPSnapshotItem_Kind() {}
+
+func (*CPSnapshotItem_Kv) isCPSnapshotItem_Kind() {}
+
+// CPService is the persistent part of one service.
+// WARNING: only append fields; never renumber.
+type CPService struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Key       *ServiceKey            `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Instances []*Instance            `protobuf:"bytes,2,rep,name=instances,proto3" json:"instances,omitempty"`
+	// settings is absent when the service has none (stamp/origin unused).
+	Settings *ServiceMeta `protobuf:"bytes,3,opt,name=settings,proto3" json:"settings,omitempty"`
+	// down lists (by index into instances) the instances a server-side
+	// health check marked unhealthy.
+	Down          []uint32 `protobuf:"varint,4,rep,packed,name=down,proto3" json:"down,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CPService) Reset() {
+	*x = CPService{}
+	mi := &file_cluster_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CPService) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CPService) ProtoMessage() {}
+
+func (x *CPService) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CPService.ProtoReflect.Descriptor instead.
+func (*CPService) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *CPService) GetKey() *ServiceKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *CPService) GetInstances() []*Instance {
+	if x != nil {
+		return x.Instances
+	}
+	return nil
+}
+
+func (x *CPService) GetSettings() *ServiceMeta {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *CPService) GetDown() []uint32 {
+	if x != nil {
+		return x.Down
+	}
+	return nil
+}
+
+// KVEntry is one entry of a CP table.
+type KVEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Value         []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVEntry) Reset() {
+	*x = KVEntry{}
+	mi := &file_cluster_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVEntry) ProtoMessage() {}
+
+func (x *KVEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVEntry.ProtoReflect.Descriptor instead.
+func (*KVEntry) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *KVEntry) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *KVEntry) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KVEntry) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 var File_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_proto_rawDesc = "" +
@@ -2004,7 +2963,7 @@ const file_cluster_proto_rawDesc = "" +
 	"\x05nonce\x18\x03 \x01(\fR\x05nonce\x12\x12\n" +
 	"\x04body\x18\x04 \x01(\fR\x04body\x12\x10\n" +
 	"\x03mac\x18\x05 \x01(\fR\x03mac\x12\x0e\n" +
-	"\x02to\x18\x06 \x01(\tR\x02to\"\xb3\x03\n" +
+	"\x02to\x18\x06 \x01(\tR\x02to\"\xbc\x05\n" +
 	"\aRequest\x122\n" +
 	"\x04sync\x18\x01 \x01(\v2\x1c.distro.cluster.v1.SyncBatchH\x00R\x04sync\x120\n" +
 	"\x05probe\x18\x02 \x01(\v2\x18.distro.cluster.v1.ProbeH\x00R\x05probe\x12:\n" +
@@ -2013,8 +2972,15 @@ const file_cluster_proto_rawDesc = "" +
 	"key_digest\x18\x04 \x01(\v2#.distro.cluster.v1.KeyDigestRequestH\x00R\tkeyDigest\x127\n" +
 	"\x05fetch\x18\x05 \x01(\v2\x1f.distro.cluster.v1.FetchRequestH\x00R\x05fetch\x12=\n" +
 	"\aforward\x18\x06 \x01(\v2!.distro.cluster.v1.ForwardRequestH\x00R\aforward\x12@\n" +
-	"\bsnapshot\x18\a \x01(\v2\".distro.cluster.v1.SnapshotRequestH\x00R\bsnapshotB\x06\n" +
-	"\x04kind\"\xa1\x03\n" +
+	"\bsnapshot\x18\a \x01(\v2\".distro.cluster.v1.SnapshotRequestH\x00R\bsnapshot\x12=\n" +
+	"\n" +
+	"raft_apply\x18\b \x01(\v2\x1c.distro.cluster.v1.RaftApplyH\x00R\traftApply\x12J\n" +
+	"\x0fraft_read_index\x18\t \x01(\v2 .distro.cluster.v1.RaftReadIndexH\x00R\rraftReadIndex\x12:\n" +
+	"\traft_join\x18\n" +
+	" \x01(\v2\x1b.distro.cluster.v1.RaftJoinH\x00R\braftJoin\x12@\n" +
+	"\vraft_status\x18\v \x01(\v2\x1d.distro.cluster.v1.RaftStatusH\x00R\n" +
+	"raftStatusB\x06\n" +
+	"\x04kind\"\xbe\x05\n" +
 	"\bResponse\x12*\n" +
 	"\x03ack\x18\x01 \x01(\v2\x16.distro.cluster.v1.AckH\x00R\x03ack\x125\n" +
 	"\x05probe\x18\x02 \x01(\v2\x1d.distro.cluster.v1.ProbeReplyH\x00R\x05probe\x128\n" +
@@ -2023,7 +2989,14 @@ const file_cluster_proto_rawDesc = "" +
 	"key_digest\x18\x04 \x01(\v2!.distro.cluster.v1.KeyDigestReplyH\x00R\tkeyDigest\x125\n" +
 	"\x05fetch\x18\x05 \x01(\v2\x1d.distro.cluster.v1.FetchReplyH\x00R\x05fetch\x12;\n" +
 	"\aforward\x18\x06 \x01(\v2\x1f.distro.cluster.v1.ForwardReplyH\x00R\aforward\x128\n" +
-	"\x05chunk\x18\a \x01(\v2 .distro.cluster.v1.SnapshotChunkH\x00R\x05chunkB\x06\n" +
+	"\x05chunk\x18\a \x01(\v2 .distro.cluster.v1.SnapshotChunkH\x00R\x05chunk\x12B\n" +
+	"\n" +
+	"raft_apply\x18\b \x01(\v2!.distro.cluster.v1.RaftApplyReplyH\x00R\traftApply\x12O\n" +
+	"\x0fraft_read_index\x18\t \x01(\v2%.distro.cluster.v1.RaftReadIndexReplyH\x00R\rraftReadIndex\x12?\n" +
+	"\traft_join\x18\n" +
+	" \x01(\v2 .distro.cluster.v1.RaftJoinReplyH\x00R\braftJoin\x12E\n" +
+	"\vraft_status\x18\v \x01(\v2\".distro.cluster.v1.RaftStatusReplyH\x00R\n" +
+	"raftStatusB\x06\n" +
 	"\x04kind\"\x05\n" +
 	"\x03Ack\"T\n" +
 	"\n" +
@@ -2150,7 +3123,55 @@ const file_cluster_proto_rawDesc = "" +
 	"\rSnapshotChunk\x127\n" +
 	"\aentries\x18\x01 \x03(\v2\x1d.distro.cluster.v1.KeyRecordsR\aentries\x12\x12\n" +
 	"\x04last\x18\x02 \x01(\bR\x04last\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq2\x93\x01\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\"%\n" +
+	"\tRaftApply\x12\x18\n" +
+	"\acommand\x18\x01 \x01(\fR\acommand\"p\n" +
+	"\x0eRaftApplyReply\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\x05R\x06status\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index\x12\x16\n" +
+	"\x06leader\x18\x04 \x01(\tR\x06leader\"\x0f\n" +
+	"\rRaftReadIndex\"D\n" +
+	"\x12RaftReadIndexReply\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"Y\n" +
+	"\bRaftJoin\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
+	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\"h\n" +
+	"\rRaftJoinReply\x12\x1a\n" +
+	"\bsuffrage\x18\x01 \x01(\tR\bsuffrage\x12!\n" +
+	"\fcommit_index\x18\x02 \x01(\x04R\vcommitIndex\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\f\n" +
+	"\n" +
+	"RaftStatus\"p\n" +
+	"\x0fRaftStatusReply\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\thas_state\x18\x02 \x01(\bR\bhasState\x12\x18\n" +
+	"\amembers\x18\x03 \x03(\tR\amembers\x12\x16\n" +
+	"\x06leader\x18\x04 \x01(\tR\x06leader\"o\n" +
+	"\tCPCommand\x12,\n" +
+	"\x02op\x18\x01 \x01(\v2\x1a.distro.cluster.v1.WriteOpH\x00R\x02op\x12,\n" +
+	"\x02kv\x18\x02 \x01(\v2\x1a.distro.cluster.v1.KVWriteH\x00R\x02kvB\x06\n" +
+	"\x04kind\"[\n" +
+	"\aKVWrite\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\rR\x04mode\"\x80\x01\n" +
+	"\x0eCPSnapshotItem\x128\n" +
+	"\aservice\x18\x01 \x01(\v2\x1c.distro.cluster.v1.CPServiceH\x00R\aservice\x12,\n" +
+	"\x02kv\x18\x02 \x01(\v2\x1a.distro.cluster.v1.KVEntryH\x00R\x02kvB\x06\n" +
+	"\x04kind\"\xc7\x01\n" +
+	"\tCPService\x12/\n" +
+	"\x03key\x18\x01 \x01(\v2\x1d.distro.cluster.v1.ServiceKeyR\x03key\x129\n" +
+	"\tinstances\x18\x02 \x03(\v2\x1b.distro.cluster.v1.InstanceR\tinstances\x12:\n" +
+	"\bsettings\x18\x03 \x01(\v2\x1e.distro.cluster.v1.ServiceMetaR\bsettings\x12\x12\n" +
+	"\x04down\x18\x04 \x03(\rR\x04down\"G\n" +
+	"\aKVEntry\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value2\x93\x01\n" +
 	"\aCluster\x12@\n" +
 	"\x04Call\x12\x1b.distro.cluster.v1.Envelope\x1a\x1b.distro.cluster.v1.Envelope\x12F\n" +
 	"\bSnapshot\x12\x1b.distro.cluster.v1.Envelope\x1a\x1b.distro.cluster.v1.Envelope0\x01B;Z9github.com/distro-registry/distro/api/clusterpb;clusterpbb\x06proto3"
@@ -2167,38 +3188,51 @@ func file_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_proto_rawDescData
 }
 
-var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_cluster_proto_goTypes = []any{
-	(*Envelope)(nil),         // 0: distro.cluster.v1.Envelope
-	(*Request)(nil),          // 1: distro.cluster.v1.Request
-	(*Response)(nil),         // 2: distro.cluster.v1.Response
-	(*Ack)(nil),              // 3: distro.cluster.v1.Ack
-	(*ServiceKey)(nil),       // 4: distro.cluster.v1.ServiceKey
-	(*Instance)(nil),         // 5: distro.cluster.v1.Instance
-	(*Record)(nil),           // 6: distro.cluster.v1.Record
-	(*ServiceMeta)(nil),      // 7: distro.cluster.v1.ServiceMeta
-	(*HealthChecker)(nil),    // 8: distro.cluster.v1.HealthChecker
-	(*ClusterSettings)(nil),  // 9: distro.cluster.v1.ClusterSettings
-	(*KeyRecords)(nil),       // 10: distro.cluster.v1.KeyRecords
-	(*SyncBatch)(nil),        // 11: distro.cluster.v1.SyncBatch
-	(*Probe)(nil),            // 12: distro.cluster.v1.Probe
-	(*ProbeReply)(nil),       // 13: distro.cluster.v1.ProbeReply
-	(*DigestRequest)(nil),    // 14: distro.cluster.v1.DigestRequest
-	(*DigestReply)(nil),      // 15: distro.cluster.v1.DigestReply
-	(*KeyDigest)(nil),        // 16: distro.cluster.v1.KeyDigest
-	(*KeyDigestRequest)(nil), // 17: distro.cluster.v1.KeyDigestRequest
-	(*KeyDigestReply)(nil),   // 18: distro.cluster.v1.KeyDigestReply
-	(*FetchRequest)(nil),     // 19: distro.cluster.v1.FetchRequest
-	(*FetchReply)(nil),       // 20: distro.cluster.v1.FetchReply
-	(*WriteOp)(nil),          // 21: distro.cluster.v1.WriteOp
-	(*ForwardRequest)(nil),   // 22: distro.cluster.v1.ForwardRequest
-	(*ForwardReply)(nil),     // 23: distro.cluster.v1.ForwardReply
-	(*SnapshotRequest)(nil),  // 24: distro.cluster.v1.SnapshotRequest
-	(*SnapshotChunk)(nil),    // 25: distro.cluster.v1.SnapshotChunk
-	nil,                      // 26: distro.cluster.v1.Instance.MetadataEntry
-	nil,                      // 27: distro.cluster.v1.ServiceMeta.MetadataEntry
-	nil,                      // 28: distro.cluster.v1.ServiceMeta.ClustersEntry
-	nil,                      // 29: distro.cluster.v1.ClusterSettings.MetadataEntry
+	(*Envelope)(nil),           // 0: distro.cluster.v1.Envelope
+	(*Request)(nil),            // 1: distro.cluster.v1.Request
+	(*Response)(nil),           // 2: distro.cluster.v1.Response
+	(*Ack)(nil),                // 3: distro.cluster.v1.Ack
+	(*ServiceKey)(nil),         // 4: distro.cluster.v1.ServiceKey
+	(*Instance)(nil),           // 5: distro.cluster.v1.Instance
+	(*Record)(nil),             // 6: distro.cluster.v1.Record
+	(*ServiceMeta)(nil),        // 7: distro.cluster.v1.ServiceMeta
+	(*HealthChecker)(nil),      // 8: distro.cluster.v1.HealthChecker
+	(*ClusterSettings)(nil),    // 9: distro.cluster.v1.ClusterSettings
+	(*KeyRecords)(nil),         // 10: distro.cluster.v1.KeyRecords
+	(*SyncBatch)(nil),          // 11: distro.cluster.v1.SyncBatch
+	(*Probe)(nil),              // 12: distro.cluster.v1.Probe
+	(*ProbeReply)(nil),         // 13: distro.cluster.v1.ProbeReply
+	(*DigestRequest)(nil),      // 14: distro.cluster.v1.DigestRequest
+	(*DigestReply)(nil),        // 15: distro.cluster.v1.DigestReply
+	(*KeyDigest)(nil),          // 16: distro.cluster.v1.KeyDigest
+	(*KeyDigestRequest)(nil),   // 17: distro.cluster.v1.KeyDigestRequest
+	(*KeyDigestReply)(nil),     // 18: distro.cluster.v1.KeyDigestReply
+	(*FetchRequest)(nil),       // 19: distro.cluster.v1.FetchRequest
+	(*FetchReply)(nil),         // 20: distro.cluster.v1.FetchReply
+	(*WriteOp)(nil),            // 21: distro.cluster.v1.WriteOp
+	(*ForwardRequest)(nil),     // 22: distro.cluster.v1.ForwardRequest
+	(*ForwardReply)(nil),       // 23: distro.cluster.v1.ForwardReply
+	(*SnapshotRequest)(nil),    // 24: distro.cluster.v1.SnapshotRequest
+	(*SnapshotChunk)(nil),      // 25: distro.cluster.v1.SnapshotChunk
+	(*RaftApply)(nil),          // 26: distro.cluster.v1.RaftApply
+	(*RaftApplyReply)(nil),     // 27: distro.cluster.v1.RaftApplyReply
+	(*RaftReadIndex)(nil),      // 28: distro.cluster.v1.RaftReadIndex
+	(*RaftReadIndexReply)(nil), // 29: distro.cluster.v1.RaftReadIndexReply
+	(*RaftJoin)(nil),           // 30: distro.cluster.v1.RaftJoin
+	(*RaftJoinReply)(nil),      // 31: distro.cluster.v1.RaftJoinReply
+	(*RaftStatus)(nil),         // 32: distro.cluster.v1.RaftStatus
+	(*RaftStatusReply)(nil),    // 33: distro.cluster.v1.RaftStatusReply
+	(*CPCommand)(nil),          // 34: distro.cluster.v1.CPCommand
+	(*KVWrite)(nil),            // 35: distro.cluster.v1.KVWrite
+	(*CPSnapshotItem)(nil),     // 36: distro.cluster.v1.CPSnapshotItem
+	(*CPService)(nil),          // 37: distro.cluster.v1.CPService
+	(*KVEntry)(nil),            // 38: distro.cluster.v1.KVEntry
+	nil,                        // 39: distro.cluster.v1.Instance.MetadataEntry
+	nil,                        // 40: distro.cluster.v1.ServiceMeta.MetadataEntry
+	nil,                        // 41: distro.cluster.v1.ServiceMeta.ClustersEntry
+	nil,                        // 42: distro.cluster.v1.ClusterSettings.MetadataEntry
 }
 var file_cluster_proto_depIdxs = []int32{
 	11, // 0: distro.cluster.v1.Request.sync:type_name -> distro.cluster.v1.SyncBatch
@@ -2208,45 +3242,60 @@ var file_cluster_proto_depIdxs = []int32{
 	19, // 4: distro.cluster.v1.Request.fetch:type_name -> distro.cluster.v1.FetchRequest
 	22, // 5: distro.cluster.v1.Request.forward:type_name -> distro.cluster.v1.ForwardRequest
 	24, // 6: distro.cluster.v1.Request.snapshot:type_name -> distro.cluster.v1.SnapshotRequest
-	3,  // 7: distro.cluster.v1.Response.ack:type_name -> distro.cluster.v1.Ack
-	13, // 8: distro.cluster.v1.Response.probe:type_name -> distro.cluster.v1.ProbeReply
-	15, // 9: distro.cluster.v1.Response.digest:type_name -> distro.cluster.v1.DigestReply
-	18, // 10: distro.cluster.v1.Response.key_digest:type_name -> distro.cluster.v1.KeyDigestReply
-	20, // 11: distro.cluster.v1.Response.fetch:type_name -> distro.cluster.v1.FetchReply
-	23, // 12: distro.cluster.v1.Response.forward:type_name -> distro.cluster.v1.ForwardReply
-	25, // 13: distro.cluster.v1.Response.chunk:type_name -> distro.cluster.v1.SnapshotChunk
-	26, // 14: distro.cluster.v1.Instance.metadata:type_name -> distro.cluster.v1.Instance.MetadataEntry
-	5,  // 15: distro.cluster.v1.Record.instance:type_name -> distro.cluster.v1.Instance
-	27, // 16: distro.cluster.v1.ServiceMeta.metadata:type_name -> distro.cluster.v1.ServiceMeta.MetadataEntry
-	28, // 17: distro.cluster.v1.ServiceMeta.clusters:type_name -> distro.cluster.v1.ServiceMeta.ClustersEntry
-	8,  // 18: distro.cluster.v1.ClusterSettings.health_checker:type_name -> distro.cluster.v1.HealthChecker
-	29, // 19: distro.cluster.v1.ClusterSettings.metadata:type_name -> distro.cluster.v1.ClusterSettings.MetadataEntry
-	4,  // 20: distro.cluster.v1.KeyRecords.key:type_name -> distro.cluster.v1.ServiceKey
-	6,  // 21: distro.cluster.v1.KeyRecords.records:type_name -> distro.cluster.v1.Record
-	7,  // 22: distro.cluster.v1.KeyRecords.meta:type_name -> distro.cluster.v1.ServiceMeta
-	10, // 23: distro.cluster.v1.SyncBatch.entries:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 24: distro.cluster.v1.KeyDigest.key:type_name -> distro.cluster.v1.ServiceKey
-	16, // 25: distro.cluster.v1.KeyDigestRequest.keys:type_name -> distro.cluster.v1.KeyDigest
-	4,  // 26: distro.cluster.v1.KeyDigestReply.want:type_name -> distro.cluster.v1.ServiceKey
-	10, // 27: distro.cluster.v1.KeyDigestReply.push:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 28: distro.cluster.v1.FetchRequest.keys:type_name -> distro.cluster.v1.ServiceKey
-	10, // 29: distro.cluster.v1.FetchReply.entries:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 30: distro.cluster.v1.WriteOp.key:type_name -> distro.cluster.v1.ServiceKey
-	5,  // 31: distro.cluster.v1.WriteOp.instance:type_name -> distro.cluster.v1.Instance
-	7,  // 32: distro.cluster.v1.WriteOp.service:type_name -> distro.cluster.v1.ServiceMeta
-	9,  // 33: distro.cluster.v1.WriteOp.cluster:type_name -> distro.cluster.v1.ClusterSettings
-	21, // 34: distro.cluster.v1.ForwardRequest.op:type_name -> distro.cluster.v1.WriteOp
-	10, // 35: distro.cluster.v1.SnapshotChunk.entries:type_name -> distro.cluster.v1.KeyRecords
-	9,  // 36: distro.cluster.v1.ServiceMeta.ClustersEntry.value:type_name -> distro.cluster.v1.ClusterSettings
-	0,  // 37: distro.cluster.v1.Cluster.Call:input_type -> distro.cluster.v1.Envelope
-	0,  // 38: distro.cluster.v1.Cluster.Snapshot:input_type -> distro.cluster.v1.Envelope
-	0,  // 39: distro.cluster.v1.Cluster.Call:output_type -> distro.cluster.v1.Envelope
-	0,  // 40: distro.cluster.v1.Cluster.Snapshot:output_type -> distro.cluster.v1.Envelope
-	39, // [39:41] is the sub-list for method output_type
-	37, // [37:39] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	26, // 7: distro.cluster.v1.Request.raft_apply:type_name -> distro.cluster.v1.RaftApply
+	28, // 8: distro.cluster.v1.Request.raft_read_index:type_name -> distro.cluster.v1.RaftReadIndex
+	30, // 9: distro.cluster.v1.Request.raft_join:type_name -> distro.cluster.v1.RaftJoin
+	32, // 10: distro.cluster.v1.Request.raft_status:type_name -> distro.cluster.v1.RaftStatus
+	3,  // 11: distro.cluster.v1.Response.ack:type_name -> distro.cluster.v1.Ack
+	13, // 12: distro.cluster.v1.Response.probe:type_name -> distro.cluster.v1.ProbeReply
+	15, // 13: distro.cluster.v1.Response.digest:type_name -> distro.cluster.v1.DigestReply
+	18, // 14: distro.cluster.v1.Response.key_digest:type_name -> distro.cluster.v1.KeyDigestReply
+	20, // 15: distro.cluster.v1.Response.fetch:type_name -> distro.cluster.v1.FetchReply
+	23, // 16: distro.cluster.v1.Response.forward:type_name -> distro.cluster.v1.ForwardReply
+	25, // 17: distro.cluster.v1.Response.chunk:type_name -> distro.cluster.v1.SnapshotChunk
+	27, // 18: distro.cluster.v1.Response.raft_apply:type_name -> distro.cluster.v1.RaftApplyReply
+	29, // 19: distro.cluster.v1.Response.raft_read_index:type_name -> distro.cluster.v1.RaftReadIndexReply
+	31, // 20: distro.cluster.v1.Response.raft_join:type_name -> distro.cluster.v1.RaftJoinReply
+	33, // 21: distro.cluster.v1.Response.raft_status:type_name -> distro.cluster.v1.RaftStatusReply
+	39, // 22: distro.cluster.v1.Instance.metadata:type_name -> distro.cluster.v1.Instance.MetadataEntry
+	5,  // 23: distro.cluster.v1.Record.instance:type_name -> distro.cluster.v1.Instance
+	40, // 24: distro.cluster.v1.ServiceMeta.metadata:type_name -> distro.cluster.v1.ServiceMeta.MetadataEntry
+	41, // 25: distro.cluster.v1.ServiceMeta.clusters:type_name -> distro.cluster.v1.ServiceMeta.ClustersEntry
+	8,  // 26: distro.cluster.v1.ClusterSettings.health_checker:type_name -> distro.cluster.v1.HealthChecker
+	42, // 27: distro.cluster.v1.ClusterSettings.metadata:type_name -> distro.cluster.v1.ClusterSettings.MetadataEntry
+	4,  // 28: distro.cluster.v1.KeyRecords.key:type_name -> distro.cluster.v1.ServiceKey
+	6,  // 29: distro.cluster.v1.KeyRecords.records:type_name -> distro.cluster.v1.Record
+	7,  // 30: distro.cluster.v1.KeyRecords.meta:type_name -> distro.cluster.v1.ServiceMeta
+	10, // 31: distro.cluster.v1.SyncBatch.entries:type_name -> distro.cluster.v1.KeyRecords
+	4,  // 32: distro.cluster.v1.KeyDigest.key:type_name -> distro.cluster.v1.ServiceKey
+	16, // 33: distro.cluster.v1.KeyDigestRequest.keys:type_name -> distro.cluster.v1.KeyDigest
+	4,  // 34: distro.cluster.v1.KeyDigestReply.want:type_name -> distro.cluster.v1.ServiceKey
+	10, // 35: distro.cluster.v1.KeyDigestReply.push:type_name -> distro.cluster.v1.KeyRecords
+	4,  // 36: distro.cluster.v1.FetchRequest.keys:type_name -> distro.cluster.v1.ServiceKey
+	10, // 37: distro.cluster.v1.FetchReply.entries:type_name -> distro.cluster.v1.KeyRecords
+	4,  // 38: distro.cluster.v1.WriteOp.key:type_name -> distro.cluster.v1.ServiceKey
+	5,  // 39: distro.cluster.v1.WriteOp.instance:type_name -> distro.cluster.v1.Instance
+	7,  // 40: distro.cluster.v1.WriteOp.service:type_name -> distro.cluster.v1.ServiceMeta
+	9,  // 41: distro.cluster.v1.WriteOp.cluster:type_name -> distro.cluster.v1.ClusterSettings
+	21, // 42: distro.cluster.v1.ForwardRequest.op:type_name -> distro.cluster.v1.WriteOp
+	10, // 43: distro.cluster.v1.SnapshotChunk.entries:type_name -> distro.cluster.v1.KeyRecords
+	21, // 44: distro.cluster.v1.CPCommand.op:type_name -> distro.cluster.v1.WriteOp
+	35, // 45: distro.cluster.v1.CPCommand.kv:type_name -> distro.cluster.v1.KVWrite
+	37, // 46: distro.cluster.v1.CPSnapshotItem.service:type_name -> distro.cluster.v1.CPService
+	38, // 47: distro.cluster.v1.CPSnapshotItem.kv:type_name -> distro.cluster.v1.KVEntry
+	4,  // 48: distro.cluster.v1.CPService.key:type_name -> distro.cluster.v1.ServiceKey
+	5,  // 49: distro.cluster.v1.CPService.instances:type_name -> distro.cluster.v1.Instance
+	7,  // 50: distro.cluster.v1.CPService.settings:type_name -> distro.cluster.v1.ServiceMeta
+	9,  // 51: distro.cluster.v1.ServiceMeta.ClustersEntry.value:type_name -> distro.cluster.v1.ClusterSettings
+	0,  // 52: distro.cluster.v1.Cluster.Call:input_type -> distro.cluster.v1.Envelope
+	0,  // 53: distro.cluster.v1.Cluster.Snapshot:input_type -> distro.cluster.v1.Envelope
+	0,  // 54: distro.cluster.v1.Cluster.Call:output_type -> distro.cluster.v1.Envelope
+	0,  // 55: distro.cluster.v1.Cluster.Snapshot:output_type -> distro.cluster.v1.Envelope
+	54, // [54:56] is the sub-list for method output_type
+	52, // [52:54] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_cluster_proto_init() }
@@ -2262,6 +3311,10 @@ func file_cluster_proto_init() {
 		(*Request_Fetch)(nil),
 		(*Request_Forward)(nil),
 		(*Request_Snapshot)(nil),
+		(*Request_RaftApply)(nil),
+		(*Request_RaftReadIndex)(nil),
+		(*Request_RaftJoin)(nil),
+		(*Request_RaftStatus)(nil),
 	}
 	file_cluster_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Ack)(nil),
@@ -2271,6 +3324,18 @@ func file_cluster_proto_init() {
 		(*Response_Fetch)(nil),
 		(*Response_Forward)(nil),
 		(*Response_Chunk)(nil),
+		(*Response_RaftApply)(nil),
+		(*Response_RaftReadIndex)(nil),
+		(*Response_RaftJoin)(nil),
+		(*Response_RaftStatus)(nil),
+	}
+	file_cluster_proto_msgTypes[34].OneofWrappers = []any{
+		(*CPCommand_Op)(nil),
+		(*CPCommand_Kv)(nil),
+	}
+	file_cluster_proto_msgTypes[36].OneofWrappers = []any{
+		(*CPSnapshotItem_Service)(nil),
+		(*CPSnapshotItem_Kv)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2278,7 +3343,7 @@ func file_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_proto_rawDesc), len(file_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

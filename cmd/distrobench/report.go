@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,10 @@ func (c *cli) reportCmd() *cobra.Command {
 				if _, err := bench.WriteCharts(col, imgDir); err != nil {
 					return err
 				}
+			}
+			// Sections measured by other scripts (scripts/bench/raft.sh).
+			if extra, err := os.ReadFile(filepath.Join(in, "raft.md")); err == nil {
+				opts.Extra = string(extra)
 			}
 			var b bytes.Buffer
 			if err := bench.WriteReport(&b, col, opts); err != nil {

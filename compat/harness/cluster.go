@@ -47,6 +47,8 @@ func FastClusterArgs(extra ...string) []string {
 		"--verify-interval", "500ms",
 		"--probe-interval", "200ms",
 		"--startup-timeout", "3s",
+		"--raft-heartbeat-timeout", "500ms",
+		"--raft-election-timeout", "500ms",
 	}, extra...)
 }
 

@@ -14,6 +14,8 @@ import (
 const (
 	GRPCOffset    = 1000
 	ClusterOffset = 1001
+	// RaftOffset places the Raft port (cluster mode) at P-1000.
+	RaftOffset = -1000
 )
 
 // Ports are picked from [portLow, portHigh): below the Linux ephemeral range
@@ -29,8 +31,8 @@ var (
 	reserved = map[int]bool{} // every port handed out by this process
 )
 
-// FreePort returns an HTTP port P on 127.0.0.1 such that P, P+1000 and
-// P+1001 (TCP) and P (UDP) can be bound right now and none of them was
+// FreePort returns an HTTP port P on 127.0.0.1 such that P, P+1000,
+// P+1001 and P-1000 (TCP) and P (UDP) can be bound right now and none of them was
 // handed out before by this process. Another process can still take them
 // before distrod binds; Node.Start retries with new ports in that case.
 func FreePort() (int, error) {
@@ -38,8 +40,8 @@ func FreePort() (int, error) {
 	defer portMu.Unlock()
 	for range 200 {
 		p := portLow + rand.IntN(portHigh-portLow)
-		trio := []int{p, p + GRPCOffset, p + ClusterOffset}
-		if reserved[trio[0]] || reserved[trio[1]] || reserved[trio[2]] {
+		trio := []int{p, p + GRPCOffset, p + ClusterOffset, p + RaftOffset}
+		if reserved[trio[0]] || reserved[trio[1]] || reserved[trio[2]] || reserved[trio[3]] {
 			continue
 		}
 		if !canBind(trio) {
@@ -50,7 +52,7 @@ func FreePort() (int, error) {
 		}
 		return p, nil
 	}
-	return 0, errors.New("no free port triple P, P+1000, P+1001 found on 127.0.0.1")
+	return 0, errors.New("no free port set P, P+1000, P+1001, P-1000 found on 127.0.0.1")
 }
 
 // FreePorts returns n distinct HTTP ports as FreePort does (for clusters,

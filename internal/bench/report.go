@@ -19,6 +19,10 @@ type ReportOptions struct {
 	ResultsPath string
 	// Command is the exact command that regenerates the report.
 	Command string
+	// Extra is markdown inserted before the method section: sections
+	// measured by other scripts (the Raft figures of scripts/bench/raft.sh,
+	// kept in the results directory as raft.md).
+	Extra string
 }
 
 // Chart file names written by WriteCharts.
@@ -429,6 +433,9 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 		}
 	}
 
+	if o.Extra != "" {
+		p("%s\n", strings.TrimRight(o.Extra, "\n")+"\n")
+	}
 	p("## Method\n\n")
 	p("* **Machine:** %s; %s cores; %s RAM; Linux %s; %s.\n", meta("cpu", "?"), meta("cores", "?"), meta("mem", "?"), meta("kernel", "?"), meta("go", "?"))
 	p("* **Pinning** follows `performance.md` §5. Each server is started already pinned: `taskset -c 1` with `GOMAXPROCS=1` and log level warn.\n")

@@ -93,8 +93,8 @@ type Config struct {
 	HealthCheckTimeout   time.Duration `yaml:"health-check-timeout"`
 	HealthCheckThreshold int           `yaml:"health-check-threshold"`
 	HealthCheckWorkers   int           `yaml:"health-check-workers"`
-	// DataDir holds what a node keeps on disk (auth.json, the generated
-	// token key).
+	// DataDir holds what a node keeps on disk: the persistent (CP) data
+	// (Raft log and snapshots), auth.json, the generated token key.
 	DataDir string `yaml:"data-dir"`
 
 	// Auth turns client authentication on or off; unset ("") means on in a
@@ -116,6 +116,28 @@ type Config struct {
 	// ConsoleEdit lets the console change the registry when client
 	// authentication is off (with auth on, users' permissions decide).
 	ConsoleEdit bool `yaml:"console-edit"`
+	// RaftPortOffset places the Raft port at Port+RaftPortOffset (Nacos's
+	// JRaft port is 7848 = 8848 - 1000).
+	RaftPortOffset int `yaml:"raft-port-offset"`
+	// Raft timings: a follower that hears no leader for the heartbeat
+	// timeout starts an election; the leader steps down after half of it
+	// without a quorum.
+	RaftHeartbeatTimeout time.Duration `yaml:"raft-heartbeat-timeout"`
+	RaftElectionTimeout  time.Duration `yaml:"raft-election-timeout"`
+	// RaftSnapshotThreshold: log entries between state-machine snapshots.
+	RaftSnapshotThreshold int `yaml:"raft-snapshot-threshold"`
+	// RaftWriteTimeout bounds a persistent write (forwarding and commit).
+	RaftWriteTimeout time.Duration `yaml:"raft-write-timeout"`
+	// RaftTrailingLogs: log entries kept after a snapshot, so a slightly
+	// lagging follower catches up from the log (hidden; tests lower it to
+	// force snapshot installs).
+	RaftTrailingLogs int `yaml:"raft-trailing-logs"`
+	// RaftSnapshotInterval is how often the snapshot threshold is checked.
+	RaftSnapshotInterval time.Duration `yaml:"raft-snapshot-interval"`
+
+	// NamespaceValidation refuses naming writes into namespaces that were
+	// never created (Nacos: nacos.core.namespace.validation.enabled).
+	NamespaceValidation bool `yaml:"namespace-validation"`
 
 	// DebugClockOffset shifts this node's wall clock as its version stamps
 	// see it. It exists for fault-injection tests of clock skew (hidden flag).
@@ -137,13 +159,20 @@ func Default() Config {
 		HealthChecks: true, HealthCheckDefault: "NONE", HealthCheckInterval: 5 * time.Second, HealthCheckTimeout: 2 * time.Second,
 		HealthCheckThreshold: 3, HealthCheckWorkers: 32,
 		DataDir: "./data", AuthTokenTTL: 18000 * time.Second, AuthAdminUser: "nacos",
-		Console: true,
+		Console:        true,
+		RaftPortOffset: -1000, RaftHeartbeatTimeout: time.Second, RaftElectionTimeout: time.Second,
+		RaftSnapshotThreshold: 8192, RaftWriteTimeout: 5 * time.Second, RaftTrailingLogs: 10240, RaftSnapshotInterval: 2 * time.Minute,
 	}
 }
 
 // Limits returns the request limits.
 func (c *Config) Limits() model.Limits {
 	return model.Limits{MaxNameLen: c.MaxNameLen, MaxMetadataKeys: c.MaxMetadataKeys, MaxMetadataBytes: c.MaxMetadataBytes, MaxBodyBytes: c.MaxBodyBytes}
+}
+
+// RaftAddr is the Raft listen address (cluster mode).
+func (c *Config) RaftAddr() string {
+	return net.JoinHostPort(c.Bind, fmt.Sprint(c.Port+c.RaftPortOffset))
 }
 
 // Clustered reports whether any member source is configured.
@@ -180,6 +209,20 @@ func (c *Config) Validate() error {
 	}
 	if c.Port < 1 || c.Port+c.ClusterPortOffset > 65535 || c.Port+c.GRPCPortOffset > 65535 {
 		bad("port", "%d leaves no room for the gRPC (+%d) and cluster (+%d) ports", c.Port, c.GRPCPortOffset, c.ClusterPortOffset)
+	}
+	if c.Clustered() {
+		if rp := c.Port + c.RaftPortOffset; rp < 1 || rp > 65535 || c.RaftPortOffset == 0 || c.RaftPortOffset == c.GRPCPortOffset || c.RaftPortOffset == c.ClusterPortOffset {
+			bad("raft-port-offset", "port %d%+d = %d is not a free, valid port", c.Port, c.RaftPortOffset, rp)
+		}
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data-dir", "must not be empty")
+	}
+	if c.RaftSnapshotThreshold < 1 || c.RaftTrailingLogs < 0 {
+		bad("raft-snapshot-threshold", "must be positive")
+	}
+	if c.RaftElectionTimeout < c.RaftHeartbeatTimeout {
+		bad("raft-election-timeout", "must be at least raft-heartbeat-timeout")
 	}
 	if net.ParseIP(c.Bind) == nil && c.Bind != "localhost" {
 		bad("bind", "%q is not an IP address", c.Bind)
@@ -225,7 +268,8 @@ func (c *Config) Validate() error {
 		{"sync-retry-max", c.SyncRetryMax}, {"verify-interval", c.VerifyInterval}, {"probe-interval", c.ProbeInterval},
 		{"probe-timeout", c.ProbeTimeout}, {"tombstone-retention", c.TombstoneRetention}, {"startup-timeout", c.StartupTimeout},
 		{"conn-lease", c.ConnLease}, {"address-server-interval", c.AddressServerInterval},
-		{"members-dns-interval", c.MembersDNSInterval}} {
+		{"members-dns-interval", c.MembersDNSInterval},
+		{"raft-heartbeat-timeout", c.RaftHeartbeatTimeout}, {"raft-election-timeout", c.RaftElectionTimeout}, {"raft-write-timeout", c.RaftWriteTimeout}, {"raft-snapshot-interval", c.RaftSnapshotInterval}} {
 		if d.v <= 0 {
 			bad(d.name, "must be positive")
 		}
@@ -312,7 +356,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.HealthCheckTimeout, "health-check-timeout", c.HealthCheckTimeout, "timeout of one check (a cluster can set its own)")
 	fs.IntVar(&c.HealthCheckThreshold, "health-check-threshold", c.HealthCheckThreshold, "consecutive failures (successes) that mark an instance unhealthy (healthy again)")
 	fs.IntVar(&c.HealthCheckWorkers, "health-check-workers", c.HealthCheckWorkers, "most health checks in flight at once")
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for what the node keeps on disk (auth.json, generated token key)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for what the node keeps on disk (Raft log and snapshots, auth.json, generated token key)")
 	fs.Var(&c.Auth, "auth", "authenticate and authorize clients (default: on in a cluster, off standalone)")
 	fs.Lookup("auth").NoOptDefVal = "true"
 	fs.StringVar(&c.AuthTokenSecret, "auth-token-secret", c.AuthTokenSecret, "key (≥ 32 bytes) signing access tokens; same on every node (default: derived from --cluster-secret, or generated in --data-dir standalone)")
@@ -322,8 +366,18 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.AuthMetrics, "auth-metrics", c.AuthMetrics, "require a global admin for /metrics")
 	fs.BoolVar(&c.Console, "console", c.Console, "serve the web console at /ui/ and /nacos/")
 	fs.BoolVar(&c.ConsoleEdit, "console-edit", c.ConsoleEdit, "allow changes from the web console while client auth is off (default read-only)")
+	fs.IntVar(&c.RaftPortOffset, "raft-port-offset", c.RaftPortOffset, "Raft port = port + offset (cluster mode)")
+	fs.DurationVar(&c.RaftHeartbeatTimeout, "raft-heartbeat-timeout", c.RaftHeartbeatTimeout, "Raft follower timeout before an election; the leader steps down after half of it without a quorum")
+	fs.DurationVar(&c.RaftElectionTimeout, "raft-election-timeout", c.RaftElectionTimeout, "Raft candidate timeout")
+	fs.IntVar(&c.RaftSnapshotThreshold, "raft-snapshot-threshold", c.RaftSnapshotThreshold, "Raft log entries between state snapshots")
+	fs.DurationVar(&c.RaftWriteTimeout, "raft-write-timeout", c.RaftWriteTimeout, "longest wait for a persistent write to commit")
+	fs.BoolVar(&c.NamespaceValidation, "namespace-validation", c.NamespaceValidation, "refuse naming writes into namespaces that were never created")
 	fs.DurationVar(&c.DebugClockOffset, "debug-clock-offset", c.DebugClockOffset, "shift this node's version clock (fault-injection tests only)")
+	fs.IntVar(&c.RaftTrailingLogs, "raft-trailing-logs", c.RaftTrailingLogs, "Raft log entries kept after a snapshot")
 	_ = fs.MarkHidden("debug-clock-offset")
+	fs.DurationVar(&c.RaftSnapshotInterval, "raft-snapshot-interval", c.RaftSnapshotInterval, "how often the Raft snapshot threshold is checked")
+	_ = fs.MarkHidden("raft-trailing-logs")
+	_ = fs.MarkHidden("raft-snapshot-interval")
 }
 
 // Load resolves the final configuration after fs has parsed the command

@@ -2,53 +2,25 @@ package distro
 
 import (
 	"fmt"
-	"maps"
 
 	"github.com/distro-registry/distro/api/clusterpb"
 	"github.com/distro-registry/distro/internal/hlc"
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
+	"github.com/distro-registry/distro/internal/wire"
 )
 
-func keyToPB(k model.ServiceKey) *clusterpb.ServiceKey {
-	return &clusterpb.ServiceKey{Namespace: k.Namespace, Group: k.Group, Name: k.Name}
-}
+func keyToPB(k model.ServiceKey) *clusterpb.ServiceKey { return wire.KeyToPB(k) }
 
-// keyFromPB validates a key received from a peer.
 func keyFromPB(pk *clusterpb.ServiceKey, l model.Limits) (model.ServiceKey, error) {
-	if pk == nil {
-		return model.ServiceKey{}, fmt.Errorf("%w: missing service key", model.ErrInvalid)
-	}
-	k := model.ServiceKey{Namespace: pk.GetNamespace(), Group: pk.GetGroup(), Name: pk.GetName()}
-	for _, f := range []struct{ what, v string }{{"namespace", k.Namespace}, {"group", k.Group}, {"service", k.Name}} {
-		if err := l.ValidateName(f.what, f.v); err != nil {
-			return model.ServiceKey{}, err
-		}
-	}
-	return k, nil
+	return wire.KeyFromPB(pk, l)
 }
 
-func instanceToPB(in *model.Instance) *clusterpb.Instance {
-	return &clusterpb.Instance{InstanceId: in.InstanceID, Ip: in.IP, Port: int32(in.Port), Weight: in.Weight,
-		Healthy: in.Healthy, Enabled: in.Enabled, Ephemeral: in.Ephemeral, Cluster: in.Cluster, Metadata: in.Metadata}
-}
+func instanceToPB(in *model.Instance) *clusterpb.Instance { return wire.InstanceToPB(in) }
 
-// instanceFromPB validates an instance received from a peer with the same
-// rules a client request gets: an authenticated peer can still be buggy.
 func instanceFromPB(p *clusterpb.Instance, l model.Limits) (*model.Instance, error) {
-	if p == nil {
-		return nil, fmt.Errorf("%w: missing instance", model.ErrInvalid)
-	}
-	in := &model.Instance{InstanceID: p.GetInstanceId(), IP: p.GetIp(), Port: int(p.GetPort()), Weight: p.GetWeight(),
-		Healthy: p.GetHealthy(), Enabled: p.GetEnabled(), Ephemeral: p.GetEphemeral(), Cluster: p.GetCluster()}
-	if md := p.GetMetadata(); len(md) > 0 {
-		in.Metadata = maps.Clone(md)
-	}
-	if err := l.ValidateInstance(in); err != nil {
-		return nil, err
-	}
-	return in, nil
+	return wire.InstanceFromPB(p, l)
 }
 
 func recordToPB(r *store.Record) *clusterpb.Record {
@@ -81,29 +53,10 @@ func metaToPB(m *store.MetaRecord) *clusterpb.ServiceMeta {
 	if len(m.Meta.Clusters) > 0 {
 		p.Clusters = make(map[string]*clusterpb.ClusterSettings, len(m.Meta.Clusters))
 		for name, c := range m.Meta.Clusters {
-			p.Clusters[name] = clusterToPB(&c)
+			p.Clusters[name] = wire.ClusterToPB(&c)
 		}
 	}
 	return p
-}
-
-func clusterToPB(c *model.ClusterMeta) *clusterpb.ClusterSettings {
-	h := &c.HealthChecker
-	return &clusterpb.ClusterSettings{CheckPort: int32(c.CheckPort), UseInstancePort: c.UseInstancePort, Metadata: c.Metadata,
-		HealthChecker: &clusterpb.HealthChecker{Type: h.Type, Path: h.Path, Headers: h.Headers, ExpectedCode: int32(h.ExpectedCode),
-			IntervalMs: h.IntervalMs, TimeoutMs: h.TimeoutMs}}
-}
-
-// clusterFromPB decodes cluster settings; the caller validates them.
-func clusterFromPB(p *clusterpb.ClusterSettings) model.ClusterMeta {
-	h := p.GetHealthChecker()
-	c := model.ClusterMeta{CheckPort: int(p.GetCheckPort()), UseInstancePort: p.GetUseInstancePort(),
-		HealthChecker: model.HealthChecker{Type: h.GetType(), Path: h.GetPath(), Headers: h.GetHeaders(),
-			ExpectedCode: int(h.GetExpectedCode()), IntervalMs: h.GetIntervalMs(), TimeoutMs: h.GetTimeoutMs()}}
-	if md := p.GetMetadata(); len(md) > 0 {
-		c.Metadata = maps.Clone(md)
-	}
-	return c
 }
 
 func metaFromPB(p *clusterpb.ServiceMeta, l model.Limits) (*store.MetaRecord, error) {
@@ -114,25 +67,9 @@ func metaFromPB(p *clusterpb.ServiceMeta, l model.Limits) (*store.MetaRecord, er
 		return nil, fmt.Errorf("%w: service settings without version", model.ErrInvalid)
 	}
 	m := &store.MetaRecord{Stamp: hlc.Timestamp(p.GetStamp()), Origin: p.GetOrigin(), Deleted: p.GetDeleted()}
-	m.Meta.ProtectThreshold = p.GetProtectThreshold()
-	if md := p.GetMetadata(); len(md) > 0 {
-		m.Meta.Metadata = maps.Clone(md)
-	}
-	m.Meta.Selector = model.Selector{Type: p.GetSelectorType(), Expression: p.GetSelectorExpression()}
-	if m.Meta.ProtectThreshold < 0 || m.Meta.ProtectThreshold > 1 || m.Meta.ProtectThreshold != m.Meta.ProtectThreshold {
-		return nil, fmt.Errorf("%w: protect threshold %v", model.ErrInvalid, m.Meta.ProtectThreshold)
-	}
-	if err := l.ValidateMetadata(m.Meta.Metadata); err != nil {
+	var err error
+	if m.Meta, err = wire.SettingsFromPB(p, l); err != nil {
 		return nil, err
-	}
-	if pc := p.GetClusters(); len(pc) > 0 {
-		m.Meta.Clusters = make(map[string]model.ClusterMeta, len(pc))
-		for name, c := range pc {
-			m.Meta.Clusters[name] = clusterFromPB(c)
-		}
-		if err := l.ValidateClusters(m.Meta.Clusters); err != nil {
-			return nil, err
-		}
 	}
 	return m, nil
 }
@@ -178,67 +115,6 @@ func decodeKeyRecords(entries []*clusterpb.KeyRecords, l model.Limits) ([]decode
 	return out, nil
 }
 
-func opToPB(op *registry.Op) *clusterpb.WriteOp {
-	w := &clusterpb.WriteOp{Kind: uint32(op.Kind), Key: keyToPB(op.Key), Instance: instanceToPB(&op.Instance),
-		LightBeat: op.LightBeat, Conn: op.Conn}
-	for _, f := range op.Fields {
-		w.Fields = append(w.Fields, string(f))
-	}
-	switch op.Kind {
-	case registry.OpCreateService, registry.OpUpdateService:
-		w.Service = metaToPB(&store.MetaRecord{Meta: op.Service, Stamp: 1, Origin: "op"})
-	case registry.OpUpdateCluster:
-		w.ClusterName, w.Cluster = op.ClusterName, clusterToPB(&op.Cluster)
-	}
-	return w
-}
+func opToPB(op *registry.Op) *clusterpb.WriteOp { return wire.OpToPB(op) }
 
-// opFromPB rebuilds a handed-on write. Instance identity fields are
-// validated; beats and deregistrations may carry partial instances.
-func opFromPB(w *clusterpb.WriteOp, l model.Limits) (*registry.Op, error) {
-	if w == nil {
-		return nil, fmt.Errorf("%w: missing op", model.ErrInvalid)
-	}
-	k, err := keyFromPB(w.GetKey(), l)
-	if err != nil {
-		return nil, err
-	}
-	op := &registry.Op{Kind: registry.OpKind(w.GetKind()), Key: k, LightBeat: w.GetLightBeat(), Conn: w.GetConn()}
-	// OpBatchRegister is never handed on: connection-held writes stay
-	// with the node holding the connection.
-	if op.Kind < registry.OpRegister || op.Kind > registry.OpSetHealth || op.Kind == registry.OpBatchRegister {
-		return nil, fmt.Errorf("%w: op kind %d", model.ErrInvalid, w.GetKind())
-	}
-	for _, f := range w.GetFields() {
-		switch registry.Field(f) {
-		case registry.FieldWeight, registry.FieldEnabled, registry.FieldHealthy, registry.FieldMetadata:
-			op.Fields = append(op.Fields, registry.Field(f))
-		default:
-			return nil, fmt.Errorf("%w: field %q", model.ErrInvalid, f)
-		}
-	}
-	switch op.Kind {
-	case registry.OpCreateService, registry.OpUpdateService, registry.OpDeleteService:
-		if m, err := metaFromPB(w.GetService(), l); err != nil {
-			return nil, err
-		} else if m != nil {
-			op.Service = m.Meta
-		}
-		return op, nil
-	case registry.OpUpdateCluster:
-		if w.GetCluster() == nil {
-			return nil, fmt.Errorf("%w: update-cluster without settings", model.ErrInvalid)
-		}
-		if err := l.ValidateName("clusterName", w.GetClusterName()); err != nil {
-			return nil, err
-		}
-		op.ClusterName, op.Cluster = w.GetClusterName(), clusterFromPB(w.GetCluster())
-		return op, l.ValidateClusterMeta(&op.Cluster)
-	}
-	in, err := instanceFromPB(w.GetInstance(), l)
-	if err != nil {
-		return nil, err
-	}
-	op.Instance = *in
-	return op, nil
-}
+func opFromPB(w *clusterpb.WriteOp, l model.Limits) (*registry.Op, error) { return wire.OpFromPB(w, l) }

@@ -234,7 +234,7 @@ func (c *Checker) work(ctx context.Context) {
 // now contradict the stored state often enough.
 func (c *Checker) complete(ctx context.Context, j job, probeErr error) {
 	t := j.t
-	recs, _ := c.st.Records(t.svc, []model.InstanceKey{t.ik})
+	recs, _ := c.records(t.svc, []model.InstanceKey{t.ik})
 	c.mu.Lock()
 	t.inflight = false
 	if cur := c.lookupLocked(t.svc, t.ik); cur != t {
@@ -440,9 +440,35 @@ func anyPersistent(recs []*store.Record) bool {
 	return false
 }
 
+// records reads the persistent instances of service k (only keys, when
+// non-nil) and its settings from the store: the CP part, which holds them
+// when the node runs Raft (internal/raftcp), first, then the Distro
+// records (a node without the CP side, such as the in-memory test cluster,
+// keeps persistent instances and settings there).
+func (c *Checker) records(k model.ServiceKey, keys []model.InstanceKey) ([]*store.Record, *store.MetaRecord) {
+	cp, cmr := c.st.PersistentRecords(k, keys)
+	ap, amr := c.st.Records(k, keys)
+	if cmr == nil {
+		cmr = amr
+	}
+	if len(cp) == 0 {
+		return ap, cmr
+	}
+	held := make(map[model.InstanceKey]bool, len(cp))
+	for _, r := range cp {
+		held[r.Key()] = true
+	}
+	for _, r := range ap {
+		if !held[r.Key()] {
+			cp = append(cp, r)
+		}
+	}
+	return cp, cmr
+}
+
 // loadMeta reads a service's settings (without its records).
 func (c *Checker) loadMeta(k model.ServiceKey) *model.ServiceMeta {
-	_, mr := c.st.Records(k, []model.InstanceKey{})
+	_, mr := c.records(k, []model.InstanceKey{})
 	return liveMeta(mr)
 }
 
@@ -503,7 +529,7 @@ func (c *Checker) onOwnership(gained, lost []model.ServiceKey) {
 	}
 	c.mu.Unlock()
 	for _, k := range gained {
-		recs, mr := c.st.Records(k, nil)
+		recs, mr := c.records(k, nil)
 		if !anyPersistent(recs) {
 			continue
 		}

@@ -209,7 +209,9 @@ func (l *Local) Apply(_ context.Context, op *Op) (Result, error) {
 	case OpBeat:
 		return l.beat(op)
 	case OpCreateService, OpUpdateService, OpDeleteService:
-		return Result{}, l.service(op)
+		// Service settings are persistent data: the CP protocol (Raft)
+		// writes them, never the ephemeral path (internal/consistency).
+		return Result{}, Errorf(http.StatusBadRequest, "%s is a persistent write; it goes through the CP protocol", op.Kind)
 	case OpBatchRegister:
 		if op.Conn == "" {
 			return Result{}, Errorf(http.StatusBadRequest, "batch register needs a client connection")
@@ -278,7 +280,7 @@ func (l *Local) update(op *Op) error {
 	return l.store.Update(op.Key, func(tx *store.Tx) error {
 		cur := tx.Get(k)
 		if cur == nil || !cur.Alive() {
-			if tx.LiveCount() == 0 && tx.Meta() == nil {
+			if !tx.Exists() {
 				return Errorf(http.StatusBadRequest, "service not found: %s", op.Key.Grouped())
 			}
 			return Errorf(http.StatusBadRequest, "instance not found: %s in %s", k.String(), op.Key.Grouped())

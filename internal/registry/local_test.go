@@ -421,61 +421,6 @@ func TestUpdateKeepsTimeoutState(t *testing.T) {
 	}
 }
 
-func TestServiceOps(t *testing.T) {
-	e := newEnv(t)
-	svcOp := func(kind registry.OpKind, meta model.ServiceMeta) error {
-		_, err := e.apply(&registry.Op{Kind: kind, Key: svc, Service: meta})
-		return err
-	}
-	want400 := func(err error, text string) {
-		t.Helper()
-		if registry.StatusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), text) {
-			t.Fatalf("got %v, want 400 containing %q", err, text)
-		}
-	}
-	want400(svcOp(registry.OpUpdateService, model.ServiceMeta{}), "not found")
-	want400(svcOp(registry.OpDeleteService, model.ServiceMeta{}), "not exist")
-	if e.st.View(svc) != nil {
-		t.Fatal("failed service ops created the service")
-	}
-
-	if err := svcOp(registry.OpCreateService, model.ServiceMeta{ProtectThreshold: 0.5, Selector: model.Selector{Type: "none"}}); err != nil {
-		t.Fatal(err)
-	}
-	if v := e.st.View(svc); v == nil || v.Meta == nil || v.Meta.ProtectThreshold != 0.5 {
-		t.Fatalf("created service view %+v", v)
-	}
-	want400(svcOp(registry.OpCreateService, model.ServiceMeta{}), "already exists")
-	if err := svcOp(registry.OpUpdateService, model.ServiceMeta{ProtectThreshold: 0.7}); err != nil {
-		t.Fatal(err)
-	}
-	if pt := e.st.View(svc).Meta.ProtectThreshold; pt != 0.7 {
-		t.Fatalf("threshold %v after update", pt)
-	}
-
-	e.mustApply(register(instance("10.0.0.1", 80)))
-	want400(svcOp(registry.OpDeleteService, model.ServiceMeta{}), "is not empty")
-	e.mustApply(deregister("10.0.0.1", 80))
-	if err := svcOp(registry.OpDeleteService, model.ServiceMeta{}); err != nil {
-		t.Fatal(err)
-	}
-	if e.st.View(svc) != nil {
-		t.Fatal("deleted service still visible")
-	}
-	want400(svcOp(registry.OpDeleteService, model.ServiceMeta{}), "not exist")
-	// Recreating after a delete works.
-	if err := svcOp(registry.OpCreateService, model.ServiceMeta{}); err != nil {
-		t.Fatal(err)
-	}
-
-	// A service that exists through its instances can be updated.
-	other := model.ServiceKey{Namespace: "public", Group: "G", Name: "implicit"}
-	e.mustApply(&registry.Op{Kind: registry.OpRegister, Key: other, Instance: instance("10.0.0.1", 80)})
-	if _, err := e.apply(&registry.Op{Kind: registry.OpUpdateService, Key: other, Service: model.ServiceMeta{ProtectThreshold: 0.2}}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestUnknownOp(t *testing.T) {
 	e := newEnv(t)
 	_, err := e.apply(&registry.Op{Kind: 99, Key: svc})

@@ -11,9 +11,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/distro-registry/distro/api/clusterpb"
+
 	"github.com/distro-registry/distro/internal/clusterauth"
 	"github.com/distro-registry/distro/internal/distro"
 	"github.com/distro-registry/distro/internal/member"
+	"github.com/distro-registry/distro/internal/raftcp"
 	"github.com/distro-registry/distro/internal/telemetry"
 	"github.com/distro-registry/distro/internal/transport/clustergrpc"
 )
@@ -30,6 +33,21 @@ type cluster struct {
 
 	mu      sync.Mutex
 	members []string
+	raft    *raftcp.Node
+}
+
+// clusterMux serves the cluster channel: Raft control calls go to the CP
+// node, everything else to the Distro engine.
+type clusterMux struct {
+	*distro.Engine
+	raft *raftcp.Node
+}
+
+func (m clusterMux) HandleCall(ctx context.Context, from string, req *clusterpb.Request) (*clusterpb.Response, error) {
+	if resp, ok := m.raft.HandleCall(ctx, from, req); ok {
+		return resp, nil
+	}
+	return m.Engine.HandleCall(ctx, from, req)
 }
 
 // lookupFor builds the configured member lookup.
@@ -75,11 +93,14 @@ func (s *Server) resolveCluster(ctx context.Context) (*cluster, string, error) {
 	err = lk.Start(ctx, func(list []string) {
 		c.mu.Lock()
 		c.members = slices.Clone(list)
-		h := c.health
+		h, rn := c.health, c.raft
 		c.mu.Unlock()
 		once.Do(func() { first <- list })
 		if h != nil {
 			h.SetMembers(list)
+		}
+		if rn != nil {
+			rn.SetMembers(list)
 		}
 	})
 	if err != nil {
@@ -121,6 +142,17 @@ func (s *Server) startCluster(c *cluster, self string) error {
 
 	c.client = clustergrpc.NewClient(clustergrpc.ClientConfig{Signer: signer, PortOffset: cfg.ClusterPortOffset,
 		Logger: s.log, OnAuthFailure: onAuth})
+	var secret []byte
+	if cfg.ClusterSecret != "" {
+		secret = []byte(cfg.ClusterSecret)
+	}
+	if err := s.openCP(self, c.client, secret); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.raft = s.cp
+	s.cp.SetMembers(c.members)
+	c.mu.Unlock()
 	dc := distro.DefaultConfig(self)
 	dc.SyncDelay, dc.RetryMax, dc.VerifyInterval = cfg.SyncDelay, cfg.SyncRetryMax, cfg.VerifyInterval
 	dc.TombstoneRetention, dc.StartupTimeout, dc.ConnLease = cfg.TombstoneRetention, cfg.StartupTimeout, cfg.ConnLease
@@ -153,14 +185,14 @@ func (s *Server) startCluster(c *cluster, self string) error {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			return slices.Contains(c.members, m)
-		}}, c.engine)
+		}}, clusterMux{Engine: c.engine, raft: s.cp})
 	ln, err := net.Listen("tcp", cfg.ClusterAddr())
 	if err != nil {
 		return fmt.Errorf("cluster listener: %w", err)
 	}
 	c.ln = ln
 	s.cluster = c
-	s.writer = c.engine
+	s.ap = c.engine
 	s.loops = append(s.loops, c.engine.Run, c.health.Run, func(ctx context.Context) {
 		go func() { <-ctx.Done(); c.grpcSrv.Stop() }()
 		if err := c.grpcSrv.Serve(ln); err != nil && ctx.Err() == nil {
@@ -194,4 +226,55 @@ func (s *Server) nodes(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	_, _ = w.Write(b)
+}
+
+// openCP opens the data directory and starts the CP protocol: a
+// single-voter Raft standalone (no network), the member list's voters in a
+// cluster, reached through caller and authenticated with secret.
+func (s *Server) openCP(self string, caller raftcp.Caller, secret []byte) error {
+	cfg := &s.cfg
+	rc := raftcp.DefaultConfig(self, cfg.DataDir)
+	rc.Standalone = caller == nil
+	rc.Bind, rc.PortOffset, rc.Secret = cfg.Bind, cfg.RaftPortOffset, secret
+	rc.HeartbeatTimeout, rc.ElectionTimeout = cfg.RaftHeartbeatTimeout, cfg.RaftElectionTimeout
+	if rc.Standalone {
+		// One voter, no network: elect at once.
+		rc.HeartbeatTimeout, rc.ElectionTimeout = 50*time.Millisecond, 50*time.Millisecond
+	}
+	rc.SnapshotThreshold, rc.WriteTimeout = uint64(cfg.RaftSnapshotThreshold), cfg.RaftWriteTimeout
+	rc.TrailingLogs, rc.SnapshotInterval = uint64(cfg.RaftTrailingLogs), cfg.RaftSnapshotInterval
+	rc.StartupGrace, rc.Limits, rc.Logger = cfg.StartupTimeout, cfg.Limits(), s.log
+	raftAuth := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: telemetry.Namespace, Subsystem: "raft",
+		Name: "auth_failures_total", Help: "Raft connections refused by the handshake, by reason."}, []string{"reason"})
+	s.reg.MustRegister(raftAuth)
+	rc.OnAuthFailure = func(reason string) { raftAuth.WithLabelValues(reason).Inc() }
+	n, err := raftcp.Open(rc, s.store, caller)
+	if err != nil {
+		return err
+	}
+	s.cp = n
+	s.kv = raftcp.KV{Node: n}
+	s.loops = append(s.loops, n.Run)
+	registerRaftMetrics(s.reg, n)
+	return nil
+}
+
+func registerRaftMetrics(reg *prometheus.Registry, n *raftcp.Node) {
+	ns := telemetry.Namespace
+	gauge := func(name, help string, f func(raftcp.Status) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: "raft", Name: name, Help: help},
+			func() float64 { return f(n.Status()) })
+	}
+	reg.MustRegister(
+		gauge("leader", "1 if this node is the Raft leader.", func(s raftcp.Status) float64 {
+			if s.State == "Leader" {
+				return 1
+			}
+			return 0
+		}),
+		gauge("term", "Current Raft term.", func(s raftcp.Status) float64 { return float64(s.Term) }),
+		gauge("applied_index", "Last Raft command applied to the persistent state.", func(s raftcp.Status) float64 { return float64(s.Applied) }),
+		gauge("commit_index", "Raft commit index as this node knows it.", func(s raftcp.Status) float64 { return float64(s.Commit) }),
+		gauge("voters", "Voters in the Raft configuration.", func(s raftcp.Status) float64 { return float64(s.Voters) }),
+	)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/distro-registry/distro/internal/auth"
 	"github.com/distro-registry/distro/internal/clock"
 	"github.com/distro-registry/distro/internal/config"
+	"github.com/distro-registry/distro/internal/consistency"
 	"github.com/distro-registry/distro/internal/console"
 	"github.com/distro-registry/distro/internal/health"
 	"github.com/distro-registry/distro/internal/healthcheck"
@@ -27,6 +28,8 @@ import (
 	"github.com/distro-registry/distro/internal/nacos/grpcapi"
 	"github.com/distro-registry/distro/internal/nacos/httpapi"
 	"github.com/distro-registry/distro/internal/nacos/udppush"
+	"github.com/distro-registry/distro/internal/namespace"
+	"github.com/distro-registry/distro/internal/raftcp"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
 	"github.com/distro-registry/distro/internal/telemetry"
@@ -41,9 +44,15 @@ type Server struct {
 	store *store.Store
 	local *registry.Local
 	api   *httpapi.API
-	// writer is the write path entry points use: the Distro engine in a
-	// cluster, the local registry standalone.
+	// writer is the write path entry points use: the consistency router,
+	// which hands ephemeral writes to the Distro engine (the local registry
+	// standalone) and persistent ones to Raft.
 	writer registry.Writer
+	ap     registry.Writer
+	// cp is the CP protocol (Raft) for persistent data; kv its tables.
+	cp *raftcp.Node
+	kv consistency.KV
+	ns *namespace.Registry
 	// console is the web console (nil with --console=false).
 	console *console.Console
 	// writes counts the client writes (it is the outer layer of writer).
@@ -104,14 +113,23 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	hcfg := health.DefaultConfig()
 	hcfg.ExpireMaxFraction = cfg.ExpireMaxFraction
 	s.local = registry.NewLocal(s.store, hcfg, s.clk, log)
-	s.writer = s.local
+	s.ap = s.local
 	s.loops = append(s.loops, s.local.Run, s.gcLoop)
 	if cl != nil {
 		if err := s.startCluster(cl, self); err != nil {
 			s.stop()
 			return nil, err
 		}
+	} else if err := s.openCP(self, nil, nil); err != nil {
+		s.stop()
+		return nil, err
 	}
+	s.ns = &namespace.Registry{KV: s.kv}
+	router := &consistency.Router{AP: s.ap, CP: &raftcp.Writer{Node: s.cp, Store: s.store}, Store: s.store}
+	if cfg.NamespaceValidation {
+		router.CheckNamespace = s.ns.Check
+	}
+	s.writer = router
 	hcInfo := httpapi.HealthCheckInfo{Disabled: !cfg.HealthChecks, DefaultType: strings.ToUpper(cfg.HealthCheckDefault), CheckTimes: cfg.HealthCheckThreshold}
 	if cfg.HealthChecks {
 		s.startHealthChecks()
@@ -146,7 +164,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.api = httpapi.New(httpapi.Config{
 		Store: s.store, Writer: s.writer, Push: sub, Limits: cfg.Limits(), CacheMillis: cfg.CacheMillis, Logger: log,
-		Extra: s.extraMetrics, Ready: s.Ready, HealthChecks: hcInfo, Identity: identity,
+		Extra: s.extraMetrics, Ready: s.Ready, HealthChecks: hcInfo, Identity: identity, Sync: s.kv.Sync, Namespaces: s.ns,
 	})
 	var ready <-chan struct{} // nil: ready at once
 	if s.cluster != nil {
@@ -194,9 +212,13 @@ func (s *Server) startHealthChecks() {
 	s.loops = append(s.loops, c.Run)
 }
 
-// Ready reports readiness: standalone nodes are ready at once, cluster nodes
-// once their startup load is done.
+// Ready reports readiness: cluster nodes once their Distro startup load is
+// done, and every node once its persistent data has caught up with the
+// Raft leader (or the startup grace has passed).
 func (s *Server) Ready() (bool, string) {
+	if ok, why := s.cp.Ready(); !ok {
+		return ok, why
+	}
 	if s.cluster != nil {
 		return s.cluster.engine.Ready()
 	}

@@ -26,6 +26,9 @@ type Event struct {
 	// Renewal is set when every change was a Renew: a refutation or a
 	// relayed beat, not a registration.
 	Renewal bool
+	// Persistent is set when the persistent part changed (see
+	// UpdatePersistent); Changed is then empty and Remote set.
+	Persistent bool
 }
 
 // Store is the registry's in-memory data. It is safe for concurrent use.
@@ -56,6 +59,15 @@ type service struct {
 	digest      uint64
 	live        int
 	view        atomic.Pointer[View]
+
+	// cp and settings are the persistent part (persistent.go), written
+	// only by the CP state machine; cpEmptiedAt is when it became empty.
+	cp          map[model.InstanceKey]*model.Instance
+	settings    *model.ServiceMeta
+	cpEmptiedAt int64
+	// cpDown marks persistent instances a health check found unhealthy
+	// (shown unhealthy whatever their own flag says).
+	cpDown map[model.InstanceKey]bool
 }
 
 // entry is a stored record plus local bookkeeping that is never replicated.
@@ -129,8 +141,12 @@ func (tx *Tx) Range(fn func(*Record) bool) {
 	}
 }
 
-// LiveCount returns the number of present instances.
+// LiveCount returns the number of present ephemeral instances.
 func (tx *Tx) LiveCount() int { return tx.svc.live }
+
+// Exists reports whether the service exists: a present instance of either
+// kind, or settings.
+func (tx *Tx) Exists() bool { return tx.svc.exists() }
 
 // Meta returns the service settings record, or nil.
 func (tx *Tx) Meta() *MetaRecord { return tx.svc.meta }
@@ -238,7 +254,9 @@ func (s *Store) commit(svc *service, changed []*Record, metaChanged, remote bool
 	return Event{Key: svc.key, Revision: svc.revision, Changed: changed, MetaChanged: metaChanged, Remote: remote}
 }
 
-func (svc *service) exists() bool { return svc.live > 0 || (svc.meta != nil && !svc.meta.Deleted) }
+func (svc *service) exists() bool {
+	return svc.live > 0 || len(svc.cp) > 0 || svc.settings != nil || (svc.meta != nil && !svc.meta.Deleted)
+}
 
 // set installs r as the current version, maintaining counters and digest.
 func (s *Store) set(svc *service, r *Record) {
@@ -447,7 +465,8 @@ func (s *Store) GC(retention time.Duration) int {
 			if svc.meta != nil && svc.meta.Deleted && svc.metaDeadAt < horizon {
 				svc.meta = nil
 			}
-			if len(svc.recs) == 0 && svc.meta == nil {
+			cpGone := len(svc.cp) == 0 && svc.settings == nil && svc.cpEmptiedAt < horizon
+			if len(svc.recs) == 0 && svc.meta == nil && cpGone {
 				delete(sh.services, k)
 			}
 		}

@@ -86,15 +86,30 @@ func (s *Store) view(k model.ServiceKey, mustExist bool) *View {
 
 func buildView(svc *service) *View {
 	v := &View{Key: svc.key, Revision: svc.revision, LastRefTime: svc.lastRefTime}
-	if svc.meta != nil && !svc.meta.Deleted {
+	switch {
+	case svc.settings != nil:
+		m := *svc.settings
+		v.Meta = &m
+	case svc.meta != nil && !svc.meta.Deleted:
 		m := svc.meta.Meta
 		v.Meta = &m
 	}
-	v.Instances = make([]*model.Instance, 0, svc.live)
-	for _, e := range svc.recs {
+	v.Instances = make([]*model.Instance, 0, svc.live+len(svc.cp))
+	for k, in := range svc.cp {
+		if svc.cpDown[k] && in.Healthy {
+			cp := *in
+			cp.Healthy = false
+			in = &cp
+		}
+		v.Instances = append(v.Instances, in)
+	}
+	for k, e := range svc.recs {
 		r := e.rec
 		if !r.Alive() {
 			continue
+		}
+		if _, dup := svc.cp[k]; dup {
+			continue // a persistent instance with this identity wins
 		}
 		in := r.Instance
 		if r.Kind == KindUnhealthy && in.Healthy {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -57,8 +58,9 @@ func Distrod(t testing.TB) string {
 	return binPath
 }
 
-// FreePort returns an HTTP port p on 127.0.0.1 such that p, p+1000 and
-// p+1001 (the client gRPC and cluster ports) are all free right now.
+// FreePort returns an HTTP port p on 127.0.0.1 such that p, p+1000,
+// p+1001 and p-1000 (the client gRPC, cluster and Raft ports) are all free
+// right now.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	for i := 0; i < 200; i++ {
@@ -68,11 +70,11 @@ func FreePort(t testing.TB) int {
 		}
 		p := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		if p+1001 > 65535 {
+		if p+1001 > 65535 || p-1000 < 1024 {
 			continue
 		}
 		ok := true
-		for _, q := range []int{p + 1000, p + 1001} {
+		for _, q := range []int{p + 1000, p + 1001, p - 1000} {
 			l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
 			if err != nil {
 				ok = false
@@ -95,9 +97,12 @@ type Node struct {
 	// Dir is the process's working directory (a fresh temporary directory,
 	// kept across restarts), so that its ./data stays out of the tree.
 	Dir string
-	cmd *exec.Cmd
-	out *SyncBuffer
-	t   testing.TB
+	// DataDir is the node's --data-dir (a test temp dir unless Args give
+	// one); it survives Restart.
+	DataDir string
+	cmd     *exec.Cmd
+	out     *SyncBuffer
+	t       testing.TB
 }
 
 // SyncBuffer is an in-memory writer safe for concurrent use (process
@@ -132,6 +137,9 @@ func (n *Node) URL() string { return "http://" + n.Addr() }
 func Start(t testing.TB, port int, args ...string) *Node {
 	t.Helper()
 	n := &Node{Port: port, Args: args, t: t, Dir: t.TempDir()}
+	if !slices.Contains(args, "--data-dir") {
+		n.DataDir = t.TempDir()
+	}
 	n.start()
 	t.Cleanup(func() {
 		n.Stop()
@@ -144,7 +152,12 @@ func Start(t testing.TB, port int, args ...string) *Node {
 
 func (n *Node) start() {
 	n.t.Helper()
-	args := append([]string{"--port", fmt.Sprint(n.Port), "--bind", "127.0.0.1", "--log-level", "debug"}, n.Args...)
+	args := []string{"--port", fmt.Sprint(n.Port), "--bind", "127.0.0.1", "--log-level", "debug"}
+	if n.DataDir != "" {
+		// Loopback Raft timings: elections in well under a second.
+		args = append(args, "--data-dir", n.DataDir, "--raft-heartbeat-timeout", "500ms", "--raft-election-timeout", "500ms")
+	}
+	args = append(args, n.Args...)
 	n.cmd = exec.Command(Distrod(n.t), args...)
 	n.cmd.Dir = n.Dir
 	if n.out == nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/distro-registry/distro/internal/health"
 	"github.com/distro-registry/distro/internal/hlc"
 	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/raftcp/raftcptest"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
 )
@@ -78,7 +79,7 @@ func newTestServer(t testing.TB, mods ...func(*Config)) *testServer {
 	local := registry.NewLocal(st, health.DefaultConfig(), clock.Real{}, log)
 	cc := &countingConns{Local: local}
 	reg := prometheus.NewRegistry()
-	cfg := Config{Store: st, Writer: local, Conns: cc, Logger: log, Registerer: reg}
+	cfg := Config{Store: st, Writer: raftcptest.Router(t, st, local), Conns: cc, Logger: log, Registerer: reg}
 	for _, m := range mods {
 		m(&cfg)
 	}
@@ -109,6 +110,13 @@ func (ts *testServer) live(k model.ServiceKey) map[model.InstanceKey]string {
 	for _, r := range recs {
 		if r.Alive() {
 			out[r.Key()] = r.Conn
+		}
+	}
+	if v := ts.st.View(k); v != nil {
+		for _, in := range v.Instances {
+			if !in.Ephemeral {
+				out[in.Key()] = "" // persistent: held by no connection
+			}
 		}
 	}
 	return out

@@ -537,7 +537,12 @@ func errorCode(err error) (int, string) {
 		return re.code, re.msg
 	}
 	st := registry.StatusOf(err)
+	var ue *registry.Error
 	switch {
+	case st == 503 && errors.As(err, &ue):
+		// No Raft quorum for a persistent write: the message says whether
+		// it was applied; the client retries on another server.
+		return CodeServerError, ue.Msg
 	case st == 503:
 		return CodeServerError, "request timed out or was canceled: " + err.Error()
 	case st >= 400 && st < 500:

@@ -300,9 +300,11 @@ func TestBatchAndPersistent(t *testing.T) {
 	p := `{"namespace":"public","serviceName":"db","groupName":"DEFAULT_GROUP","type":%q,"instance":{"ip":"10.0.1.1","port":3306,"ephemeral":false}}`
 	c.mustOK(TypePersistentInstanceRequest, TypeInstanceResponse, fmt.Sprintf(p, "registerInstance"))
 	db := model.ServiceKey{Namespace: "public", Group: "DEFAULT_GROUP", Name: "db"}
-	recs, _ := ts.st.Records(db, nil)
-	if len(recs) != 1 || recs[0].Conn != "" || recs[0].Instance.Ephemeral {
-		t.Fatalf("persistent register stored %+v", recs)
+	if recs, _ := ts.st.Records(db, nil); len(recs) != 0 {
+		t.Fatalf("persistent register stored ephemeral records %+v", recs)
+	}
+	if in := ts.st.PersistentInstance(db, model.InstanceKey{IP: "10.0.1.1", Port: 3306, Cluster: "DEFAULT"}); in == nil || in.Ephemeral {
+		t.Fatalf("persistent register stored %+v", in)
 	}
 	_ = c.cc.Close()
 	waitFor(t, "the ephemeral instance to go", func() bool { return len(ts.live(demoKey)) == 0 })

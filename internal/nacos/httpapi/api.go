@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/nacos/render"
+	"github.com/distro-registry/distro/internal/namespace"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
 )
@@ -51,6 +53,13 @@ type Config struct {
 	// Identity, if set, names the authenticated caller of a request (the
 	// auth middleware's decision) for push subscriptions.
 	Identity func(r *http.Request) string
+	// Sync, if set, makes a read with linearizable=true wait until this
+	// node has applied every persistent write acknowledged before it
+	// (a Raft read index); without it reads are served locally, as Nacos
+	// does. Ephemeral data is always this node's AP view.
+	Sync func(ctx context.Context) error
+	// Namespaces serves /v1/console/namespaces (not mounted when nil).
+	Namespaces *namespace.Registry
 }
 
 // HealthCheckInfo is what the API tells clients about server-side health
@@ -114,6 +123,7 @@ func New(cfg Config) *API {
 	}
 	m.HandleFunc("POST /nacos/v1/auth/users/login", a.read(a.login))
 	m.HandleFunc("POST /nacos/v1/auth/login", a.read(a.login))
+	a.mountConsole()
 	return a
 }
 
@@ -146,12 +156,25 @@ type handlerFunc func(r *http.Request, p url.Values) reply
 
 // gated answers 503 while the node is not ready (see Config.Ready).
 func (a *API) gated(h handlerFunc) handlerFunc {
+	h = a.linearizable(h)
 	if a.cfg.Ready == nil {
 		return h
 	}
 	return func(r *http.Request, p url.Values) reply {
 		if ok, why := a.cfg.Ready(); !ok {
 			return reply{status: http.StatusServiceUnavailable, body: []byte("server is starting and has not loaded its data yet (" + why + "); try another server")}
+		}
+		return h(r, p)
+	}
+}
+
+// linearizable serves a read with linearizable=true after a read barrier.
+func (a *API) linearizable(h handlerFunc) handlerFunc {
+	return func(r *http.Request, p url.Values) reply {
+		if a.cfg.Sync != nil && model.ParseBool(p.Get("linearizable"), false) {
+			if err := a.cfg.Sync(r.Context()); err != nil {
+				return reply{status: http.StatusServiceUnavailable, body: []byte("linearizable read failed: " + err.Error())}
+			}
 		}
 		return h(r, p)
 	}
@@ -291,6 +314,9 @@ func (a *API) updateOp(kind registry.OpKind) func(*http.Request, url.Values) (*r
 		if err := a.instanceIdentity(p, in); err != nil {
 			return nil, err
 		}
+		// Routing: ephemeral=false goes to the CP side; without it the
+		// identity decides (internal/consistency).
+		in.Ephemeral = model.ParseBool(p.Get("ephemeral"), true)
 		if s := p.Get("weight"); s != "" {
 			if in.Weight, err = model.ParseWeight(s, 1); err != nil {
 				return nil, err

@@ -15,9 +15,13 @@ import (
 	"time"
 
 	"github.com/distro-registry/distro/internal/clock"
+	"github.com/distro-registry/distro/internal/consistency"
 	"github.com/distro-registry/distro/internal/health"
 	"github.com/distro-registry/distro/internal/hlc"
 	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/namespace"
+	"github.com/distro-registry/distro/internal/raftcp"
+	"github.com/distro-registry/distro/internal/raftcp/raftcptest"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
 )
@@ -33,6 +37,10 @@ type harness struct {
 	api   *API
 	h     http.Handler
 	push  *fakePush
+	// router is the write path; ns the namespaces (validation off unless
+	// a test sets router.CheckNamespace).
+	router *consistency.Router
+	ns     *namespace.Registry
 }
 
 type subscription struct {
@@ -67,8 +75,10 @@ func newHarness(tb testing.TB) *harness {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	local := registry.NewLocal(st, health.DefaultConfig(), clk, log)
 	push := &fakePush{}
-	api := New(Config{Store: st, Writer: local, Push: push, Limits: model.DefaultLimits(), Logger: log})
-	return &harness{clk: clk, st: st, local: local, api: api, h: api.Handler(), push: push}
+	router, node := raftcptest.New(tb, st, local)
+	ns := &namespace.Registry{KV: raftcp.KV{Node: node}}
+	api := New(Config{Store: st, Writer: router, Push: push, Limits: model.DefaultLimits(), Logger: log, Namespaces: ns})
+	return &harness{clk: clk, st: st, local: local, api: api, h: api.Handler(), push: push, router: router, ns: ns}
 }
 
 // do sends a request with a raw (possibly unencoded) target and body.

@@ -1,0 +1,29 @@
+// Package raftcp is the CP consistency protocol: persistent instances,
+// service settings and durable tables (namespaces; users and roles later)
+// replicated with hashicorp/raft, behind the consistency seam
+// (internal/consistency) that Distro shares.
+//
+// Pieces:
+//
+//   - FSM (fsm.go) applies log entries (command.go: a registry write or a
+//     KV write, protobuf, validated like client input) to the store's
+//     persistent part and to the KV tables; snapshots stream length-delimited
+//     items and are validated whole before a restore changes anything.
+//   - Node (node.go) owns the raft instance over raft-boltdb/v2 and a file
+//     snapshot store in the data directory; its network transport runs over
+//     the authenticated stream of internal/transport/raftstream (a
+//     standalone node uses an in-memory transport: one voter, same code).
+//     It bootstraps a whole-cluster first start, joins a running cluster
+//     (non-voter first, promoted once caught up), removes servers whose
+//     members left the member list, one change at a time, and proposes
+//     writes (forwarding to the leader over the cluster channel on a
+//     follower) and read indexes.
+//   - Writer (writer.go) is the CP registry.Writer: prechecks that depend
+//     on ephemeral data, then a proposal. KV implements consistency.KV.
+//
+// Goroutines: Raft's own; Node.Run (bootstrap/join, leader duties,
+// catch-up tracking). FSM methods run on Raft's FSM goroutine; the tables
+// are guarded by FSM.mu for concurrent readers.
+//
+// docs/protocol.md §13 describes the design.
+package raftcp

@@ -1,0 +1,61 @@
+// Package raftcptest builds the CP side for tests: a standalone
+// (single-voter) Raft node in a temporary data directory, and the
+// consistency router over it, as distrod runs standalone.
+package raftcptest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/distro-registry/distro/internal/consistency"
+	"github.com/distro-registry/distro/internal/raftcp"
+	"github.com/distro-registry/distro/internal/registry"
+	"github.com/distro-registry/distro/internal/store"
+)
+
+// Standalone opens a single-voter node over st in dir (tb.TempDir() when
+// empty), waits until it leads, and closes it at cleanup.
+func Standalone(tb testing.TB, st *store.Store, dir string) *raftcp.Node {
+	tb.Helper()
+	if dir == "" {
+		dir = tb.TempDir()
+	}
+	cfg := raftcp.DefaultConfig(st.Self(), dir)
+	cfg.Standalone = true
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout = 50*time.Millisecond, 50*time.Millisecond
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := raftcp.Open(cfg, st, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(10 * time.Second)
+	for !n.IsLeader() {
+		if time.Now().After(deadline) {
+			tb.Fatal("standalone raft node did not become leader")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return n
+}
+
+// Router returns the write path of a standalone node: ap for ephemeral
+// writes, a fresh standalone Raft node over st for persistent ones.
+func Router(tb testing.TB, st *store.Store, ap registry.Writer) *consistency.Router {
+	tb.Helper()
+	r, _ := New(tb, st, ap)
+	return r
+}
+
+// New is Router that also returns the node (for its KV tables).
+func New(tb testing.TB, st *store.Store, ap registry.Writer) (*consistency.Router, *raftcp.Node) {
+	tb.Helper()
+	n := Standalone(tb, st, "")
+	return &consistency.Router{AP: ap, CP: &raftcp.Writer{Node: n, Store: st}, Store: st}, n
+}
