@@ -349,3 +349,61 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 	})
 }
+
+// TestHealthAndClusterSettings: cluster settings (PUT /v1/ns/cluster) and
+// health check verdicts go through Raft: a verdict shows the instance
+// unhealthy, a client write lifts it, a service update keeps the cluster
+// settings, and both survive a snapshot.
+func TestHealthAndClusterSettings(t *testing.T) {
+	e := newEnv(t, "")
+	db := inst("10.0.0.5", 3306, false)
+	if err := e.apply(&registry.Op{Kind: registry.OpRegister, Key: svc, Instance: db}); err != nil {
+		t.Fatal(err)
+	}
+	cm := model.ClusterMeta{HealthChecker: model.HealthChecker{Type: model.CheckTCP}, CheckPort: 3307}
+	if err := e.apply(&registry.Op{Kind: registry.OpUpdateCluster, Key: svc, ClusterName: "DEFAULT", Cluster: cm}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.apply(&registry.Op{Kind: registry.OpUpdateService, Key: svc, Service: model.ServiceMeta{ProtectThreshold: 0.2}}); err != nil {
+		t.Fatal(err)
+	}
+	if v := e.st.View(svc); v.Meta == nil || v.Meta.ProtectThreshold != 0.2 || v.Meta.Clusters["DEFAULT"].CheckPort != 3307 {
+		t.Fatalf("settings %+v", v.Meta)
+	}
+	down := db
+	down.Healthy = false
+	if err := e.apply(&registry.Op{Kind: registry.OpSetHealth, Key: svc, Instance: down}); err != nil {
+		t.Fatal(err)
+	}
+	if v := e.st.View(svc); v.Instances[0].Healthy {
+		t.Fatal("verdict not shown")
+	}
+	recs, mr := e.st.PersistentRecords(svc, nil)
+	if len(recs) != 1 || recs[0].Kind != store.KindUnhealthy || mr == nil {
+		t.Fatalf("records %+v %+v", recs, mr)
+	}
+	// Survives a snapshot and restore.
+	s, _ := e.n.FSM().Snapshot()
+	sink := &memSink{}
+	if err := s.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	st2 := store.New("n", hlc.New(nil))
+	f2 := raftcp.NewFSM(st2, model.DefaultLimits(), discard())
+	if err := f2.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if v := st2.View(svc); v == nil || v.Instances[0].Healthy || v.Meta.Clusters["DEFAULT"].CheckPort != 3307 {
+		t.Fatalf("restored %+v", v)
+	}
+	// A client write of the instance lifts the verdict.
+	up := db
+	up.Weight = 3
+	if err := e.apply(&registry.Op{Kind: registry.OpUpdate, Key: svc, Instance: up, Fields: []registry.Field{registry.FieldWeight}}); err != nil {
+		t.Fatal(err)
+	}
+	if v := e.st.View(svc); !v.Instances[0].Healthy {
+		t.Fatal("a client write did not lift the verdict")
+	}
+	want400(t, e.apply(&registry.Op{Kind: registry.OpUpdateCluster, Key: model.ServiceKey{Namespace: "public", Group: "G", Name: "none"}, ClusterName: "DEFAULT", Cluster: cm}), "service not found")
+}

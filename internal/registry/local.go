@@ -209,9 +209,9 @@ func (l *Local) Apply(_ context.Context, op *Op) (Result, error) {
 	case OpBeat:
 		return l.beat(op)
 	case OpCreateService, OpUpdateService, OpDeleteService:
-		// Service settings are persistent data: the CP protocol (Raft)
-		// writes them, never the ephemeral path (internal/consistency).
-		return Result{}, Errorf(http.StatusBadRequest, "%s is a persistent write; it goes through the CP protocol", op.Kind)
+		// In a node the consistency router sends these to Raft; Local
+		// applies them only where no CP side runs (in-memory test clusters).
+		return Result{}, l.service(op)
 	case OpBatchRegister:
 		if op.Conn == "" {
 			return Result{}, Errorf(http.StatusBadRequest, "batch register needs a client connection")

@@ -49,7 +49,7 @@ func newRaftCluster(t *testing.T, n int, extra ...string) *raftCluster {
 }
 
 func (c *raftCluster) args(p int) []string {
-	return append([]string{"--cluster-conf", c.conf, "--cluster-secret", raftTestSecret, "--advertise", fmt.Sprintf("127.0.0.1:%d", p),
+	return append([]string{"--auth=false", "--cluster-conf", c.conf, "--cluster-secret", raftTestSecret, "--advertise", fmt.Sprintf("127.0.0.1:%d", p),
 		"--verify-interval", "500ms", "--probe-interval", "200ms", "--startup-timeout", "10s", "--raft-write-timeout", "3s"}, c.extra...)
 }
 
@@ -310,6 +310,9 @@ func TestIntegrationRaftDurability(t *testing.T) {
 		t.Fatalf("minority write answered %d %q %v, want 503", st, body, err)
 	}
 	t.Logf("minority write refused after %v: %s", time.Since(t0).Round(time.Millisecond), body)
+	// "was not applied" is a promise; "may or may not have been applied"
+	// (the leader appended it, then lost its quorum) lets it commit later.
+	definite := strings.Contains(body, "was not applied")
 
 	// Everything down, then everything back: nothing acknowledged is lost.
 	survivor.Kill()
@@ -330,8 +333,8 @@ func TestIntegrationRaftDurability(t *testing.T) {
 					return fmt.Errorf("%s lacks acknowledged port %d after the full restart", n.Addr(), p)
 				}
 			}
-			if got[60001] {
-				return fmt.Errorf("%s lists the refused minority write", n.Addr())
+			if got[60001] && definite {
+				return fmt.Errorf("%s lists the minority write that was answered 'not applied'", n.Addr())
 			}
 			resp, err := http.Get(n.URL() + "/nacos/v1/ns/service?serviceName=settings")
 			if err != nil {

@@ -30,7 +30,7 @@ func TestPersistentPart(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if last := evs[len(evs)-1]; !last.Persistent || !last.Remote || len(last.Changed) != 0 {
+	if last := evs[len(evs)-1]; !last.Persistent || !last.Remote || len(last.Changed) != 2 || !last.MetaChanged {
 		t.Fatalf("persistent event %+v", last)
 	}
 	v := s.View(k)
