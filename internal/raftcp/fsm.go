@@ -185,7 +185,11 @@ func (f *FSM) applyOp(op *registry.Op) error {
 				next.Metadata = maps.Clone(op.Instance.Metadata)
 			}
 			if !next.Equal(cur) {
+				// An update is not evidence that the instance is up: a
+				// health check verdict stays (a registration lifts it).
+				down := p.Down(k)
 				p.Put(&next)
+				p.SetDown(k, down)
 			}
 		case registry.OpCreateService:
 			if p.Settings() != nil || p.Instances() > 0 {

@@ -396,14 +396,20 @@ func TestHealthAndClusterSettings(t *testing.T) {
 	if v := st2.View(svc); v == nil || v.Instances[0].Healthy || v.Meta.Clusters["DEFAULT"].CheckPort != 3307 {
 		t.Fatalf("restored %+v", v)
 	}
-	// A client write of the instance lifts the verdict.
+	// An update keeps the verdict; a registration lifts it.
 	up := db
 	up.Weight = 3
 	if err := e.apply(&registry.Op{Kind: registry.OpUpdate, Key: svc, Instance: up, Fields: []registry.Field{registry.FieldWeight}}); err != nil {
 		t.Fatal(err)
 	}
+	if v := e.st.View(svc); v.Instances[0].Healthy || v.Instances[0].Weight != 3 {
+		t.Fatal("an update lifted the verdict")
+	}
+	if err := e.apply(&registry.Op{Kind: registry.OpRegister, Key: svc, Instance: db}); err != nil {
+		t.Fatal(err)
+	}
 	if v := e.st.View(svc); !v.Instances[0].Healthy {
-		t.Fatal("a client write did not lift the verdict")
+		t.Fatal("a registration did not lift the verdict")
 	}
 	want400(t, e.apply(&registry.Op{Kind: registry.OpUpdateCluster, Key: model.ServiceKey{Namespace: "public", Group: "G", Name: "none"}, ClusterName: "DEFAULT", Cluster: cm}), "service not found")
 }
