@@ -101,6 +101,19 @@ func (c *Console) lookup(k model.ServiceKey, ik model.InstanceKey) *model.Instan
 	return nil
 }
 
+// patchBase is the instance a patch of ik starts from: its identity and
+// whether it is ephemeral, which decides the consistency protocol that
+// applies the patch (Distro for ephemeral instances, Raft for persistent
+// ones). An unknown instance is taken as ephemeral, so that the registry
+// answers that it does not exist.
+func (c *Console) patchBase(k model.ServiceKey, ik model.InstanceKey) model.Instance {
+	in := model.Instance{IP: ik.IP, Port: ik.Port, Cluster: ik.Cluster, Ephemeral: true}
+	if cur := c.lookup(k, ik); cur != nil {
+		in.Ephemeral = cur.Ephemeral
+	}
+	return in
+}
+
 // readOnlyMsg explains why a change is refused.
 func (c *Console) readOnlyMsg() string {
 	if c.auth.Enabled() {
@@ -200,7 +213,7 @@ func (c *Console) instanceEdit(w http.ResponseWriter, r *http.Request, req *requ
 	if !ok {
 		return
 	}
-	op := &registry.Op{Kind: registry.OpPatch, Key: k, Instance: model.Instance{IP: ik.IP, Port: ik.Port, Cluster: ik.Cluster},
+	op := &registry.Op{Kind: registry.OpPatch, Key: k, Instance: c.patchBase(k, ik),
 		Fields: []registry.Field{registry.FieldWeight, registry.FieldEnabled, registry.FieldMetadata}}
 	op.Instance.Enabled = f.Get("enabled") != ""
 	var err error
@@ -226,15 +239,14 @@ func (c *Console) instanceEnabled(w http.ResponseWriter, r *http.Request, req *r
 	if !ok {
 		return
 	}
-	enabled := f.Get("enabled") == "true"
-	op := &registry.Op{Kind: registry.OpPatch, Key: k, Fields: []registry.Field{registry.FieldEnabled},
-		Instance: model.Instance{IP: ik.IP, Port: ik.Port, Cluster: ik.Cluster, Enabled: enabled}}
+	op := &registry.Op{Kind: registry.OpPatch, Key: k, Fields: []registry.Field{registry.FieldEnabled}, Instance: c.patchBase(k, ik)}
+	op.Instance.Enabled = f.Get("enabled") == "true"
 	if err := c.apply(r, op); err != nil {
 		c.fail(w, r, registry.StatusOf(err), err.Error())
 		return
 	}
 	code := "disabled"
-	if enabled {
+	if op.Instance.Enabled {
 		code = "enabled"
 	}
 	done(w, r, req.base, k, code, "toggle-"+domID(ik))

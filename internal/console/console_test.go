@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -180,14 +181,13 @@ func TestLivenessColumn(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, e.get("/ui/service?name=grpc").body, "gRPC connection 1700000000_10.0.0.5_5 on this node")
-	// Persistent instances: checked by the server, or by nobody.
-	if err := e.st.Update(key("persistent"), func(tx *store.Tx) error {
-		for i, cl := range []string{"checked", "DEFAULT"} {
-			tx.Put(&model.Instance{IP: "10.0.0.7", Port: i + 1, Cluster: cl, Weight: 1, Healthy: true, Enabled: true}, store.KindLive, "", "")
-		}
-		tx.PutMeta(model.ServiceMeta{Clusters: map[string]model.ClusterMeta{"checked": {HealthChecker: model.HealthChecker{Type: model.CheckTCP}, CheckPort: 9999}}}, false)
-		return nil
-	}); err != nil {
+	// Persistent instances (held on the CP side): checked by the server,
+	// or by nobody.
+	for i, cl := range []string{"checked", "DEFAULT"} {
+		e.registerPersistent(key("persistent"), model.Instance{IP: "10.0.0.7", Port: i + 1, Cluster: cl})
+	}
+	if _, err := e.w.inner.Apply(context.Background(), &registry.Op{Kind: registry.OpUpdateCluster, Key: key("persistent"), ClusterName: "checked",
+		Cluster: model.ClusterMeta{HealthChecker: model.HealthChecker{Type: model.CheckTCP}, CheckPort: 9999}}); err != nil {
 		t.Fatal(err)
 	}
 	mustContain(t, e.get("/ui/service?name=persistent").body, "persistent instances: TCP check of port 9999", "persistent; server-side TCP check of port 9999",
@@ -333,14 +333,88 @@ func TestInstanceActions(t *testing.T) {
 	}
 }
 
+// TestPersistentInstanceActions: persistent instances and service settings
+// live on the CP side (Raft); the console lists them with their health
+// check verdicts, and its changes reach them through Raft.
+func TestPersistentInstanceActions(t *testing.T) {
+	e := newEnv(t, nil)
+	svc := key("db")
+	e.registerPersistent(svc, model.Instance{IP: "10.0.0.5", Port: 5432, Metadata: map[string]string{"role": "primary"}})
+	e.register(svc, model.Instance{IP: "10.0.0.6", Port: 8080})
+	ik := model.InstanceKey{IP: "10.0.0.5", Port: 5432, Cluster: model.DefaultCluster}
+	if e.st.PersistentInstance(svc, ik) == nil {
+		t.Fatal("the instance is not held on the CP side")
+	}
+	body := e.get("/ui/service?name=db").body
+	mustContain(t, body, "<code>10.0.0.5:5432</code>", "<code>10.0.0.6:8080</code>", `data-label="Ephemeral">no<`, `data-label="Ephemeral">yes<`,
+		"persistent, not checked", "2 instances, 2 healthy, 2 online")
+
+	// Offline and an edit: patches of the persistent instance, through Raft.
+	if r := e.post("/ui/instance/enabled", instanceForm(svc, "10.0.0.5", "5432", "enabled", "false")); r.Code != http.StatusSeeOther {
+		t.Fatalf("disable = %d %s", r.Code, r.body)
+	}
+	if in := e.st.PersistentInstance(svc, ik); in == nil || in.Enabled || in.Metadata["role"] != "primary" {
+		t.Fatalf("after disable: %+v", in)
+	}
+	if r := e.post("/ui/instance", instanceForm(svc, "10.0.0.5", "5432", "weight", "3", "enabled", "on", "metadata", `{"role":"replica"}`)); r.Code != http.StatusSeeOther {
+		t.Fatalf("save = %d %s", r.Code, r.body)
+	}
+	if in := e.st.PersistentInstance(svc, ik); in == nil || !in.Enabled || in.Weight != 3 || in.Metadata["role"] != "replica" {
+		t.Fatalf("after save: %+v", in)
+	}
+	if in := e.instance(svc, "10.0.0.6", 8080); in == nil || !in.Enabled || in.Weight != 1 || !in.Ephemeral {
+		t.Fatalf("the ephemeral instance changed: %+v", in)
+	}
+	e.w.mu.Lock()
+	for _, op := range e.w.ops {
+		if op.Kind == registry.OpPatch && op.Instance.Ephemeral {
+			t.Errorf("console patch of a persistent instance says ephemeral: %+v", op)
+		}
+	}
+	e.w.mu.Unlock()
+
+	// A health check verdict (as the checker writes it) shows as such.
+	if _, err := e.w.inner.Apply(context.Background(), &registry.Op{Kind: registry.OpSetHealth, Key: svc,
+		Instance: model.Instance{IP: ik.IP, Port: ik.Port, Cluster: ik.Cluster, Healthy: false}}); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, e.get("/ui/service?name=db").body, `badge bad">unhealthy</span> <span class="muted">failed health check`)
+
+	// Service settings: edited from the console, kept on the CP side.
+	f := url.Values{"ns": {"public"}, "group": {"DEFAULT_GROUP"}, "name": {"db"}, "protectThreshold": {"0.5"}, "metadata": {"tier=gold"}}
+	if r := e.post("/ui/service/edit", f); r.Code != http.StatusSeeOther {
+		t.Fatalf("service edit = %d %s", r.Code, r.body)
+	}
+	if _, mr := e.st.PersistentRecords(svc, []model.InstanceKey{}); mr == nil || mr.Meta.ProtectThreshold != 0.5 || mr.Meta.Metadata["tier"] != "gold" {
+		t.Fatalf("CP settings after edit: %+v", mr)
+	}
+	mustContain(t, e.get("/ui/service?name=db").body, "<code>tier</code> = <code>gold</code>")
+
+	// Deregister both, then delete the service and its settings.
+	for _, in := range []string{"10.0.0.5:5432", "10.0.0.6:8080"} {
+		ip, port, _ := strings.Cut(in, ":")
+		if r := e.post("/ui/instance/deregister", instanceForm(svc, ip, port)); r.Code != http.StatusSeeOther {
+			t.Fatalf("deregister %s = %d %s", in, r.Code, r.body)
+		}
+	}
+	if e.st.PersistentInstance(svc, ik) != nil {
+		t.Fatal("the persistent instance is still registered")
+	}
+	if r := e.post("/ui/service/delete", url.Values{"ns": {"public"}, "group": {"DEFAULT_GROUP"}, "name": {"db"}}); r.Code != http.StatusSeeOther {
+		t.Fatalf("delete = %d %s", r.Code, r.body)
+	}
+	if e.st.View(svc) != nil {
+		t.Fatal("service still exists")
+	}
+}
+
 func TestServiceActions(t *testing.T) {
 	e := newEnv(t, nil)
 	svc := key("demo")
 	e.register(svc, model.Instance{IP: "10.0.0.1", Port: 8080})
-	if err := e.st.Update(svc, func(tx *store.Tx) error {
-		tx.PutMeta(model.ServiceMeta{ProtectThreshold: 0.2, Selector: model.Selector{Type: "label", Expression: "CONSUMER.label.a = PROVIDER.label.a"}}, false)
-		return nil
-	}); err != nil {
+	// Settings as a client sets them (on the CP side, through Raft).
+	if _, err := e.w.inner.Apply(context.Background(), &registry.Op{Kind: registry.OpUpdateService, Key: svc,
+		Service: model.ServiceMeta{ProtectThreshold: 0.2, Selector: model.Selector{Type: "label", Expression: "CONSUMER.label.a = PROVIDER.label.a"}}}); err != nil {
 		t.Fatal(err)
 	}
 	form := url.Values{"ns": {"public"}, "group": {"DEFAULT_GROUP"}, "name": {"demo"}}

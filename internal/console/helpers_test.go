@@ -19,6 +19,7 @@ import (
 	"github.com/distro-registry/distro/internal/hlc"
 	"github.com/distro-registry/distro/internal/member"
 	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/raftcp/raftcptest"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
 )
@@ -109,7 +110,9 @@ func (a *fakeAuth) CanRead(p Principal, k model.ServiceKey) bool {
 
 func (a *fakeAuth) CanWrite(p Principal, k model.ServiceKey) bool { return p.Name == "writer" }
 
-// env is a console over a real store and write path.
+// env is a console over a real store and write path: the consistency
+// router of a standalone node (ephemeral writes to the local registry,
+// persistent ones and service settings to a single-voter Raft node).
 type env struct {
 	t     testing.TB
 	st    *store.Store
@@ -127,7 +130,8 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 	st := store.New("127.0.0.1:8848", hlc.New(nil))
 	clk := clock.NewFake(t0)
 	local := registry.NewLocal(st, health.DefaultConfig(), clk, log)
-	e := &env{t: t, st: st, local: local, w: &recordingWriter{inner: local}, clk: clk, subs: map[model.ServiceKey][]Subscriber{}}
+	e := &env{t: t, st: st, local: local, w: &recordingWriter{inner: raftcptest.Router(t, st, local)}, clk: clk,
+		subs: map[model.ServiceKey][]Subscriber{}}
 	cfg := Config{Store: st, Writer: e.w, Limits: model.DefaultLimits(), Auth: Open{AllowEdit: true}, Clock: clk, Logger: log,
 		LastBeat: func(k model.ServiceKey, ik model.InstanceKey) (time.Time, bool) {
 			return local.Tracker().LastBeat(health.Ref{Service: k, Instance: ik})
@@ -160,6 +164,22 @@ func (e *env) register(svc model.ServiceKey, in model.Instance) {
 	}
 	in.Healthy, in.Enabled, in.Ephemeral = true, true, true
 	if _, err := e.local.Apply(context.Background(), &registry.Op{Kind: registry.OpRegister, Key: svc, Instance: in}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// registerPersistent adds a persistent (ephemeral=false) instance through
+// the write path, which hands it to Raft.
+func (e *env) registerPersistent(svc model.ServiceKey, in model.Instance) {
+	e.t.Helper()
+	if in.Cluster == "" {
+		in.Cluster = model.DefaultCluster
+	}
+	if in.Weight == 0 {
+		in.Weight = 1
+	}
+	in.Healthy, in.Enabled, in.Ephemeral = true, true, false
+	if _, err := e.w.inner.Apply(context.Background(), &registry.Op{Kind: registry.OpRegister, Key: svc, Instance: in}); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -304,7 +304,9 @@ type instanceRow struct {
 	Healthy, Enabled, Ephemeral bool
 	// TimedOut: unhealthy because heartbeats stopped (not the client's flag).
 	TimedOut bool
-	Metadata []kv
+	// CheckFailed: a persistent instance a server-side health check found down.
+	CheckFailed bool
+	Metadata    []kv
 	// Liveness tells where the instance's liveness comes from: a
 	// heartbeat time, a gRPC connection, or the owner that tracks it.
 	LastBeat time.Time
@@ -456,16 +458,30 @@ func (c *Console) serviceData(req *request, k model.ServiceKey, filter string, p
 	}
 	shown := match[start:end]
 	d.Shown = len(shown)
-	var recs []*store.Record
+	// The records behind the rows: Distro's for ephemeral instances, the
+	// CP side's (with health check verdicts) for persistent ones.
+	var recs, precs []*store.Record
 	if len(shown) > 0 {
-		keys := make([]model.InstanceKey, len(shown))
-		for i, in := range shown {
-			keys[i] = in.Key()
+		var keys, pkeys []model.InstanceKey
+		for _, in := range shown {
+			if in.Ephemeral {
+				keys = append(keys, in.Key())
+			} else {
+				pkeys = append(pkeys, in.Key())
+			}
 		}
-		recs, _ = c.cfg.Store.Records(k, keys)
+		if keys != nil {
+			recs, _ = c.cfg.Store.Records(k, keys)
+		}
+		if pkeys != nil {
+			precs, _ = c.cfg.Store.PersistentRecords(k, pkeys)
+		}
 	}
-	byKey := make(map[model.InstanceKey]*store.Record, len(recs))
+	byKey := make(map[model.InstanceKey]*store.Record, len(recs)+len(precs))
 	for _, rec := range recs {
+		byKey[rec.Key()] = rec
+	}
+	for _, rec := range precs {
 		byKey[rec.Key()] = rec
 	}
 	for _, in := range shown {
@@ -476,7 +492,8 @@ func (c *Console) serviceData(req *request, k model.ServiceKey, filter string, p
 			EditURL: req.base + "instance?" + iq, DeregURL: req.base + "instance/deregister?" + iq}
 		g := groups[ik.Cluster]
 		rec := byKey[ik]
-		row.TimedOut = rec != nil && rec.Kind == store.KindUnhealthy
+		down := rec != nil && rec.Kind == store.KindUnhealthy
+		row.TimedOut, row.CheckFailed = down && in.Ephemeral, down && !in.Ephemeral
 		c.liveness(&row, rec, k, d, g.Checker)
 		g.Instances = append(g.Instances, row)
 	}
