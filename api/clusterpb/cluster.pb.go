@@ -2582,6 +2582,7 @@ type CPCommand struct {
 	//
 	//	*CPCommand_Op
 	//	*CPCommand_Kv
+	//	*CPCommand_Ext
 	Kind          isCPCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2642,6 +2643,15 @@ func (x *CPCommand) GetKv() *KVWrite {
 	return nil
 }
 
+func (x *CPCommand) GetExt() *CPExtension {
+	if x != nil {
+		if x, ok := x.Kind.(*CPCommand_Ext); ok {
+			return x.Ext
+		}
+	}
+	return nil
+}
+
 type isCPCommand_Kind interface {
 	isCPCommand_Kind()
 }
@@ -2653,13 +2663,76 @@ type CPCommand_Op struct {
 }
 
 type CPCommand_Kv struct {
-	// kv writes a durable table (namespaces; users and roles later).
+	// kv writes a durable table (namespaces).
 	Kv *KVWrite `protobuf:"bytes,2,opt,name=kv,proto3,oneof"`
+}
+
+type CPCommand_Ext struct {
+	// ext is a command of a state-machine extension (the auth store).
+	Ext *CPExtension `protobuf:"bytes,3,opt,name=ext,proto3,oneof"`
 }
 
 func (*CPCommand_Op) isCPCommand_Kind() {}
 
 func (*CPCommand_Kv) isCPCommand_Kind() {}
+
+func (*CPCommand_Ext) isCPCommand_Kind() {}
+
+// CPExtension carries opaque bytes of a named state-machine extension: a
+// command in the log, the extension's whole state in a snapshot. The
+// extension decodes and validates them (internal/authcp: users, roles and
+// permissions). WARNING: only append fields; never renumber.
+type CPExtension struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CPExtension) Reset() {
+	*x = CPExtension{}
+	mi := &file_cluster_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CPExtension) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CPExtension) ProtoMessage() {}
+
+func (x *CPExtension) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CPExtension.ProtoReflect.Descriptor instead.
+func (*CPExtension) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CPExtension) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CPExtension) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
 
 // KVWrite changes one entry of a CP table.
 // WARNING: only append fields; never renumber.
@@ -2677,7 +2750,7 @@ type KVWrite struct {
 
 func (x *KVWrite) Reset() {
 	*x = KVWrite{}
-	mi := &file_cluster_proto_msgTypes[35]
+	mi := &file_cluster_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2689,7 +2762,7 @@ func (x *KVWrite) String() string {
 func (*KVWrite) ProtoMessage() {}
 
 func (x *KVWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[35]
+	mi := &file_cluster_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2702,7 +2775,7 @@ func (x *KVWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVWrite.ProtoReflect.Descriptor instead.
 func (*KVWrite) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{35}
+	return file_cluster_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *KVWrite) GetTable() string {
@@ -2741,6 +2814,7 @@ type CPSnapshotItem struct {
 	//
 	//	*CPSnapshotItem_Service
 	//	*CPSnapshotItem_Kv
+	//	*CPSnapshotItem_Ext
 	Kind          isCPSnapshotItem_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2748,7 +2822,7 @@ type CPSnapshotItem struct {
 
 func (x *CPSnapshotItem) Reset() {
 	*x = CPSnapshotItem{}
-	mi := &file_cluster_proto_msgTypes[36]
+	mi := &file_cluster_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2834,7 @@ func (x *CPSnapshotItem) String() string {
 func (*CPSnapshotItem) ProtoMessage() {}
 
 func (x *CPSnapshotItem) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[36]
+	mi := &file_cluster_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2847,7 @@ func (x *CPSnapshotItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CPSnapshotItem.ProtoReflect.Descriptor instead.
 func (*CPSnapshotItem) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{36}
+	return file_cluster_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CPSnapshotItem) GetKind() isCPSnapshotItem_Kind {
@@ -2801,6 +2875,15 @@ func (x *CPSnapshotItem) GetKv() *KVEntry {
 	return nil
 }
 
+func (x *CPSnapshotItem) GetExt() *CPExtension {
+	if x != nil {
+		if x, ok := x.Kind.(*CPSnapshotItem_Ext); ok {
+			return x.Ext
+		}
+	}
+	return nil
+}
+
 type isCPSnapshotItem_Kind interface {
 	isCPSnapshotItem_Kind()
 }
@@ -2813,9 +2896,16 @@ type CPSnapshotItem_Kv struct {
 	Kv *KVEntry `protobuf:"bytes,2,opt,name=kv,proto3,oneof"`
 }
 
+type CPSnapshotItem_Ext struct {
+	// ext is the state of one extension.
+	Ext *CPExtension `protobuf:"bytes,3,opt,name=ext,proto3,oneof"`
+}
+
 func (*CPSnapshotItem_Service) isCPSnapshotItem_Kind() {}
 
 func (*CPSnapshotItem_Kv) isCPSnapshotItem_Kind() {}
+
+func (*CPSnapshotItem_Ext) isCPSnapshotItem_Kind() {}
 
 // CPService is the persistent part of one service.
 // WARNING: only append fields; never renumber.
@@ -2834,7 +2924,7 @@ type CPService struct {
 
 func (x *CPService) Reset() {
 	*x = CPService{}
-	mi := &file_cluster_proto_msgTypes[37]
+	mi := &file_cluster_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2846,7 +2936,7 @@ func (x *CPService) String() string {
 func (*CPService) ProtoMessage() {}
 
 func (x *CPService) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[37]
+	mi := &file_cluster_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2859,7 +2949,7 @@ func (x *CPService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CPService.ProtoReflect.Descriptor instead.
 func (*CPService) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{37}
+	return file_cluster_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CPService) GetKey() *ServiceKey {
@@ -2902,7 +2992,7 @@ type KVEntry struct {
 
 func (x *KVEntry) Reset() {
 	*x = KVEntry{}
-	mi := &file_cluster_proto_msgTypes[38]
+	mi := &file_cluster_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2914,7 +3004,7 @@ func (x *KVEntry) String() string {
 func (*KVEntry) ProtoMessage() {}
 
 func (x *KVEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[38]
+	mi := &file_cluster_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2927,7 +3017,7 @@ func (x *KVEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVEntry.ProtoReflect.Descriptor instead.
 func (*KVEntry) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{38}
+	return file_cluster_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *KVEntry) GetTable() string {
@@ -3149,19 +3239,24 @@ const file_cluster_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\thas_state\x18\x02 \x01(\bR\bhasState\x12\x18\n" +
 	"\amembers\x18\x03 \x03(\tR\amembers\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\tR\x06leader\"o\n" +
+	"\x06leader\x18\x04 \x01(\tR\x06leader\"\xa3\x01\n" +
 	"\tCPCommand\x12,\n" +
 	"\x02op\x18\x01 \x01(\v2\x1a.distro.cluster.v1.WriteOpH\x00R\x02op\x12,\n" +
-	"\x02kv\x18\x02 \x01(\v2\x1a.distro.cluster.v1.KVWriteH\x00R\x02kvB\x06\n" +
-	"\x04kind\"[\n" +
+	"\x02kv\x18\x02 \x01(\v2\x1a.distro.cluster.v1.KVWriteH\x00R\x02kv\x122\n" +
+	"\x03ext\x18\x03 \x01(\v2\x1e.distro.cluster.v1.CPExtensionH\x00R\x03extB\x06\n" +
+	"\x04kind\"5\n" +
+	"\vCPExtension\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"[\n" +
 	"\aKVWrite\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x12\n" +
-	"\x04mode\x18\x04 \x01(\rR\x04mode\"\x80\x01\n" +
+	"\x04mode\x18\x04 \x01(\rR\x04mode\"\xb4\x01\n" +
 	"\x0eCPSnapshotItem\x128\n" +
 	"\aservice\x18\x01 \x01(\v2\x1c.distro.cluster.v1.CPServiceH\x00R\aservice\x12,\n" +
-	"\x02kv\x18\x02 \x01(\v2\x1a.distro.cluster.v1.KVEntryH\x00R\x02kvB\x06\n" +
+	"\x02kv\x18\x02 \x01(\v2\x1a.distro.cluster.v1.KVEntryH\x00R\x02kv\x122\n" +
+	"\x03ext\x18\x03 \x01(\v2\x1e.distro.cluster.v1.CPExtensionH\x00R\x03extB\x06\n" +
 	"\x04kind\"\xc7\x01\n" +
 	"\tCPService\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.distro.cluster.v1.ServiceKeyR\x03key\x129\n" +
@@ -3188,7 +3283,7 @@ func file_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_proto_rawDescData
 }
 
-var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_cluster_proto_goTypes = []any{
 	(*Envelope)(nil),           // 0: distro.cluster.v1.Envelope
 	(*Request)(nil),            // 1: distro.cluster.v1.Request
@@ -3225,14 +3320,15 @@ var file_cluster_proto_goTypes = []any{
 	(*RaftStatus)(nil),         // 32: distro.cluster.v1.RaftStatus
 	(*RaftStatusReply)(nil),    // 33: distro.cluster.v1.RaftStatusReply
 	(*CPCommand)(nil),          // 34: distro.cluster.v1.CPCommand
-	(*KVWrite)(nil),            // 35: distro.cluster.v1.KVWrite
-	(*CPSnapshotItem)(nil),     // 36: distro.cluster.v1.CPSnapshotItem
-	(*CPService)(nil),          // 37: distro.cluster.v1.CPService
-	(*KVEntry)(nil),            // 38: distro.cluster.v1.KVEntry
-	nil,                        // 39: distro.cluster.v1.Instance.MetadataEntry
-	nil,                        // 40: distro.cluster.v1.ServiceMeta.MetadataEntry
-	nil,                        // 41: distro.cluster.v1.ServiceMeta.ClustersEntry
-	nil,                        // 42: distro.cluster.v1.ClusterSettings.MetadataEntry
+	(*CPExtension)(nil),        // 35: distro.cluster.v1.CPExtension
+	(*KVWrite)(nil),            // 36: distro.cluster.v1.KVWrite
+	(*CPSnapshotItem)(nil),     // 37: distro.cluster.v1.CPSnapshotItem
+	(*CPService)(nil),          // 38: distro.cluster.v1.CPService
+	(*KVEntry)(nil),            // 39: distro.cluster.v1.KVEntry
+	nil,                        // 40: distro.cluster.v1.Instance.MetadataEntry
+	nil,                        // 41: distro.cluster.v1.ServiceMeta.MetadataEntry
+	nil,                        // 42: distro.cluster.v1.ServiceMeta.ClustersEntry
+	nil,                        // 43: distro.cluster.v1.ClusterSettings.MetadataEntry
 }
 var file_cluster_proto_depIdxs = []int32{
 	11, // 0: distro.cluster.v1.Request.sync:type_name -> distro.cluster.v1.SyncBatch
@@ -3257,12 +3353,12 @@ var file_cluster_proto_depIdxs = []int32{
 	29, // 19: distro.cluster.v1.Response.raft_read_index:type_name -> distro.cluster.v1.RaftReadIndexReply
 	31, // 20: distro.cluster.v1.Response.raft_join:type_name -> distro.cluster.v1.RaftJoinReply
 	33, // 21: distro.cluster.v1.Response.raft_status:type_name -> distro.cluster.v1.RaftStatusReply
-	39, // 22: distro.cluster.v1.Instance.metadata:type_name -> distro.cluster.v1.Instance.MetadataEntry
+	40, // 22: distro.cluster.v1.Instance.metadata:type_name -> distro.cluster.v1.Instance.MetadataEntry
 	5,  // 23: distro.cluster.v1.Record.instance:type_name -> distro.cluster.v1.Instance
-	40, // 24: distro.cluster.v1.ServiceMeta.metadata:type_name -> distro.cluster.v1.ServiceMeta.MetadataEntry
-	41, // 25: distro.cluster.v1.ServiceMeta.clusters:type_name -> distro.cluster.v1.ServiceMeta.ClustersEntry
+	41, // 24: distro.cluster.v1.ServiceMeta.metadata:type_name -> distro.cluster.v1.ServiceMeta.MetadataEntry
+	42, // 25: distro.cluster.v1.ServiceMeta.clusters:type_name -> distro.cluster.v1.ServiceMeta.ClustersEntry
 	8,  // 26: distro.cluster.v1.ClusterSettings.health_checker:type_name -> distro.cluster.v1.HealthChecker
-	42, // 27: distro.cluster.v1.ClusterSettings.metadata:type_name -> distro.cluster.v1.ClusterSettings.MetadataEntry
+	43, // 27: distro.cluster.v1.ClusterSettings.metadata:type_name -> distro.cluster.v1.ClusterSettings.MetadataEntry
 	4,  // 28: distro.cluster.v1.KeyRecords.key:type_name -> distro.cluster.v1.ServiceKey
 	6,  // 29: distro.cluster.v1.KeyRecords.records:type_name -> distro.cluster.v1.Record
 	7,  // 30: distro.cluster.v1.KeyRecords.meta:type_name -> distro.cluster.v1.ServiceMeta
@@ -3280,22 +3376,24 @@ var file_cluster_proto_depIdxs = []int32{
 	21, // 42: distro.cluster.v1.ForwardRequest.op:type_name -> distro.cluster.v1.WriteOp
 	10, // 43: distro.cluster.v1.SnapshotChunk.entries:type_name -> distro.cluster.v1.KeyRecords
 	21, // 44: distro.cluster.v1.CPCommand.op:type_name -> distro.cluster.v1.WriteOp
-	35, // 45: distro.cluster.v1.CPCommand.kv:type_name -> distro.cluster.v1.KVWrite
-	37, // 46: distro.cluster.v1.CPSnapshotItem.service:type_name -> distro.cluster.v1.CPService
-	38, // 47: distro.cluster.v1.CPSnapshotItem.kv:type_name -> distro.cluster.v1.KVEntry
-	4,  // 48: distro.cluster.v1.CPService.key:type_name -> distro.cluster.v1.ServiceKey
-	5,  // 49: distro.cluster.v1.CPService.instances:type_name -> distro.cluster.v1.Instance
-	7,  // 50: distro.cluster.v1.CPService.settings:type_name -> distro.cluster.v1.ServiceMeta
-	9,  // 51: distro.cluster.v1.ServiceMeta.ClustersEntry.value:type_name -> distro.cluster.v1.ClusterSettings
-	0,  // 52: distro.cluster.v1.Cluster.Call:input_type -> distro.cluster.v1.Envelope
-	0,  // 53: distro.cluster.v1.Cluster.Snapshot:input_type -> distro.cluster.v1.Envelope
-	0,  // 54: distro.cluster.v1.Cluster.Call:output_type -> distro.cluster.v1.Envelope
-	0,  // 55: distro.cluster.v1.Cluster.Snapshot:output_type -> distro.cluster.v1.Envelope
-	54, // [54:56] is the sub-list for method output_type
-	52, // [52:54] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	36, // 45: distro.cluster.v1.CPCommand.kv:type_name -> distro.cluster.v1.KVWrite
+	35, // 46: distro.cluster.v1.CPCommand.ext:type_name -> distro.cluster.v1.CPExtension
+	38, // 47: distro.cluster.v1.CPSnapshotItem.service:type_name -> distro.cluster.v1.CPService
+	39, // 48: distro.cluster.v1.CPSnapshotItem.kv:type_name -> distro.cluster.v1.KVEntry
+	35, // 49: distro.cluster.v1.CPSnapshotItem.ext:type_name -> distro.cluster.v1.CPExtension
+	4,  // 50: distro.cluster.v1.CPService.key:type_name -> distro.cluster.v1.ServiceKey
+	5,  // 51: distro.cluster.v1.CPService.instances:type_name -> distro.cluster.v1.Instance
+	7,  // 52: distro.cluster.v1.CPService.settings:type_name -> distro.cluster.v1.ServiceMeta
+	9,  // 53: distro.cluster.v1.ServiceMeta.ClustersEntry.value:type_name -> distro.cluster.v1.ClusterSettings
+	0,  // 54: distro.cluster.v1.Cluster.Call:input_type -> distro.cluster.v1.Envelope
+	0,  // 55: distro.cluster.v1.Cluster.Snapshot:input_type -> distro.cluster.v1.Envelope
+	0,  // 56: distro.cluster.v1.Cluster.Call:output_type -> distro.cluster.v1.Envelope
+	0,  // 57: distro.cluster.v1.Cluster.Snapshot:output_type -> distro.cluster.v1.Envelope
+	56, // [56:58] is the sub-list for method output_type
+	54, // [54:56] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_cluster_proto_init() }
@@ -3332,10 +3430,12 @@ func file_cluster_proto_init() {
 	file_cluster_proto_msgTypes[34].OneofWrappers = []any{
 		(*CPCommand_Op)(nil),
 		(*CPCommand_Kv)(nil),
+		(*CPCommand_Ext)(nil),
 	}
-	file_cluster_proto_msgTypes[36].OneofWrappers = []any{
+	file_cluster_proto_msgTypes[37].OneofWrappers = []any{
 		(*CPSnapshotItem_Service)(nil),
 		(*CPSnapshotItem_Kv)(nil),
+		(*CPSnapshotItem_Ext)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3343,7 +3443,7 @@ func file_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_proto_rawDesc), len(file_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

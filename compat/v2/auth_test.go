@@ -24,9 +24,21 @@ func TestAuthCluster(t *testing.T) {
 	if err := c.WaitAllUp(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	// The interim cluster store is read-only: users are defined by files
-	// and flags; the configured admin is the same on every node.
-	writerCreds, readerCreds := harness.Admin, harness.Admin
+	// Users are replicated through Raft: each is created through another
+	// node than the one its client talks to.
+	writerCreds := c.Nodes[2].AddUser(t, "writer", "writer-password", "public:*:*", "rw")
+	readerCreds := c.Nodes[0].AddUser(t, "reader", "reader-password", "public:*:*", "r")
+	harness.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+		for _, u := range []struct {
+			n *harness.Node
+			c harness.Credentials
+		}{{c.Nodes[0], writerCreds}, {c.Nodes[1], readerCreds}} {
+			if _, err := u.n.HTTP().Login(u.c.Username, u.c.Password); err != nil {
+				return fmt.Errorf("%s on %s: %v", u.c.Username, u.n.Name, err)
+			}
+		}
+		return nil
+	})
 	svc := uniq(t, "svc")
 	label := func(n string) string {
 		l := harness.UniqueName(harness.Slug(t.Name()), n)
@@ -40,6 +52,9 @@ func TestAuthCluster(t *testing.T) {
 	p := inst(svc, "10.92.0.1", 8080, "")
 	writer.MustRegister(t, p)
 	expectPush(t, sub, "register through node 0, pushed through node 1", changed, pkey(p))
+	if ok, err := reader.RegisterInstance(inst(svc, "10.92.0.4", 8080, "")); err == nil && ok {
+		t.Fatal("the read-only user registered an instance")
+	}
 
 	bad, err := harness.NewV2ClientErr(t, label("wrong"), harness.Credentials{Username: "nacos", Password: "wrong-password"}, c.Nodes[2])
 	if err == nil {

@@ -375,7 +375,7 @@ func TestThrottle(t *testing.T) {
 
 func TestFileStoreDurable(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data", "auth.json")
-	fs, err := OpenFileStore(path, false)
+	fs, err := OpenFileStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestFileStoreDurable(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("file %v mode %v", err, fi.Mode())
 	}
-	re, err := OpenFileStore(path, true)
+	re, err := OpenFileStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,14 +402,11 @@ func TestFileStoreDurable(t *testing.T) {
 	if u := st.User("u"); u == nil || u.Created != 7 || len(st.Roles) != 1 || len(st.Permissions) != 1 {
 		t.Fatalf("reloaded %+v", st)
 	}
-	if _, err := re.Apply(ctx, Change{Op: OpDeleteUser, Username: "u"}); err != ErrReadOnly {
-		t.Fatalf("read-only store: %v", err)
-	}
 	// A damaged file is refused whole.
 	if err := os.WriteFile(path, []byte(`{"version":1,"users":[{"username":"x","hash":"plain"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenFileStore(path, false); err == nil {
+	if _, err := OpenFileStore(path); err == nil {
 		t.Fatal("a user without a bcrypt hash was loaded")
 	}
 }
@@ -418,7 +415,7 @@ func TestBootstrapGeneratesOnce(t *testing.T) {
 	clk := newClock()
 	toks, _ := NewTokens(testKey, time.Hour, clk.now)
 	path := filepath.Join(t.TempDir(), "auth.json")
-	fs, _ := OpenFileStore(path, false)
+	fs, _ := OpenFileStore(path)
 	a, err := New(Config{Store: fs, Tokens: toks, BcryptCost: bcrypt.MinCost, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
@@ -430,10 +427,93 @@ func TestBootstrapGeneratesOnce(t *testing.T) {
 	if s, err := a.Login("nacos", pw, ""); err != nil || !s.Admin {
 		t.Fatalf("login with the generated password: %v", err)
 	}
-	fs2, _ := OpenFileStore(path, false)
+	fs2, _ := OpenFileStore(path)
 	a2, _ := New(Config{Store: fs2, Tokens: toks, BcryptCost: bcrypt.MinCost, Now: clk.now})
 	if again, err := a2.Bootstrap(context.Background(), "nacos"); err != nil || again != "" {
 		t.Fatalf("second start generated %q (%v)", again, err)
+	}
+}
+
+// TestBootstrapAdminChange: OpBootstrapAdmin creates (or resets) the
+// admin only while none exists, in one deterministic step.
+func TestBootstrapAdminChange(t *testing.T) {
+	withUser := &State{Users: []User{{Name: "nacos", Hash: "$2a$04$old", Created: 3}}}
+	withAdmin := &State{Users: []User{{Name: "root", Hash: "$2a$04$r", Created: 2}}, Roles: []RoleBinding{{Role: AdminRole, Username: "root"}}}
+	c := Change{Op: OpBootstrapAdmin, Username: "nacos", Hash: "$2a$04$new", At: 9}
+	for _, tc := range []struct {
+		name        string
+		in          *State
+		c           Change
+		wantHash    string
+		wantCreated int64
+		wantErr     bool
+	}{
+		{"empty", &State{}, c, "$2a$04$new", 9, false},
+		{"user without admin role", withUser, c, "$2a$04$new", 3, false},
+		{"an admin exists", withAdmin, c, "", 0, false},
+		{"no hash", &State{}, Change{Op: OpBootstrapAdmin, Username: "nacos"}, "", 0, true},
+		{"bad name", &State{}, Change{Op: OpBootstrapAdmin, Username: "a b", Hash: "$2a$04$x"}, "", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next, err := tc.in.Apply(tc.c)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if err != nil {
+				return
+			}
+			if tc.wantHash == "" {
+				if next != tc.in {
+					t.Fatalf("changed a state that has an admin: %+v", next)
+				}
+				return
+			}
+			u := next.User("nacos")
+			if u == nil || u.Hash != tc.wantHash || u.Created != tc.wantCreated || !next.IsAdmin("nacos") {
+				t.Fatalf("after bootstrap: %+v", next)
+			}
+			enc, _ := EncodeState(next)
+			if _, err := DecodeState(enc); err != nil {
+				t.Fatalf("invalid state: %v", err)
+			}
+		})
+	}
+}
+
+// staleStore answers State with an empty state, as a node does whose
+// replica has not caught up yet.
+type staleStore struct{ *memStore }
+
+func (staleStore) State() *State { return &State{} }
+
+// TestBootstrapRace: two nodes bootstrap through one (replicated) store at
+// once: one admin is made, and only the node whose change won prints a
+// password, which works.
+func TestBootstrapRace(t *testing.T) {
+	clk := newClock()
+	toks, _ := NewTokens(testKey, time.Hour, clk.now)
+	shared := &memStore{cur: &State{}}
+	var pws []string
+	var as []*Authority
+	for range 2 {
+		a, err := New(Config{Store: staleStore{shared}, Tokens: toks, BcryptCost: bcrypt.MinCost, Now: clk.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw, err := a.Bootstrap(context.Background(), "nacos")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pws, as = append(pws, pw), append(as, a)
+	}
+	if pws[0] == "" || pws[1] != "" {
+		t.Fatalf("passwords shown: %q", pws)
+	}
+	if st := shared.State(); len(st.Users) != 1 || !st.IsAdmin("nacos") {
+		t.Fatalf("state %+v", st)
+	}
+	if _, err := as[1].Login("nacos", pws[0], ""); err != nil {
+		t.Fatalf("the shown password does not log in: %v", err)
 	}
 }
 

@@ -277,23 +277,30 @@ func (a *Authority) SetPassword(ctx context.Context, user, password string) erro
 }
 
 // Bootstrap makes sure a global admin exists. With a configured admin it
-// does nothing. Otherwise, if the store has no admin, it creates user with
-// a generated password (persisted like any user) and returns that password,
-// which the caller shows once. It returns "" when an admin exists.
+// does nothing. Otherwise, if the store has no admin, it makes user an
+// admin with a generated password (persisted like any user; an existing
+// user of that name gets the new password) and returns that password,
+// which the caller shows once. It returns "" when an admin exists, also
+// when another node's bootstrap made one first (one OpBootstrapAdmin
+// change: the first to commit wins, the others change nothing).
 func (a *Authority) Bootstrap(ctx context.Context, user string) (string, error) {
 	if a.overlay != nil || a.cfg.Store.State().HasAdmin() {
 		return "", nil
 	}
-	pw := GeneratePassword()
-	if a.cfg.Store.State().User(user) != nil {
-		if err := a.SetPassword(ctx, user, pw); err != nil {
-			return "", err
-		}
-	} else if err := a.CreateUser(ctx, user, pw); err != nil {
+	if err := ValidName("admin user", user); err != nil {
 		return "", err
 	}
-	if err := a.Apply(ctx, Change{Op: OpGrantAdmin, Username: user}); err != nil {
+	pw := GeneratePassword()
+	h, err := HashPassword(pw, a.cfg.BcryptCost)
+	if err != nil {
 		return "", err
+	}
+	st, err := a.cfg.Store.Apply(ctx, Change{Op: OpBootstrapAdmin, Username: user, Hash: h, At: a.now().Unix()})
+	if err != nil {
+		return "", err
+	}
+	if u := st.User(user); u == nil || u.Hash != h || !st.IsAdmin(user) {
+		return "", nil // another bootstrap won
 	}
 	return pw, nil
 }

@@ -11,9 +11,10 @@
 // deterministic function: a Change carries everything it needs (the
 // bcrypt hash, the creation time), so a replicated log of Changes (the CP
 // store of a cluster) yields the same State on every node. A Store keeps the
-// State durable and tells watchers about every new one; FileStore is the
-// standalone implementation (one JSON file, written atomically). A Raft
-// store plugs in behind the same interface.
+// State durable and tells watchers about every new one: distrod uses the
+// CP (Raft) store of internal/authcp, standalone and in a cluster alike;
+// FileStore (one JSON file, written atomically) was the interim store, and
+// its file is what an upgraded node seeds the replicated store with.
 //
 // # Decisions
 //

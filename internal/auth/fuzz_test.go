@@ -94,7 +94,8 @@ func FuzzApplyChange(f *testing.F) {
 		Permissions: []Permission{{Role: "r", Resource: "public:*:*", Action: "r"}}}
 	for _, c := range []Change{{Op: OpCreateUser, Username: "x", Hash: "$2a$04$z"}, {Op: OpDeleteUser, Username: "u"},
 		{Op: OpAddRole, Role: "r2", Username: "u"}, {Op: OpDeleteRole, Role: "r"}, {Op: OpAddPermission, Role: "r", Resource: "a:*:*", Action: "rw"},
-		{Op: OpDeletePermission, Role: "r", Resource: "public:*:*", Action: "r"}, {Op: OpGrantAdmin, Username: "u"}, {Op: OpSetPassword, Username: "u", Hash: "$2b$"}} {
+		{Op: OpDeletePermission, Role: "r", Resource: "public:*:*", Action: "r"}, {Op: OpGrantAdmin, Username: "u"}, {Op: OpSetPassword, Username: "u", Hash: "$2b$"},
+		{Op: OpBootstrapAdmin, Username: "u", Hash: "$2a$04$w", At: 5}} {
 		b, _ := EncodeChange(c)
 		f.Add(b)
 	}

@@ -63,6 +63,11 @@ const (
 	// OpGrantAdmin binds AdminRole; only the server's bootstrap issues it
 	// (the API refuses to hand out AdminRole, as Nacos does).
 	OpGrantAdmin = "grantAdmin"
+	// OpBootstrapAdmin makes Username (with Hash) a global admin in one
+	// step, only if no admin exists yet; otherwise it changes nothing. Nodes
+	// that bootstrap at the same moment through a replicated log thus make
+	// exactly one admin, and each can tell whether its hash won.
+	OpBootstrapAdmin = "bootstrapAdmin"
 )
 
 // Change is one command on the State: the unit a replicated log carries.
@@ -309,6 +314,27 @@ func (s *State) Apply(c Change) (*State, error) {
 			return s, nil
 		}
 		n.Permissions = sortedInsert(s.Permissions, p, cmpPermission)
+	case OpBootstrapAdmin:
+		if s.HasAdmin() {
+			return s, nil
+		}
+		if err := ValidName("username", c.Username); err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(c.Hash, "$2") {
+			return bad("bootstrapAdmin without a bcrypt hash")
+		}
+		u := User{Name: c.Username, Hash: c.Hash, Created: c.At}
+		if cur := s.User(c.Username); cur != nil {
+			// An earlier account of that name (say, a bootstrap interrupted
+			// before its grant): its tokens stay valid, its password is reset.
+			u.Created = cur.Created
+			n.Users = slices.Clone(s.Users)
+			n.Users[slices.IndexFunc(n.Users, func(x User) bool { return x.Name == c.Username })] = u
+		} else {
+			n.Users = sortedInsert(s.Users, u, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
+		}
+		n.Roles = sortedInsert(s.Roles, RoleBinding{Role: AdminRole, Username: c.Username}, cmpBinding)
 	case OpDeletePermission:
 		p := Permission{Role: c.Role, Resource: c.Resource, Action: c.Action}
 		n.Permissions = slices.DeleteFunc(slices.Clone(s.Permissions), func(x Permission) bool { return x == p })

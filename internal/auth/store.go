@@ -13,9 +13,10 @@ import (
 )
 
 // Store keeps the auth State durable (and, in a cluster, replicated). It is
-// the seam where the CP (Raft) layer plugs in: such a store replicates the
-// encoded Change through its log, and every node's state machine calls
-// State.Apply and then the watchers.
+// the seam where the CP (Raft) layer plugs in (internal/authcp, which
+// distrod uses): such a store replicates the encoded Change through its
+// log, and every node's state machine calls State.Apply and then the
+// watchers.
 type Store interface {
 	// State returns the current State (never nil).
 	State() *State
@@ -28,12 +29,6 @@ type Store interface {
 	Watch(fn func(*State))
 }
 
-// ErrReadOnly is the answer to changes on a store that takes none (the
-// interim cluster mode: see docs/operations.md).
-var ErrReadOnly = &Error{Status: http.StatusServiceUnavailable,
-	Msg: "users, roles and permissions cannot be changed on a cluster node until the CP (Raft) store is in place: " +
-		"change them on a standalone node and copy its auth.json into every node's --data-dir"}
-
 // fileVersion is the format version of FileStore files.
 const fileVersion = 1
 
@@ -45,23 +40,23 @@ type fileDoc struct {
 
 // FileStore keeps the State in one JSON file, rewritten atomically
 // (temporary file, fsync, rename, fsync of the directory) on every change.
+// It was distrod's store before the auth data moved to Raft; its file is
+// what an upgraded node seeds the replicated store with.
 type FileStore struct {
-	path     string
-	readOnly bool
+	path string
 
 	mu       sync.Mutex
 	cur      *State
 	watchers []func(*State)
 }
 
-// OpenFileStore loads path (an absent file is an empty State). A read-only
-// store refuses every change with ErrReadOnly.
-func OpenFileStore(path string, readOnly bool) (*FileStore, error) {
+// OpenFileStore loads path (an absent file is an empty State).
+func OpenFileStore(path string) (*FileStore, error) {
 	st, err := ReadStateFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return &FileStore{path: path, readOnly: readOnly, cur: st}, nil
+	return &FileStore{path: path, cur: st}, nil
 }
 
 // ReadStateFile reads and checks a FileStore file; an absent file is an
@@ -138,9 +133,6 @@ func (f *FileStore) Watch(fn func(*State)) {
 // Apply applies c and writes the file before it returns; on a write error
 // nothing changes.
 func (f *FileStore) Apply(_ context.Context, c Change) (*State, error) {
-	if f.readOnly {
-		return nil, ErrReadOnly
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	next, err := f.cur.Apply(c)

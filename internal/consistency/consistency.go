@@ -106,12 +106,11 @@ var (
 	ErrNotFound = errors.New("entry not found")
 )
 
-// KV is durable tables replicated by the CP protocol: namespaces, and the
-// place for users, roles and permissions. Writes are linearizable and
-// answered after commit (an error wrapping ErrExists or ErrNotFound for a
-// failed condition; a *registry.Error with status 503 when no quorum can
-// be reached). Reads are this node's applied state; call Sync first for a
-// linearizable read.
+// KV is durable tables replicated by the CP protocol (namespaces). Writes
+// are linearizable and answered after commit (an error wrapping ErrExists
+// or ErrNotFound for a failed condition; a *registry.Error with status 503
+// when no quorum can be reached). Reads are this node's applied state;
+// call Sync first for a linearizable read.
 type KV interface {
 	Write(ctx context.Context, w KVWrite) error
 	Get(table, key string) ([]byte, bool)

@@ -8,9 +8,10 @@
 //     CP protocol, Raft (internal/raftcp), whose writes are linearizable
 //     and durable.
 //
-// Data that is not per service (namespaces now, users and roles later)
-// goes through the KV interface: durable tables replicated by the CP
-// protocol, read locally, with Sync for a linearizable read.
+// Data that is not per service goes through the CP protocol too:
+// namespaces through the KV interface (durable tables, read locally, with
+// Sync for a linearizable read), users, roles and permissions as a
+// state-machine extension of the Raft log (internal/authcp).
 //
 // Both protocols share the member lookup (internal/member): Distro's
 // owners and Raft's voters come from the same list.

@@ -38,10 +38,18 @@ const (
 	MaxCommandBytes = 1 << 20
 )
 
-// Command is one decoded Raft log entry: exactly one of Op and KV is set.
+// Command is one decoded Raft log entry: exactly one of Op, KV and Ext is
+// set.
 type Command struct {
-	Op *registry.Op
-	KV *KVWrite
+	Op  *registry.Op
+	KV  *KVWrite
+	Ext *ExtCommand
+}
+
+// ExtCommand is a command of a state-machine extension (see Extension).
+type ExtCommand struct {
+	Name string
+	Data []byte
 }
 
 // EncodeOp encodes a registry write on the persistent part of a service.
@@ -56,6 +64,18 @@ func EncodeKV(w KVWrite) ([]byte, error) {
 	}
 	return proto.Marshal(&clusterpb.CPCommand{Kind: &clusterpb.CPCommand_Kv{Kv: &clusterpb.KVWrite{
 		Table: w.Table, Key: w.Key, Value: w.Value, Mode: uint32(w.Mode)}}})
+}
+
+// EncodeExt encodes a command of extension name.
+func EncodeExt(name string, data []byte) ([]byte, error) {
+	if err := validExtName(name); err != nil {
+		return nil, err
+	}
+	b, err := proto.Marshal(&clusterpb.CPCommand{Kind: &clusterpb.CPCommand_Ext{Ext: &clusterpb.CPExtension{Name: name, Data: data}}})
+	if err == nil && len(b) > MaxCommandBytes {
+		return nil, fmt.Errorf("%w: command of %d bytes; the limit is %d", model.ErrInvalid, len(b), MaxCommandBytes)
+	}
+	return b, err
 }
 
 func validateKV(table, key string, value []byte) error {
@@ -101,6 +121,11 @@ func DecodeCommand(b []byte, l model.Limits) (*Command, error) {
 			return nil, fmt.Errorf("%w: kv mode %d", model.ErrInvalid, w.Mode)
 		}
 		return &Command{KV: &w}, nil
+	case *clusterpb.CPCommand_Ext:
+		if err := validExtName(k.Ext.GetName()); err != nil {
+			return nil, err
+		}
+		return &Command{Ext: &ExtCommand{Name: k.Ext.GetName(), Data: k.Ext.GetData()}}, nil
 	}
 	return nil, fmt.Errorf("%w: empty or unknown command", model.ErrInvalid)
 }

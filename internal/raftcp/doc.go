@@ -1,14 +1,18 @@
 // Package raftcp is the CP consistency protocol: persistent instances,
-// service settings and durable tables (namespaces; users and roles later)
-// replicated with hashicorp/raft, behind the consistency seam
-// (internal/consistency) that Distro shares.
+// service settings, durable tables (namespaces) and state-machine
+// extensions (users, roles and permissions: internal/authcp) replicated
+// with hashicorp/raft, behind the consistency seam (internal/consistency)
+// that Distro shares.
 //
 // Pieces:
 //
-//   - FSM (fsm.go) applies log entries (command.go: a registry write or a
-//     KV write, protobuf, validated like client input) to the store's
-//     persistent part and to the KV tables; snapshots stream length-delimited
-//     items and are validated whole before a restore changes anything.
+//   - FSM (fsm.go) applies log entries (command.go: a registry write, a
+//     KV write or an extension's command, protobuf, validated like client
+//     input) to the store's persistent part, to the KV tables and to the
+//     registered Extensions (extension.go: named state machines with opaque
+//     commands and state, fixed before Raft starts); snapshots stream
+//     length-delimited items and are validated whole, extensions included,
+//     before a restore changes anything.
 //   - Node (node.go) owns the raft instance over raft-boltdb/v2 and a file
 //     snapshot store in the data directory; its network transport runs over
 //     the authenticated stream of internal/transport/raftstream (a

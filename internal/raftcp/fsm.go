@@ -41,6 +41,9 @@ type FSM struct {
 	mu     sync.RWMutex
 	tables map[string]map[string][]byte
 
+	// exts are the state-machine extensions, fixed before Raft starts.
+	exts map[string]Extension
+
 	// applied is the index of the last command applied (or restored).
 	applied atomic.Uint64
 	// appliedCh is closed and replaced on every change of applied.
@@ -50,7 +53,8 @@ type FSM struct {
 
 // NewFSM returns an empty state machine over st.
 func NewFSM(st *store.Store, lim model.Limits, log *slog.Logger) *FSM {
-	return &FSM{st: st, lim: lim, log: log, tables: map[string]map[string][]byte{}, appliedCh: make(chan struct{})}
+	return &FSM{st: st, lim: lim, log: log, tables: map[string]map[string][]byte{}, exts: map[string]Extension{},
+		appliedCh: make(chan struct{})}
 }
 
 // Applied returns the index of the last command applied.
@@ -109,8 +113,11 @@ func (f *FSM) Apply(l *raft.Log) any {
 		f.log.Error("raft log entry refused", "index", l.Index, "error", err)
 		return Result{Err: err}
 	}
-	if cmd.KV != nil {
+	switch {
+	case cmd.KV != nil:
 		return Result{Err: f.applyKV(cmd.KV)}
+	case cmd.Ext != nil:
+		return Result{Err: f.applyExt(cmd.Ext)}
 	}
 	return Result{Err: f.applyOp(cmd.Op)}
 }
@@ -259,6 +266,9 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		s.tables[name] = maps.Clone(t)
 	}
 	f.mu.RUnlock()
+	for _, name := range f.extNames() {
+		s.exts = append(s.exts, extCapture{name: name, encode: f.exts[name].Snapshot()})
+	}
 	return s, nil
 }
 
@@ -266,6 +276,13 @@ type fsmSnapshot struct {
 	applied  uint64
 	services []store.PersistentService
 	tables   map[string]map[string][]byte
+	exts     []extCapture
+}
+
+// extCapture is an extension's state as captured by Snapshot.
+type extCapture struct {
+	name   string
+	encode func() ([]byte, error)
 }
 
 // Persist writes: magic | u64 applied index | length-delimited
@@ -331,6 +348,15 @@ func (s *fsmSnapshot) write(w *bufio.Writer) error {
 			}
 		}
 	}
+	for _, e := range s.exts {
+		data, err := e.encode()
+		if err != nil {
+			return fmt.Errorf("snapshot of extension %s: %w", e.name, err)
+		}
+		if err := put(&clusterpb.CPSnapshotItem{Kind: &clusterpb.CPSnapshotItem_Ext{Ext: &clusterpb.CPExtension{Name: e.name, Data: data}}}); err != nil {
+			return err
+		}
+	}
 	_, err := w.Write([]byte{0})
 	return err
 }
@@ -341,9 +367,24 @@ func (s *fsmSnapshot) Release() {}
 // before anything changes: a corrupt snapshot leaves the state as it was.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	applied, services, tables, err := ReadSnapshot(rc, f.lim)
+	applied, services, tables, exts, err := ReadSnapshot(rc, f.lim)
 	if err != nil {
 		return err
+	}
+	// Extensions validate their states before anything changes; one the
+	// snapshot does not hold (written before it existed) restarts empty.
+	var installs []func()
+	for _, name := range f.extNames() {
+		install, err := f.exts[name].Restore(exts[name])
+		if err != nil {
+			return fmt.Errorf("snapshot of extension %s: %w", name, err)
+		}
+		installs = append(installs, install)
+	}
+	for name := range exts {
+		if f.exts[name] == nil {
+			f.log.Warn("snapshot holds the state of an unknown state-machine extension; ignored", "extension", name)
+		}
 	}
 	f.st.ClearPersistent()
 	for _, ps := range services {
@@ -363,56 +404,62 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.tables = tables
 	f.mu.Unlock()
+	for _, install := range installs {
+		install()
+	}
 	f.setApplied(applied)
 	return nil
 }
 
 // ReadSnapshot decodes and validates a snapshot file (tests and tools use
-// it too).
-func ReadSnapshot(r io.Reader, lim model.Limits) (applied uint64, services []store.PersistentService, tables map[string]map[string][]byte, err error) {
+// it too). exts holds the extensions' encoded states, by name; they are
+// validated by the extensions themselves (Extension.Restore).
+func ReadSnapshot(r io.Reader, lim model.Limits) (applied uint64, services []store.PersistentService, tables map[string]map[string][]byte,
+	exts map[string][]byte, err error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	m := make([]byte, len(snapshotMagic))
 	if _, err := io.ReadFull(br, m); err != nil || string(m) != snapshotMagic {
-		return 0, nil, nil, fmt.Errorf("%w: not a CP snapshot", model.ErrInvalid)
+		return 0, nil, nil, nil, fmt.Errorf("%w: not a CP snapshot", model.ErrInvalid)
 	}
 	var hdr [8]byte
 	if _, err := io.ReadFull(br, hdr[:]); err != nil {
-		return 0, nil, nil, fmt.Errorf("snapshot header: %w", err)
+		return 0, nil, nil, nil, fmt.Errorf("snapshot header: %w", err)
 	}
 	applied = binary.BigEndian.Uint64(hdr[:])
 	tables = map[string]map[string][]byte{}
+	exts = map[string][]byte{}
 	seen := map[model.ServiceKey]bool{}
 	buf := make([]byte, 0, 4096)
 	for {
 		n, err := binary.ReadUvarint(br)
 		if err != nil {
-			return 0, nil, nil, fmt.Errorf("snapshot item length: %w", err)
+			return 0, nil, nil, nil, fmt.Errorf("snapshot item length: %w", err)
 		}
 		if n == 0 {
-			return applied, services, tables, nil
+			return applied, services, tables, exts, nil
 		}
 		if n > 64<<20 {
-			return 0, nil, nil, fmt.Errorf("%w: snapshot item of %d bytes", model.ErrInvalid, n)
+			return 0, nil, nil, nil, fmt.Errorf("%w: snapshot item of %d bytes", model.ErrInvalid, n)
 		}
 		if uint64(cap(buf)) < n {
 			buf = make([]byte, n)
 		}
 		buf = buf[:n]
 		if _, err := io.ReadFull(br, buf); err != nil {
-			return 0, nil, nil, fmt.Errorf("snapshot item: %w", err)
+			return 0, nil, nil, nil, fmt.Errorf("snapshot item: %w", err)
 		}
 		var it clusterpb.CPSnapshotItem
 		if err := proto.Unmarshal(buf, &it); err != nil {
-			return 0, nil, nil, fmt.Errorf("%w: snapshot item: %v", model.ErrInvalid, err)
+			return 0, nil, nil, nil, fmt.Errorf("%w: snapshot item: %v", model.ErrInvalid, err)
 		}
 		switch k := it.GetKind().(type) {
 		case *clusterpb.CPSnapshotItem_Service:
 			key, err := wire.KeyFromPB(k.Service.GetKey(), lim)
 			if err != nil {
-				return 0, nil, nil, err
+				return 0, nil, nil, nil, err
 			}
 			if seen[key] {
-				return 0, nil, nil, fmt.Errorf("%w: service %s twice in snapshot", model.ErrInvalid, key)
+				return 0, nil, nil, nil, fmt.Errorf("%w: service %s twice in snapshot", model.ErrInvalid, key)
 			}
 			seen[key] = true
 			ps := store.PersistentService{Key: key}
@@ -420,25 +467,25 @@ func ReadSnapshot(r io.Reader, lim model.Limits) (applied uint64, services []sto
 			for _, pi := range k.Service.GetInstances() {
 				in, err := wire.InstanceFromPB(pi, lim)
 				if err != nil {
-					return 0, nil, nil, fmt.Errorf("service %s: %w", key, err)
+					return 0, nil, nil, nil, fmt.Errorf("service %s: %w", key, err)
 				}
 				in.Ephemeral = false
 				if ids[in.Key()] {
-					return 0, nil, nil, fmt.Errorf("%w: instance %s twice in %s", model.ErrInvalid, in.Key(), key)
+					return 0, nil, nil, nil, fmt.Errorf("%w: instance %s twice in %s", model.ErrInvalid, in.Key(), key)
 				}
 				ids[in.Key()] = true
 				ps.Instances = append(ps.Instances, in)
 			}
 			for _, i := range k.Service.GetDown() {
 				if int(i) >= len(ps.Instances) {
-					return 0, nil, nil, fmt.Errorf("%w: service %s: verdict of instance %d of %d", model.ErrInvalid, key, i, len(ps.Instances))
+					return 0, nil, nil, nil, fmt.Errorf("%w: service %s: verdict of instance %d of %d", model.ErrInvalid, key, i, len(ps.Instances))
 				}
 				ps.Down = append(ps.Down, ps.Instances[i].Key())
 			}
 			if s := k.Service.GetSettings(); s != nil {
 				m, err := wire.SettingsFromPB(s, lim)
 				if err != nil {
-					return 0, nil, nil, fmt.Errorf("service %s: %w", key, err)
+					return 0, nil, nil, nil, fmt.Errorf("service %s: %w", key, err)
 				}
 				ps.Settings = &m
 			}
@@ -446,7 +493,7 @@ func ReadSnapshot(r io.Reader, lim model.Limits) (applied uint64, services []sto
 		case *clusterpb.CPSnapshotItem_Kv:
 			e := k.Kv
 			if err := validateKV(e.GetTable(), e.GetKey(), e.GetValue()); err != nil {
-				return 0, nil, nil, err
+				return 0, nil, nil, nil, err
 			}
 			t := tables[e.GetTable()]
 			if t == nil {
@@ -454,8 +501,18 @@ func ReadSnapshot(r io.Reader, lim model.Limits) (applied uint64, services []sto
 				tables[e.GetTable()] = t
 			}
 			t[e.GetKey()] = e.GetValue()
+		case *clusterpb.CPSnapshotItem_Ext:
+			name := k.Ext.GetName()
+			if err := validExtName(name); err != nil {
+				return 0, nil, nil, nil, err
+			}
+			if _, dup := exts[name]; dup {
+				return 0, nil, nil, nil, fmt.Errorf("%w: extension %s twice in snapshot", model.ErrInvalid, name)
+			}
+			// An empty state is still a state (not "absent").
+			exts[name] = append([]byte{}, k.Ext.GetData()...)
 		default:
-			return 0, nil, nil, fmt.Errorf("%w: unknown snapshot item", model.ErrInvalid)
+			return 0, nil, nil, nil, fmt.Errorf("%w: unknown snapshot item", model.ErrInvalid)
 		}
 	}
 }

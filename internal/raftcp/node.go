@@ -61,6 +61,9 @@ type Config struct {
 	CatchUpSlack uint64
 	Limits       model.Limits
 	Logger       *slog.Logger
+	// Extensions are state machines riding the log (by name), registered
+	// before Raft replays anything.
+	Extensions map[string]Extension
 	// OnAuthFailure counts refused Raft connections.
 	OnAuthFailure func(reason string)
 }
@@ -132,6 +135,11 @@ func Open(cfg Config, st *store.Store, caller Caller) (*Node, error) {
 	n := &Node{cfg: cfg, caller: caller, log: cfg.Logger.With("component", "raft"), start: time.Now(),
 		absent: map[raft.ServerID]time.Time{}, stopped: make(chan struct{})}
 	n.fsm = NewFSM(st, cfg.Limits, n.log)
+	for name, e := range cfg.Extensions {
+		if err := n.fsm.Register(name, e); err != nil {
+			return nil, err
+		}
+	}
 	dir := raftDir(cfg.DataDir)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)

@@ -290,8 +290,8 @@ func TestFSMDeterministic(t *testing.T) {
 			t.Fatal("kv not restored")
 		}
 	}
-	_, a, _, err := raftcp.ReadSnapshot(bytes.NewReader(snaps[0]), model.DefaultLimits())
-	_, b, _, err2 := raftcp.ReadSnapshot(bytes.NewReader(snaps[1]), model.DefaultLimits())
+	_, a, _, _, err := raftcp.ReadSnapshot(bytes.NewReader(snaps[0]), model.DefaultLimits())
+	_, b, _, _, err2 := raftcp.ReadSnapshot(bytes.NewReader(snaps[1]), model.DefaultLimits())
 	if err != nil || err2 != nil || len(a) != len(b) || len(a[0].Instances) != len(b[0].Instances) {
 		t.Fatalf("snapshots differ: %v %v", err, err2)
 	}
@@ -306,6 +306,13 @@ func TestFSMDeterministic(t *testing.T) {
 	if st.View(svc) != nil {
 		t.Fatal("a refused snapshot changed the store")
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 type memSink struct{ bytes.Buffer }
@@ -327,6 +334,8 @@ func FuzzDecodeCommand(f *testing.F) {
 	}
 	b, _ := raftcp.EncodeKV(consistency.KVWrite{Table: "namespaces", Key: "dev", Value: []byte(`{"name":"dev"}`), Mode: consistency.KVCreate})
 	f.Add(b)
+	b, _ = raftcp.EncodeExt("auth", []byte(`c{"op":"deleteUser","username":"u"}`))
+	f.Add(b)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cmd, err := raftcp.DecodeCommand(data, model.DefaultLimits())
@@ -336,8 +345,8 @@ func FuzzDecodeCommand(f *testing.F) {
 			}
 			return
 		}
-		if (cmd.Op == nil) == (cmd.KV == nil) {
-			t.Fatal("decoded command has not exactly one part")
+		if parts := btoi(cmd.Op != nil) + btoi(cmd.KV != nil) + btoi(cmd.Ext != nil); parts != 1 {
+			t.Fatalf("decoded command has %d parts", parts)
 		}
 		if cmd.Op != nil && cmd.Op.Instance.Ephemeral {
 			t.Fatal("decoded persistent op with an ephemeral instance")

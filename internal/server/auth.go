@@ -14,23 +14,32 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/distro-registry/distro/internal/auth"
+	"github.com/distro-registry/distro/internal/authcp"
 	"github.com/distro-registry/distro/internal/nacos/authapi"
 )
 
 // Files in the data directory.
 const (
-	authStateFile = "auth.json"
-	tokenKeyFile  = "auth-token.key"
+	// legacyAuthFile is the interim file store's (before the auth data
+	// moved to Raft): seeded once, then renamed with seededSuffix.
+	legacyAuthFile = "auth.json"
+	seededSuffix   = ".seeded"
+	tokenKeyFile   = "auth-token.key"
 )
 
 // noticeOut receives the one-time notice of a generated admin password. It
 // is not the log: no log line ever carries a password.
 var noticeOut io.Writer = os.Stderr
 
-// newAuth builds the Authority when auth is on (nil otherwise) and says
-// which way it went in the log.
+// newAuth builds the Authority when auth is on (nil otherwise) over the
+// auth data on the CP protocol (authcp, replicated by Raft), and says which
+// way it went in the log. The interim store's auth.json is seeded into it
+// once, and an admin is made if none exists: standalone before the node
+// serves; in a cluster in the background, because Raft forms only once
+// every member is up (waiting here would deadlock a first start).
 func (s *Server) newAuth() error {
 	cfg := s.cfg
 	on, explicit := cfg.Auth.Get()
@@ -56,38 +65,106 @@ func (s *Server) newAuth() error {
 	if err != nil {
 		return err
 	}
-	// Until the CP (Raft) store replicates users, a cluster node reads its
-	// auth.json and takes no changes: see docs/operations.md.
-	readOnly := cfg.Clustered()
-	st, err := auth.OpenFileStore(filepath.Join(cfg.DataDir, authStateFile), readOnly)
+	// A damaged interim file stops the start, as it did before.
+	legacy := filepath.Join(cfg.DataDir, legacyAuthFile)
+	if _, err := os.Stat(legacy); err == nil {
+		if s.authSeed, err = auth.ReadStateFile(legacy); err != nil {
+			return err
+		}
+	}
+	a, err := auth.New(auth.Config{Store: s.authCP, Tokens: toks, AdminUser: cfg.AuthAdminUser, AdminPassword: cfg.AuthAdminPassword})
 	if err != nil {
 		return err
 	}
-	if readOnly && cfg.AuthAdminPassword == "" && !st.State().HasAdmin() {
-		return errors.New("auth in a cluster needs the same admin on every node: set --auth-admin-password " +
-			"(or DISTRO_AUTH_ADMIN_PASSWORD), or copy one auth.json with an admin into every node's --data-dir")
+	s.auth, s.authStore = a, "raft (the CP store, replicated to every member; in "+raftcpDir(cfg.DataDir)+")"
+	if cfg.Clustered() {
+		s.loops = append(s.loops, s.prepareAuthLoop)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.RaftWriteTimeout)
+		defer cancel()
+		if err := s.prepareAuth(ctx); err != nil {
+			return fmt.Errorf("auth: %w", err)
+		}
 	}
-	a, err := auth.New(auth.Config{Store: st, Tokens: toks, AdminUser: cfg.AuthAdminUser, AdminPassword: cfg.AuthAdminPassword})
-	if err != nil {
+	s.log.Info("client authentication is ON", "why", why, "store", s.authStore, "token_key", keySrc,
+		"token_ttl", cfg.AuthTokenTTL, "users", len(a.State().Users))
+	return nil
+}
+
+// raftcpDir names the Raft directory of a data dir (for messages).
+func raftcpDir(dataDir string) string { return filepath.Join(dataDir, "raft") }
+
+// prepareAuth seeds the interim file (once), then makes sure an admin
+// exists, printing a generated password once.
+func (s *Server) prepareAuth(ctx context.Context) error {
+	if err := s.seedAuthFile(ctx); err != nil {
 		return err
 	}
-	storeInfo := "file " + filepath.Join(cfg.DataDir, authStateFile)
-	if readOnly {
-		storeInfo += " (read-only in a cluster until the CP store lands)"
+	if s.auth.ConfiguredAdmin() != "" {
+		return nil
 	}
-	pw, err := a.Bootstrap(context.Background(), cfg.AuthAdminUser)
+	if s.cluster != nil {
+		// A linearizable read, so that a restarted node that has not
+		// caught up yet proposes no needless bootstrap.
+		if err := s.cp.Barrier(ctx); err != nil {
+			return err
+		}
+	}
+	user := s.cfg.AuthAdminUser
+	pw, err := s.auth.Bootstrap(ctx, user)
 	if err != nil {
-		return fmt.Errorf("auth: create the admin: %w", err)
+		return fmt.Errorf("create the admin: %w", err)
 	}
 	if pw != "" {
 		fmt.Fprintf(noticeOut, "\ndistrod: client authentication is on and no admin existed: created user %q with password\n\n    %s\n\n"+
-			"It is shown only this once (stored as a bcrypt hash in %s). Change it with: distroctl user passwd %s\n\n",
-			cfg.AuthAdminUser, pw, filepath.Join(cfg.DataDir, authStateFile), cfg.AuthAdminUser)
-		s.log.Warn("generated the admin password; it was printed on stderr once", "user", cfg.AuthAdminUser)
+			"It is shown only this once (stored as a bcrypt hash in the replicated auth store). Change it with: distroctl user passwd %s\n\n",
+			user, pw, user)
+		s.log.Warn("generated the admin password; it was printed on stderr once", "user", user)
 	}
-	s.auth, s.authStore = a, storeInfo
-	s.log.Info("client authentication is ON", "why", why, "store", storeInfo, "token_key", keySrc,
-		"token_ttl", cfg.AuthTokenTTL, "users", len(a.State().Users))
+	return nil
+}
+
+// prepareAuthLoop retries prepareAuth until it succeeds (cluster mode: the
+// first attempts fail until Raft has formed and elected a leader).
+func (s *Server) prepareAuthLoop(ctx context.Context) {
+	wait := time.Second
+	for {
+		err := s.prepareAuth(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		s.log.Info("auth store not ready yet (Raft forms once every member is up); retrying", "error", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// seedAuthFile seeds the replicated store from the interim store's
+// auth.json, once: the file is renamed auth.json.seeded afterwards, also
+// when the replicated store already held auth data (from another node's
+// seed, or changes made since) and the file was therefore ignored.
+func (s *Server) seedAuthFile(ctx context.Context) error {
+	if s.authSeed == nil {
+		return nil
+	}
+	path := filepath.Join(s.cfg.DataDir, legacyAuthFile)
+	err := s.authCP.Seed(ctx, s.authSeed)
+	switch {
+	case err == nil:
+		s.log.Info("auth.json seeded into the replicated auth store", "path", path, "users", len(s.authSeed.Users))
+	case errors.Is(err, authcp.ErrNotEmpty):
+		s.log.Warn("auth.json not seeded: the replicated auth store already holds users, roles or permissions; the file is ignored", "path", path)
+	default:
+		return err
+	}
+	s.authSeed = nil
+	if err := os.Rename(path, path+seededSuffix); err != nil {
+		s.log.Warn("cannot rename the seeded auth.json (it would be offered again, and ignored, at the next start)", "error", err)
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/distro-registry/distro/api/clusterpb"
 
+	"github.com/distro-registry/distro/internal/authcp"
 	"github.com/distro-registry/distro/internal/clusterauth"
 	"github.com/distro-registry/distro/internal/distro"
 	"github.com/distro-registry/distro/internal/member"
@@ -248,10 +249,15 @@ func (s *Server) openCP(self string, caller raftcp.Caller, secret []byte) error 
 		Name: "auth_failures_total", Help: "Raft connections refused by the handshake, by reason."}, []string{"reason"})
 	s.reg.MustRegister(raftAuth)
 	rc.OnAuthFailure = func(reason string) { raftAuth.WithLabelValues(reason).Inc() }
+	// The auth store rides the log whether or not this node has client
+	// auth on: every replica must apply every entry alike.
+	s.authCP = authcp.New()
+	rc.Extensions = map[string]raftcp.Extension{authcp.Name: s.authCP.Extension()}
 	n, err := raftcp.Open(rc, s.store, caller)
 	if err != nil {
 		return err
 	}
+	s.authCP.Attach(n)
 	s.cp = n
 	s.kv = raftcp.KV{Node: n}
 	s.loops = append(s.loops, n.Run)

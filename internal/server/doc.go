@@ -4,8 +4,8 @@
 // order. It holds no protocol logic of its own.
 //
 // With client auth on (--auth; on by default in a cluster) it also builds the
-// auth.Authority over a file store in --data-dir (read-only in a cluster
-// until the CP store is in place), the token key, and the admin; mounts the
+// auth.Authority over the auth data on Raft (internal/authcp, seeded once
+// from an interim auth.json), the token key, and the admin; mounts the
 // auth API; wraps the whole HTTP mux in the auth middleware; and gives the
 // gRPC server and the UDP pusher their guard. With auth off none of that is
 // built and the request paths carry no auth code.

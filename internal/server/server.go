@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/distro-registry/distro/internal/auth"
+	"github.com/distro-registry/distro/internal/authcp"
 	"github.com/distro-registry/distro/internal/clock"
 	"github.com/distro-registry/distro/internal/config"
 	"github.com/distro-registry/distro/internal/consistency"
@@ -79,10 +80,14 @@ type Server struct {
 	edgeLoops []func(ctx context.Context)
 	loops     []func(ctx context.Context)
 
-	// auth decides client access; nil with auth off.
+	// auth decides client access; nil with auth off. authCP is the auth
+	// data on the CP protocol (always replicated, even with auth off).
 	auth      *auth.Authority
+	authCP    *authcp.Store
 	authStore string
-	handler   http.Handler
+	// authSeed is the interim store's auth.json, until it is seeded.
+	authSeed *auth.State
+	handler  http.Handler
 }
 
 // New builds a server from cfg. Listeners are opened by Start.

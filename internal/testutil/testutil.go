@@ -152,7 +152,10 @@ func Start(t testing.TB, port int, args ...string) *Node {
 
 func (n *Node) start() {
 	n.t.Helper()
-	args := []string{"--port", fmt.Sprint(n.Port), "--bind", "127.0.0.1", "--log-level", "debug"}
+	// No server-side health check unless a test asks for one: tests
+	// register persistent instances at made-up addresses, and a check
+	// would send traffic off loopback.
+	args := []string{"--port", fmt.Sprint(n.Port), "--bind", "127.0.0.1", "--log-level", "debug", "--health-check-default", "NONE"}
 	if n.DataDir != "" {
 		// Loopback Raft timings: elections in well under a second.
 		args = append(args, "--data-dir", n.DataDir, "--raft-heartbeat-timeout", "500ms", "--raft-election-timeout", "500ms")

@@ -51,7 +51,7 @@ func newHarness(t testing.TB) *harness {
 	h.st = store.New("n1", hlc.New(clk.Now))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	local := registry.NewLocal(h.st, health.DefaultConfig(), clk, log)
-	fs, err := auth.OpenFileStore(t.TempDir()+"/auth.json", false)
+	fs, err := auth.OpenFileStore(t.TempDir() + "/auth.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,15 @@ import (
 // empty), waits until it leads, and closes it at cleanup.
 func Standalone(tb testing.TB, st *store.Store, dir string) *raftcp.Node {
 	tb.Helper()
+	n, _ := StandaloneWith(tb, st, dir, nil)
+	return n
+}
+
+// StandaloneWith is Standalone with a change of the node's configuration
+// (extensions, timings) before it opens. It also returns the function
+// that stops the node (cleanup calls it too), for restart tests.
+func StandaloneWith(tb testing.TB, st *store.Store, dir string, mod func(*raftcp.Config)) (*raftcp.Node, func()) {
+	tb.Helper()
 	if dir == "" {
 		dir = tb.TempDir()
 	}
@@ -27,6 +37,9 @@ func Standalone(tb testing.TB, st *store.Store, dir string) *raftcp.Node {
 	cfg.Standalone = true
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout = 50*time.Millisecond, 50*time.Millisecond
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if mod != nil {
+		mod(&cfg)
+	}
 	n, err := raftcp.Open(cfg, st, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -34,7 +47,9 @@ func Standalone(tb testing.TB, st *store.Store, dir string) *raftcp.Node {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { n.Run(ctx); close(done) }()
-	tb.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	tb.Cleanup(stop)
 	deadline := time.Now().Add(10 * time.Second)
 	for !n.IsLeader() {
 		if time.Now().After(deadline) {
@@ -42,7 +57,7 @@ func Standalone(tb testing.TB, st *store.Store, dir string) *raftcp.Node {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return n
+	return n, stop
 }
 
 // Router returns the write path of a standalone node: ap for ephemeral
