@@ -24,7 +24,7 @@ RUN CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/distrod /out/distroctl /usr/local/bin/
 USER 65532:65532
-# HTTP (Nacos v1 API, /healthz, /readyz, /metrics), client gRPC (port+1000),
-# cluster gRPC (port+1001).
-EXPOSE 8848 9848 9849
+# Raft (port-1000), HTTP (Nacos v1 API, /healthz, /readyz, /metrics),
+# client gRPC (port+1000), cluster gRPC (port+1001).
+EXPOSE 7848 8848 9848 9849
 ENTRYPOINT ["/usr/local/bin/distrod"]

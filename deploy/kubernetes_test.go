@@ -206,25 +206,45 @@ func TestManifests(t *testing.T) {
 	if cfg.ClusterSecret == "" || cfg.InsecureCluster {
 		t.Error("cluster traffic must be authenticated")
 	}
-	// With client auth on (the default in a cluster), every node needs the
-	// same admin, or distrod refuses to start.
+	// With client auth on (the default in a cluster), the admin comes from
+	// the Secret: it works on every node at once, where a generated one
+	// would be printed once in one pod's log.
 	if cfg.AuthEnabled() && cfg.AuthAdminPassword == "" {
 		t.Error("client auth is on: DISTRO_AUTH_ADMIN_PASSWORD must come from the Secret")
 	}
-	// The root filesystem is read-only: --data-dir must be a mounted volume.
-	mounted := false
+	// The root filesystem is read-only: --data-dir must be a mounted
+	// volume, and one that outlives the pod (a volumeClaimTemplate): it
+	// holds the Raft log, and a cluster whose pods all lost it has lost
+	// every persistent instance and user.
+	mounted := ""
 	for _, vm := range c.VolumeMounts {
 		if vm.MountPath == cfg.DataDir || strings.HasPrefix(cfg.DataDir, strings.TrimSuffix(vm.MountPath, "/")+"/") {
-			mounted = true
+			mounted = vm.Name
 		}
 	}
-	if !mounted {
+	if mounted == "" {
 		t.Errorf("--data-dir %q is not on a mounted volume (the root filesystem is read-only)", cfg.DataDir)
+	}
+	claimed := false
+	for _, pvc := range sts.Spec.VolumeClaimTemplates {
+		claimed = claimed || pvc.Name == mounted
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == mounted {
+			claimed = false // a pod volume of that name would shadow the claim
+		}
+	}
+	if mounted != "" && !claimed {
+		t.Errorf("--data-dir is on volume %q, which is not a volumeClaimTemplate: the Raft data would not outlive the pod", mounted)
+	}
+	if psc := pod.Spec.SecurityContext; psc == nil || psc.FSGroup == nil || psc.RunAsGroup == nil || *psc.FSGroup != *psc.RunAsGroup {
+		t.Error("the data volume must be writable by the pod's group: set fsGroup to runAsGroup")
 	}
 
 	// Ports: container ports are distrod's, named as the probes and
 	// Services refer to them.
-	for name, want := range map[string]int{"http": cfg.Port, "grpc": cfg.Port + cfg.GRPCPortOffset, "cluster": cfg.Port + cfg.ClusterPortOffset} {
+	for name, want := range map[string]int{"http": cfg.Port, "grpc": cfg.Port + cfg.GRPCPortOffset, "cluster": cfg.Port + cfg.ClusterPortOffset,
+		"raft": cfg.Port + cfg.RaftPortOffset} {
 		if got := ports[name]; int(got) != want {
 			t.Errorf("container port %q is %d, distrod listens on %d", name, got, want)
 		}
@@ -381,7 +401,7 @@ func TestDockerfile(t *testing.T) {
 	if len(buildLines) != 1 || !strings.Contains(buildLines[0], "CGO_ENABLED=0") || !strings.Contains(buildLines[0], "./cmd/distrod") {
 		t.Errorf("build step %q: want one static (CGO_ENABLED=0) build of ./cmd/distrod", buildLines)
 	}
-	if want := []string{"8848", "9848", "9849"}; !slices.Equal(exposes, want) {
+	if want := []string{"7848", "8848", "9848", "9849"}; !slices.Equal(exposes, want) {
 		t.Errorf("EXPOSE %v, want %v", exposes, want)
 	}
 	// The pod's runAsUser must be the image's user.
