@@ -21,8 +21,12 @@ import (
 	"time"
 )
 
-// Timings every node runs with: reliability.md §4's compressed timings.
+// Flags every node runs with: reliability.md §4's compressed timings, and
+// no implicit health checks.
 var nodeTimings = []string{
+	// No server-side health check: the workload registers made-up
+	// addresses (a check would only add traffic to the lab).
+	"--health-check-default", "NONE",
 	"--verify-interval", "500ms",
 	"--probe-interval", "200ms",
 	"--startup-timeout", "3s",

@@ -138,7 +138,10 @@ class Distrod {
   }
 
   async _startOnce() {
-    const args = [ '--port', String(this.port), '--bind', '127.0.0.1', '--log-level', 'debug', ...this.extraArgs ];
+    // No server-side health check: the tests register made-up addresses,
+    // and a check would send traffic off loopback.
+    const args = [ '--port', String(this.port), '--bind', '127.0.0.1', '--log-level', 'debug', '--health-check-default', 'NONE',
+      ...this.extraArgs ];
     const env = Object.fromEntries(Object.entries(process.env).filter(([ k ]) => !k.startsWith('DISTRO_')));
     this._append(`=== start: ${this.bin} ${args.join(' ')} ===\n`);
     // A work directory of its own: an auth-on node keeps ./data there.

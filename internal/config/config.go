@@ -156,7 +156,7 @@ func Default() Config {
 		SyncDelay:         20 * time.Millisecond, SyncRetryMax: 5 * time.Second, VerifyInterval: 5 * time.Second,
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, TombstoneRetention: 10 * time.Minute,
 		StartupTimeout: 15 * time.Second, ConnLease: 30 * time.Second,
-		HealthChecks: true, HealthCheckDefault: "NONE", HealthCheckInterval: 5 * time.Second, HealthCheckTimeout: 2 * time.Second,
+		HealthChecks: true, HealthCheckDefault: "TCP", HealthCheckInterval: 5 * time.Second, HealthCheckTimeout: 2 * time.Second,
 		HealthCheckThreshold: 3, HealthCheckWorkers: 32,
 		DataDir: "./data", AuthTokenTTL: 18000 * time.Second, AuthAdminUser: "nacos",
 		Console:        true,
@@ -351,7 +351,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.StartupTimeout, "startup-timeout", c.StartupTimeout, "start as the first node if no peer answers for this long")
 	fs.DurationVar(&c.ConnLease, "conn-lease", c.ConnLease, "lifetime of gRPC-client instances held by an unreachable node")
 	fs.BoolVar(&c.HealthChecks, "health-checks", c.HealthChecks, "check persistent instances from the server (TCP/HTTP, per-cluster healthChecker)")
-	fs.StringVar(&c.HealthCheckDefault, "health-check-default", c.HealthCheckDefault, "checker of clusters without explicit settings: NONE or TCP (Nacos's default)")
+	fs.StringVar(&c.HealthCheckDefault, "health-check-default", c.HealthCheckDefault, "checker of clusters without explicit settings: TCP (Nacos's default: every persistent instance is checked) or NONE")
 	fs.DurationVar(&c.HealthCheckInterval, "health-check-interval", c.HealthCheckInterval, "period of each persistent instance's check (a cluster can set its own)")
 	fs.DurationVar(&c.HealthCheckTimeout, "health-check-timeout", c.HealthCheckTimeout, "timeout of one check (a cluster can set its own)")
 	fs.IntVar(&c.HealthCheckThreshold, "health-check-threshold", c.HealthCheckThreshold, "consecutive failures (successes) that mark an instance unhealthy (healthy again)")

@@ -46,6 +46,10 @@ func TestDefaultsValidate(t *testing.T) {
 	if c.HTTPAddr() != "0.0.0.0:8848" || c.GRPCAddr() != "0.0.0.0:9848" || c.ClusterAddr() != "0.0.0.0:9849" {
 		t.Fatalf("addresses %s %s %s", c.HTTPAddr(), c.GRPCAddr(), c.ClusterAddr())
 	}
+	// Nacos checks persistent instances with TCP unless told otherwise.
+	if !c.HealthChecks || c.HealthCheckDefault != "TCP" {
+		t.Fatalf("health checks %v, default checker %q; want on, TCP", c.HealthChecks, c.HealthCheckDefault)
+	}
 	l := c.Limits()
 	if l.MaxBodyBytes != 1<<20 || l.MaxNameLen != 255 || l.MaxMetadataKeys != 64 || l.MaxMetadataBytes != 16<<10 {
 		t.Fatalf("limits %+v", l)

@@ -39,7 +39,7 @@ start() {
 	pids=()
 	for p in "${PORTS[@]}"; do
 		"$B/distrod" --port "$p" --bind 127.0.0.1 --advertise "127.0.0.1:$p" --cluster-conf "$OUT/cluster.conf" \
-			--data-dir "$OUT/d$p" --raft-snapshot-interval 5s --log-level warn >> "$OUT/node-$p.log" 2>&1 &
+			--data-dir "$OUT/d$p" --raft-snapshot-interval 5s --log-level warn --health-check-default NONE >> "$OUT/node-$p.log" 2>&1 &
 		pids+=($!)
 	done
 }

@@ -163,7 +163,9 @@ SERVER_PID=""
 # start_distrod PORT LOGNAME [args...]: started pinned, GOMAXPROCS set explicitly.
 start_distrod() {
   local port=$1 name=$2; shift 2
-  taskset -c "$SERVER_CPU" env GOMAXPROCS=1 "$DISTROD" --port "$port" --bind 127.0.0.1 --log-level warn "$@" \
+  # --health-check-default NONE: the load registers made-up addresses;
+  # a check would send traffic off loopback.
+  taskset -c "$SERVER_CPU" env GOMAXPROCS=1 "$DISTROD" --port "$port" --bind 127.0.0.1 --log-level warn --health-check-default NONE "$@" \
     >>"$LOGS/$name.log" 2>&1 &
   SERVER_PID=$!
   STARTED+=("$SERVER_PID")
