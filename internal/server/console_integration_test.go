@@ -40,7 +40,9 @@ func metricValue(t *testing.T, base, line string) string {
 // TestIntegrationConsole runs two real nodes with --console-edit: the console
 // answers at /nacos/ and /ui/ next to the Nacos API, a change made in one
 // node's console is handed to the service's owner and reaches the other
-// node, and the cluster page shows the peer with its sync figures.
+// node, persistent instances and service settings (on Raft) are shown and
+// changed through it, and the cluster page shows the peer with its sync
+// figures.
 func TestIntegrationConsole(t *testing.T) {
 	t.Parallel()
 	ports := []int{testutil.FreePort(t), testutil.FreePort(t)}
@@ -121,6 +123,51 @@ func TestIntegrationConsole(t *testing.T) {
 		t.Fatalf(`client_writes_total{op="patch"} = %q, want 1`, v)
 	}
 
+	// Persistent instances and service settings live on the Raft side: b's
+	// console shows them, and its changes go through Raft to every node.
+	if st, body, err := persistentWrite(a, http.MethodPost, "DEFAULT_GROUP@@con-db", 5432); err != nil || st != http.StatusOK {
+		t.Fatalf("persistent register: %d %s %v", st, body, err)
+	}
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if _, body := getBody(t, b.URL()+"/ui/service?name=con-db"); !strings.Contains(body, "<code>10.9.0.1:5432</code>") ||
+			!strings.Contains(body, `data-label="Ephemeral">no<`) {
+			return fmt.Errorf("b's console does not show the persistent instance")
+		}
+		return nil
+	})
+	post := func(n *testutil.Node, path string, form url.Values) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, n.URL()+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", n.URL())
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("console %s answered %d: %s", path, resp.StatusCode, body)
+		}
+	}
+	post(b, "/ui/instance/enabled", url.Values{"ns": {"public"}, "group": {"DEFAULT_GROUP"}, "name": {"con-db"}, "ip": {"10.9.0.1"},
+		"port": {"5432"}, "cluster": {"DEFAULT"}, "enabled": {"false"}})
+	post(b, "/ui/service/edit", url.Values{"ns": {"public"}, "group": {"DEFAULT_GROUP"}, "name": {"con-db"},
+		"protectThreshold": {"0.4"}, "metadata": {"tier=gold"}})
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+		for _, n := range nodes {
+			if got, err := list(t, n.URL(), "con-db"); err != nil || len(got) != 0 {
+				return fmt.Errorf("%s still lists the offline persistent instance: %v (%v)", n.Addr(), got, err)
+			}
+			if _, body := getBody(t, n.URL()+"/nacos/v1/ns/service?serviceName=con-db"); !strings.Contains(body, `"protectThreshold":0.4`) ||
+				!strings.Contains(body, `"tier":"gold"`) {
+				return fmt.Errorf("%s service settings: %s", n.Addr(), body)
+			}
+		}
+		return nil
+	})
+
 	// The cluster page shows the peer's replication state; both bases serve it.
 	for _, base := range []string{"/nacos/", "/ui/"} {
 		code, body := getBody(t, a.URL()+base+"cluster")
@@ -133,7 +180,7 @@ func TestIntegrationConsole(t *testing.T) {
 		}
 	}
 	// The Nacos API is unaffected by the console's routes.
-	if code, body := getBody(t, a.URL()+"/nacos/v1/ns/service/list?pageNo=1&pageSize=100"); code != 200 || !strings.Contains(body, `"count":8`) {
+	if code, body := getBody(t, a.URL()+"/nacos/v1/ns/service/list?pageNo=1&pageSize=100"); code != 200 || !strings.Contains(body, `"count":9`) {
 		t.Fatalf("service/list = %d %s", code, body)
 	}
 	if code, _ := getBody(t, a.URL()+"/nacos/v1/ns/operator/metrics"); code != 200 {
