@@ -58,24 +58,7 @@ func fsm(t testing.TB) (*raftcp.FSM, *authcp.Store) {
 	return f, s
 }
 
-func snapshot(t testing.TB, f *raftcp.FSM) []byte {
-	t.Helper()
-	s, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := s.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	return sink.Bytes()
-}
-
-type memSink struct{ bytes.Buffer }
-
-func (m *memSink) ID() string    { return "mem" }
-func (m *memSink) Cancel() error { return nil }
-func (m *memSink) Close() error  { return nil }
+func snapshot(t testing.TB, f *raftcp.FSM) []byte { return raftcptest.Snapshot(t, f) }
 
 // TestFSMExtension: auth changes in the log give the same State on every
 // replica, refusals keep Nacos's status and message, watchers see every

@@ -153,24 +153,15 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 	return e
 }
 
-// register adds an instance through the write path (as a client would).
-func (e *env) register(svc model.ServiceKey, in model.Instance) {
-	e.t.Helper()
-	if in.Cluster == "" {
-		in.Cluster = model.DefaultCluster
-	}
-	if in.Weight == 0 {
-		in.Weight = 1
-	}
-	in.Healthy, in.Enabled, in.Ephemeral = true, true, true
-	if _, err := e.local.Apply(context.Background(), &registry.Op{Kind: registry.OpRegister, Key: svc, Instance: in}); err != nil {
-		e.t.Fatal(err)
-	}
-}
+// register adds an ephemeral instance through the write path (as a client
+// would).
+func (e *env) register(svc model.ServiceKey, in model.Instance) { e.add(svc, in, true) }
 
 // registerPersistent adds a persistent (ephemeral=false) instance through
 // the write path, which hands it to Raft.
-func (e *env) registerPersistent(svc model.ServiceKey, in model.Instance) {
+func (e *env) registerPersistent(svc model.ServiceKey, in model.Instance) { e.add(svc, in, false) }
+
+func (e *env) add(svc model.ServiceKey, in model.Instance, ephemeral bool) {
 	e.t.Helper()
 	if in.Cluster == "" {
 		in.Cluster = model.DefaultCluster
@@ -178,7 +169,7 @@ func (e *env) registerPersistent(svc model.ServiceKey, in model.Instance) {
 	if in.Weight == 0 {
 		in.Weight = 1
 	}
-	in.Healthy, in.Enabled, in.Ephemeral = true, true, false
+	in.Healthy, in.Enabled, in.Ephemeral = true, true, ephemeral
 	if _, err := e.w.inner.Apply(context.Background(), &registry.Op{Kind: registry.OpRegister, Key: svc, Instance: in}); err != nil {
 		e.t.Fatal(err)
 	}

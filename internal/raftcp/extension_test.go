@@ -105,17 +105,7 @@ func TestExtension(t *testing.T) {
 	if c.get() != 5 || f.Applied() != idx {
 		t.Fatalf("sum %d applied %d", c.get(), f.Applied())
 	}
-	snap := func(f *raftcp.FSM) []byte {
-		s, err := f.Snapshot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sink := &memSink{}
-		if err := s.Persist(sink); err != nil {
-			t.Fatal(err)
-		}
-		return sink.Bytes()
-	}
+	snap := func(f *raftcp.FSM) []byte { return raftcptest.Snapshot(t, f) }
 	full := snap(f)
 	if _, _, _, exts, err := raftcp.ReadSnapshot(bytes.NewReader(full), model.DefaultLimits()); err != nil || string(exts["counter"]) != "5" {
 		t.Fatalf("snapshot extensions %q %v", exts, err)

@@ -86,8 +86,11 @@ func (s *Server) newAuth() error {
 			return fmt.Errorf("auth: %w", err)
 		}
 	}
-	s.log.Info("client authentication is ON", "why", why, "store", s.authStore, "token_key", keySrc,
-		"token_ttl", cfg.AuthTokenTTL, "users", len(a.State().Users))
+	attrs := []any{"why", why, "store", s.authStore, "token_key", keySrc, "token_ttl", cfg.AuthTokenTTL}
+	if !cfg.Clustered() {
+		attrs = append(attrs, "users", len(a.State().Users))
+	}
+	s.log.Info("client authentication is ON", attrs...)
 	return nil
 }
 
@@ -130,7 +133,11 @@ func (s *Server) prepareAuthLoop(ctx context.Context) {
 	wait := time.Second
 	for {
 		err := s.prepareAuth(ctx)
-		if err == nil || ctx.Err() != nil {
+		if err == nil {
+			s.log.Info("auth store ready", "users", len(s.auth.State().Users))
+			return
+		}
+		if ctx.Err() != nil {
 			return
 		}
 		s.log.Info("auth store not ready yet (Raft forms once every member is up); retrying", "error", err, "in", wait)

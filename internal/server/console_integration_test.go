@@ -90,20 +90,27 @@ func TestIntegrationConsole(t *testing.T) {
 	})
 	forwarded := metricValue(t, a.URL(), "distro_distro_forwarded_writes_total")
 
-	// Take it offline in a's console (same-origin form post).
-	form := url.Values{"ns": {"public"}, "group": {"DEFAULT_GROUP"}, "name": {svc}, "ip": {"10.0.0.1"}, "port": {"80"}, "cluster": {"DEFAULT"}, "enabled": {"false"}}
-	req, _ := http.NewRequest(http.MethodPost, a.URL()+"/nacos/instance/enabled", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", a.URL())
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// post sends a console form the way the console's own page does
+	// (same-origin) and wants the redirect of a change made.
+	post := func(n *testutil.Node, path string, form url.Values) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, n.URL()+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", n.URL())
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("console %s answered %d: %s", path, resp.StatusCode, body)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("console change answered %d", resp.StatusCode)
-	}
+	// Take it offline in a's console.
+	post(a, "/nacos/instance/enabled", url.Values{"ns": {"public"}, "group": {"DEFAULT_GROUP"}, "name": {svc}, "ip": {"10.0.0.1"},
+		"port": {"80"}, "cluster": {"DEFAULT"}, "enabled": {"false"}})
 	if got := metricValue(t, a.URL(), "distro_distro_forwarded_writes_total"); got == forwarded {
 		t.Fatalf("the change was not handed to the owner (forwarded writes still %s)", got)
 	}
@@ -135,22 +142,6 @@ func TestIntegrationConsole(t *testing.T) {
 		}
 		return nil
 	})
-	post := func(n *testutil.Node, path string, form url.Values) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, n.URL()+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", n.URL())
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("console %s answered %d: %s", path, resp.StatusCode, body)
-		}
-	}
 	post(b, "/ui/instance/enabled", url.Values{"ns": {"public"}, "group": {"DEFAULT_GROUP"}, "name": {"con-db"}, "ip": {"10.9.0.1"},
 		"port": {"5432"}, "cluster": {"DEFAULT"}, "enabled": {"false"}})
 	post(b, "/ui/service/edit", url.Values{"ns": {"public"}, "group": {"DEFAULT_GROUP"}, "name": {"con-db"},

@@ -4,6 +4,7 @@
 package raftcptest
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -74,3 +75,24 @@ func New(tb testing.TB, st *store.Store, ap registry.Writer) (*consistency.Route
 	n := Standalone(tb, st, "")
 	return &consistency.Router{AP: ap, CP: &raftcp.Writer{Node: n, Store: st}, Store: st}, n
 }
+
+// Snapshot returns the snapshot file f would persist now.
+func Snapshot(tb testing.TB, f *raftcp.FSM) []byte {
+	tb.Helper()
+	s, err := f.Snapshot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := s.Persist(sink); err != nil {
+		tb.Fatal(err)
+	}
+	return sink.Bytes()
+}
+
+// memSink is a raft.SnapshotSink in memory.
+type memSink struct{ bytes.Buffer }
+
+func (m *memSink) ID() string    { return "mem" }
+func (m *memSink) Cancel() error { return nil }
+func (m *memSink) Close() error  { return nil }
