@@ -20,6 +20,7 @@ import (
 
 	"github.com/distro-registry/distro/internal/clock"
 	"github.com/distro-registry/distro/internal/distro"
+	"github.com/distro-registry/distro/internal/httproute"
 	"github.com/distro-registry/distro/internal/member"
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/registry"
@@ -217,7 +218,7 @@ func (c *Console) sample() {
 // Mount registers the console's routes on mux under every base in Bases.
 // The routes are exact paths, so the Nacos API under /nacos/v1/ stays
 // with whatever handles /nacos/.
-func (c *Console) Mount(mux *http.ServeMux) {
+func (c *Console) Mount(mux httproute.Registrar) {
 	handle := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, h)
 		c.patterns = append(c.patterns, pattern)

@@ -211,11 +211,14 @@ func (s *Server) tokenKey() ([]byte, string, error) {
 }
 
 // mountAuth adds the auth endpoints and wraps the HTTP handler with the
-// auth middleware.
-func (s *Server) mountAuth() http.Handler {
+// auth middleware. Every route registered by then must have an
+// authorization rule (or be the console's, which checks its own sessions):
+// the middleware would refuse a route without one, so a missing rule is a
+// programming error, reported here at start rather than to a user.
+func (s *Server) mountAuth() (http.Handler, error) {
 	if s.auth == nil {
 		authapi.MountDisabled(s.mux)
-		return s.mux
+		return s.mux, nil
 	}
 	authapi.New(s.auth, s.cfg.MaxBodyBytes, s.authStore, s.log).Mount(s.mux)
 	apiMux, _ := s.api.Handler().(*http.ServeMux)
@@ -230,6 +233,23 @@ func (s *Server) mountAuth() http.Handler {
 	if s.console != nil {
 		selfAuth = s.console.Owns // the console checks its own sessions and permissions
 	}
+	if u := authapi.Unruled(s.guardedRoutes(selfAuth)); len(u) > 0 {
+		return nil, fmt.Errorf("auth: HTTP routes without an authorization rule (internal/nacos/authapi rules): %s", strings.Join(u, ", "))
+	}
 	return authapi.Middleware(authapi.MiddlewareConfig{Auth: s.auth, Limits: s.cfg.Limits(), Resolve: resolve,
-		ProtectMetrics: s.cfg.AuthMetrics, SelfAuthenticated: selfAuth, Logger: s.log}, s.mux)
+		ProtectMetrics: s.cfg.AuthMetrics, SelfAuthenticated: selfAuth, Logger: s.log}, s.mux), nil
+}
+
+// guardedRoutes lists the route patterns the auth middleware decides: those
+// of the server's mux, with the "/nacos/" subtree replaced by the Nacos
+// API's own patterns, less the routes that authenticate themselves.
+func (s *Server) guardedRoutes(selfAuth func(string) bool) []string {
+	var out []string
+	for _, p := range append(s.mux.Patterns(), s.api.Patterns()...) {
+		if p == "/nacos/" || selfAuth != nil && selfAuth(p) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }

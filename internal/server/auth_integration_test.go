@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -227,5 +228,57 @@ func TestIntegrationAuthSeedStandalone(t *testing.T) {
 	}
 	if c := strings.Count(n.Output(), "auth.json seeded"); c != 1 {
 		t.Fatalf("seeded %d times", c)
+	}
+}
+
+// TestIntegrationAuthNamespaces: with auth on, the Nacos namespace API
+// serves the admin (create, list, rename, delete) and any signed-in user
+// (list), and refuses changes by a user who is not a global admin and
+// requests without credentials.
+func TestIntegrationAuthNamespaces(t *testing.T) {
+	t.Parallel()
+	n := testutil.Start(t, testutil.FreePort(t), "--auth", "--auth-admin-password", "admin-password", "--namespace-validation")
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, n.Ready)
+	ctx := context.Background()
+	admin, _ := client.New([]string{n.Addr()}, client.WithTimeout(5*time.Second), client.WithCredentials("nacos", "admin-password"))
+	if err := admin.CreateUser(ctx, "dev", "dev-password"); err != nil {
+		t.Fatal(err)
+	}
+	token := func(c *client.Client) string {
+		s, err := c.Login(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return url.QueryEscape(s.AccessToken)
+	}
+	dev, _ := client.New([]string{n.Addr()}, client.WithTimeout(5*time.Second), client.WithCredentials("dev", "dev-password"))
+	adminTok, devTok := token(admin), token(dev)
+	base := n.URL() + "/nacos/v1/console/namespaces"
+	steps := []struct {
+		name, method, target string
+		form                 url.Values
+		status               int
+		want                 string
+	}{
+		{"no credentials", "GET", base, nil, 403, "user not found!"},
+		{"admin creates", "POST", base + "?accessToken=" + adminTok, url.Values{"customNamespaceId": {"team-a"}, "namespaceName": {"Team A"}}, 200, "true"},
+		{"user lists", "GET", base + "?accessToken=" + devTok, nil, 200, `"namespace":"team-a"`},
+		{"user cannot create", "POST", base + "?accessToken=" + devTok, url.Values{"customNamespaceId": {"mine"}, "namespaceName": {"Mine"}}, 403, "authorization failed!"},
+		{"user cannot rename", "PUT", base + "?accessToken=" + devTok, url.Values{"namespace": {"team-a"}, "namespaceShowName": {"Mine"}}, 403, "authorization failed!"},
+		{"user cannot delete", "DELETE", base + "?namespaceId=team-a&accessToken=" + devTok, nil, 403, "authorization failed!"},
+		{"admin renames", "PUT", base + "?accessToken=" + adminTok, url.Values{"namespace": {"team-a"}, "namespaceShowName": {"Team A2"}}, 200, "true"},
+		{"admin reads one", "GET", base + "?show=all&namespaceId=team-a&accessToken=" + adminTok, nil, 200, `"namespaceShowName":"Team A2"`},
+		{"admin deletes", "DELETE", base + "?namespaceId=team-a&accessToken=" + adminTok, nil, 200, "true"},
+	}
+	for _, s := range steps {
+		if code, body := send(t, s.method, s.target, s.form); code != s.status || !strings.Contains(body, s.want) {
+			t.Fatalf("%s: %d %s, want %d %q", s.name, code, body, s.status, s.want)
+		}
+	}
+	if code, body := send(t, "GET", base+"?accessToken="+adminTok, nil); code != 200 || strings.Contains(body, "team-a") {
+		t.Fatalf("after the delete: %d %s", code, body)
+	}
+	if code, _ := send(t, "GET", base+"?checkNamespaceIdExist=true&customNamespaceId=mine&accessToken="+devTok, nil); code != 200 {
+		t.Fatalf("check of an id: %d", code)
 	}
 }

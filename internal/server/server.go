@@ -24,6 +24,7 @@ import (
 	"github.com/distro-registry/distro/internal/health"
 	"github.com/distro-registry/distro/internal/healthcheck"
 	"github.com/distro-registry/distro/internal/hlc"
+	"github.com/distro-registry/distro/internal/httproute"
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/nacos/authapi"
 	"github.com/distro-registry/distro/internal/nacos/grpcapi"
@@ -68,7 +69,7 @@ type Server struct {
 
 	httpLn  net.Listener
 	httpSrv *http.Server
-	mux     *http.ServeMux
+	mux     *httproute.Mux
 
 	// grpcAPI serves Nacos 2 clients on grpcLn (HTTP port + GRPCPortOffset).
 	grpcAPI *grpcapi.Server
@@ -95,7 +96,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, clk: clock.Real{}, reg: telemetry.NewRegistry(), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: log, clk: clock.Real{}, reg: telemetry.NewRegistry(), mux: httproute.New()}
 	s.life, s.stop = context.WithCancel(context.Background())
 	self := cfg.Advertise
 	if self == "" {
@@ -199,7 +200,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /nacos/v1/core/cluster/nodes", s.nodes)
-	s.handler = s.mountAuth()
+	h, err := s.mountAuth()
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	s.handler = h
 	s.setReady(true, "standalone")
 	return s, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/distro-registry/distro/internal/auth"
+	"github.com/distro-registry/distro/internal/httproute"
 	"github.com/distro-registry/distro/internal/nacos/httpapi"
 )
 
@@ -36,7 +37,7 @@ func New(a *auth.Authority, maxBody int64, storeInfo string, log *slog.Logger) *
 
 // Mount registers the endpoints on mux (they take precedence over the
 // Nacos API's "/nacos/" subtree, whose login answers as if auth were off).
-func (a *API) Mount(mux *http.ServeMux) {
+func (a *API) Mount(mux httproute.Registrar) {
 	mux.HandleFunc("POST /nacos/v1/auth/users/login", a.login)
 	mux.HandleFunc("POST /nacos/v1/auth/login", a.login)
 	mux.HandleFunc("GET /nacos/v1/auth/users", a.listUsers)
@@ -56,7 +57,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 
 // MountDisabled registers the management endpoints on a node with auth
 // off: they answer 404 with a message instead of pretending to work.
-func MountDisabled(mux *http.ServeMux) {
+func MountDisabled(mux httproute.Registrar) {
 	off := func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "authentication is off on this server (start distrod with --auth)", http.StatusNotFound)
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distro-registry/distro/internal/httproute"
 )
 
 // ConnInfo describes one client connection (operator view).
@@ -108,7 +110,7 @@ func (s *Server) Reset(count int, id, serverIP, serverPort string) int {
 //	POST /distro/admin/connections/reset  move clients off this node;
 //	     form or query parameters: count (default all), connectionId,
 //	     redirect=ip:port (optional target node)
-func (s *Server) Mount(mux *http.ServeMux) {
+func (s *Server) Mount(mux httproute.Registrar) {
 	mux.HandleFunc("GET /distro/admin/connections", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"count": s.transportCount(), "clients": s.Clients(), "connections": s.Connections()})
 	})

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distro-registry/distro/internal/httproute"
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/nacos/render"
 	"github.com/distro-registry/distro/internal/namespace"
@@ -78,7 +79,7 @@ type HealthCheckInfo struct {
 // API is the Nacos v1 naming HTTP API.
 type API struct {
 	cfg Config
-	mux *http.ServeMux
+	mux *httproute.Mux
 }
 
 // New builds the API. Mount Handler under "/nacos/".
@@ -98,7 +99,7 @@ func New(cfg Config) *API {
 	if cfg.HealthChecks.CheckTimes == 0 {
 		cfg.HealthChecks.CheckTimes = 3
 	}
-	a := &API{cfg: cfg, mux: http.NewServeMux()}
+	a := &API{cfg: cfg, mux: httproute.New()}
 	m := a.mux
 	m.HandleFunc("POST /nacos/v1/ns/instance", a.write(a.registerOp))
 	m.HandleFunc("DELETE /nacos/v1/ns/instance", a.write(a.deregisterOp))
@@ -128,7 +129,10 @@ func New(cfg Config) *API {
 }
 
 // Handler returns the HTTP handler for the /nacos/ tree.
-func (a *API) Handler() http.Handler { return a.mux }
+func (a *API) Handler() http.Handler { return a.mux.ServeMux }
+
+// Patterns returns the route patterns of Handler (for the auth rule check).
+func (a *API) Patterns() []string { return a.mux.Patterns() }
 
 // reply is what a handler answers: a status and a body (JSON bytes or text).
 type reply struct {
