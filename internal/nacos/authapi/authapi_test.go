@@ -354,3 +354,34 @@ func TestSelfAuthenticatedRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardsAnswerBadServiceKeys: a request whose service key does not
+// parse gives the guard no resource to decide on; it answers 400 (HTTP)
+// or INVALID_PARAM (gRPC) itself instead of passing the request on.
+func TestGuardsAnswerBadServiceKeys(t *testing.T) {
+	h := newHarness(t)
+	reached := 0
+	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { reached++ })
+	mw := Middleware(MiddlewareConfig{Auth: h.a, Limits: model.DefaultLimits(), Resolve: func(*http.Request) string { return "POST /nacos/v1/ns/instance" }}, next)
+	for _, body := range []string{"serviceName=a%20b&ip=10.0.0.1&port=80", "serviceName=@@x&ip=10.0.0.1&port=80", "ip=10.0.0.1&port=80",
+		"serviceName=G@@a@@b&ip=10.0.0.1&port=80", "serviceName=x&namespaceId=" + strings.Repeat("n", 300)} {
+		req := httptest.NewRequest(http.MethodPost, "/nacos/v1/ns/instance", strings.NewReader(body))
+		req.Header.Set("Content-Type", formCT)
+		req.Header.Set("Authorization", "Bearer "+h.admin)
+		w := httptest.NewRecorder()
+		mw.ServeHTTP(w, req)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "invalid parameter") {
+			t.Errorf("%s: %d %q, want 400", body, w.Code, w.Body.String())
+		}
+	}
+	if reached != 0 {
+		t.Fatalf("%d requests without a valid service key reached the handler", reached)
+	}
+	g := &GRPC{Auth: h.a, Limits: model.DefaultLimits()}
+	for _, body := range []string{`{"serviceName":"a b"}`, `{"serviceName":""}`, `{"serviceName":"@@x","groupName":"G"}`} {
+		who, code, msg := g.Authorize(grpcapi.TypeInstanceRequest, []byte(body), map[string]string{"accessToken": h.admin}, "127.0.0.1")
+		if who != "" || code != grpcapi.CodeInvalidParam || !strings.Contains(msg, "invalid parameter") {
+			t.Errorf("gRPC %s: (%q, %d, %q), want INVALID_PARAM", body, who, code, msg)
+		}
+	}
+}

@@ -209,6 +209,15 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := m.authorize(ru, who, p); err != nil {
+		if errors.Is(err, model.ErrInvalid) {
+			// No resource to decide on: answered here, as the handler
+			// would, so that no request the guard did not decide on
+			// reaches a handler.
+			w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(err.Error()))
+			return
+		}
 		deny(w, r, err)
 		return
 	}
@@ -236,9 +245,7 @@ func (m *middleware) authorize(ru rule, who string, p url.Values) error {
 		case service:
 			key, err := httpapi.ParamServiceKey(m.cfg.Limits, p)
 			if err != nil {
-				// The handler parses the same way and answers 400 without
-				// touching any data.
-				return nil
+				return err // model.ErrInvalid: 400
 			}
 			res = auth.NamingResource(key)
 		case group:
@@ -346,7 +353,7 @@ func (g *GRPC) Authorize(typ string, body []byte, headers map[string]string, rem
 	} else {
 		key, err := g.Limits.ParseServiceKey(n.Namespace, n.GroupName, n.ServiceName)
 		if err != nil {
-			return who, 0, "" // the handler refuses it with 400 the same way
+			return "", grpcapi.CodeInvalidParam, err.Error()
 		}
 		res = auth.NamingResource(key)
 	}
