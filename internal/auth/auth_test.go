@@ -82,32 +82,75 @@ func mustApply(t *testing.T, a *Authority, c Change) {
 	}
 }
 
-func TestPatternMatch(t *testing.T) {
+func TestGlob(t *testing.T) {
 	cases := []struct {
-		pattern, resource string
-		want              bool
+		glob, s string
+		want    bool
 	}{
-		{"public:*:*", "public:DEFAULT_GROUP:naming/a", true},
-		{"public:*:*", "dev:DEFAULT_GROUP:naming/a", false},
-		{"*:*:*", "dev:G:naming/x", true},
 		{"*", "anything", true},
-		{"ns1:DEFAULT_GROUP:naming/order*", "ns1:DEFAULT_GROUP:naming/orders", true},
-		{"ns1:DEFAULT_GROUP:naming/order*", "ns1:DEFAULT_GROUP:naming/billing", false},
-		{"ns1:DEFAULT_GROUP:naming/order", "ns1:DEFAULT_GROUP:naming/orders", false},
-		{"ns1:*:naming/*", "ns1:*:naming/*", true},
-		{"ns1:G:naming/a", "ns1:G:naming/*", false}, // a one-service grant does not list the group
+		{"*", "", true},
+		{"order*", "orders", true},
+		{"order*", "billing", false},
+		{"order", "orders", false},
 		{"a*b*c", "abc", true},
 		{"a*b*c", "axxbyyc", true},
 		{"a*b*c", "axxbyy", false},
 		{"a*a", "a", false},
 		{"a*a", "aa", true},
-		{"ns.1:*:*", "nsx1:G:naming/s", false}, // '.' is literal (Nacos: any character)
+		{"ns.1", "nsx1", false}, // '.' is literal (Nacos: any character)
 		{"", "", true},
 	}
 	for _, c := range cases {
+		if got := compileGlob(c.glob).match(c.s); got != c.want {
+			t.Errorf("glob %q on %q = %v, want %v", c.glob, c.s, got, c.want)
+		}
+	}
+}
+
+func TestPatternMatch(t *testing.T) {
+	res := func(ns, group, name string) Resource { return Resource{Namespace: ns, Group: group, Name: name} }
+	cases := []struct {
+		pattern string
+		res     Resource
+		want    bool
+	}{
+		{"public:*:*", res("public", "DEFAULT_GROUP", "a"), true},
+		{"public:*:*", res("dev", "DEFAULT_GROUP", "a"), false},
+		{"*:*:*", res("dev", "G", "x"), true},
+		{"*:*:*", res("dev:prod", "G:x", "a:b"), true},
+		{"*", res("any", "thing", "at-all"), true},
+		{"ns1:DEFAULT_GROUP:naming/order*", res("ns1", "DEFAULT_GROUP", "orders"), true},
+		{"ns1:DEFAULT_GROUP:naming/order*", res("ns1", "DEFAULT_GROUP", "billing"), false},
+		{"ns1:DEFAULT_GROUP:naming/order", res("ns1", "DEFAULT_GROUP", "orders"), false},
+		{"ns1:*:naming/*", NamespaceResource("ns1"), true},
+		{"ns1:G:naming/*", NamespaceResource("ns1"), false},  // a group grant does not list the namespace
+		{"ns1:G:naming/a", GroupResource("ns1", "G"), false}, // a one-service grant does not list the group
+		{"ns.1:*:*", res("nsx1", "G", "s"), false},
+		// A '*' never runs across a separator: a ':' in a name does not
+		// reach another namespace or group.
+		{"dev:*:naming/*", res("dev:prod", "G", "s"), false},
+		{"dev:*:*", res("dev:prod", "G", "s"), false},
+		{"dev:*:*", res("dev", "prod:G", "s"), true},
+		{"dev:G:*", res("dev", "G:x", "s"), false},
+		{"dev:G:naming/*", res("dev", "G:x", "s"), false},
+		{"dev:*", res("dev:prod", "G", "s"), false},
+		{"dev:*", res("dev", "G", "s"), true},
+		{"dev:G*", res("dev", "Gx", "s"), true},
+		{"dev*:*:*", res("dev:prod", "G", "s"), true}, // what the pattern says
+		// Names with ':' can be granted: the group ends before "naming/".
+		{"dev:a:b:naming/x", res("dev", "a:b", "x"), true},
+		{"dev:a:b:naming/x", res("dev", "a", "b:naming/x"), false},
+		{"dev:G:naming/providers:com.acme.Api:1.0:", res("dev", "G", "providers:com.acme.Api:1.0:"), true},
+		{"dev:G:naming/providers:*", res("dev", "G", "providers:com.acme.Api:1.0:"), true},
+		{"dev:G:*:1.0:", res("dev", "G", "providers:com.acme.Api:1.0:"), true},
+		{"dev:G:nam*/orders", res("dev", "G", "orders"), true},
+		{"dev:G:config/*", res("dev", "G", "orders"), false},
+		{"", res("", "", ""), false},
+	}
+	for _, c := range cases {
 		p := compile(Permission{Resource: c.pattern, Action: "rw"})
-		if got := p.match(c.resource); got != c.want {
-			t.Errorf("match(%q, %q) = %v, want %v", c.pattern, c.resource, got, c.want)
+		if got := p.match(c.res); got != c.want {
+			t.Errorf("pattern %q on %s = %v, want %v", c.pattern, c.res, got, c.want)
 		}
 	}
 }
@@ -185,18 +228,19 @@ func TestDecisions(t *testing.T) {
 	svc := NamingResource(model.ServiceKey{Namespace: "dev", Group: "G", Name: "orders"})
 	other := NamingResource(model.ServiceKey{Namespace: "public", Group: "G", Name: "orders"})
 	cases := []struct {
-		user, resource string
-		act            Action
-		want           bool
+		user     string
+		resource Resource
+		act      Action
+		want     bool
 	}{
 		{"nacos", other, Write, true},
-		{"nacos", ConsolePrefix + "users", Write, true},
 		{"reader", svc, Read, true},
 		{"reader", svc, Write, false},
 		{"reader", other, Read, false},
+		{"reader", NamingResource(model.ServiceKey{Namespace: "dev:prod", Group: "G", Name: "orders"}), Read, false},
+		{"reader", NamespaceResource("dev:prod"), Read, false},
 		{"reader", GroupResource("dev", "G"), Read, true},
 		{"reader", NamespaceResource("dev"), Read, true},
-		{"reader", ConsolePrefix + "users", Read, false},
 		{"writer", svc, Write, true},
 		{"writer", svc, Read, true},
 		{"writer", GroupResource("dev", "G"), Read, false},

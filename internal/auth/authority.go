@@ -146,14 +146,14 @@ func (a *Authority) IsAdmin(user string) bool {
 	return pr != nil && pr.admin
 }
 
-// Allowed reports whether user may do act on resource.
-func (a *Authority) Allowed(user, resource string, act Action) bool {
-	return a.ix.Load().allowed(user, resource, act)
+// Allowed reports whether user may do act on resource r.
+func (a *Authority) Allowed(user string, r Resource, act Action) bool {
+	return a.ix.Load().allowed(user, r, act)
 }
 
 // Authorize is Allowed as an error (ErrForbidden).
-func (a *Authority) Authorize(user, resource string, act Action) error {
-	if a.Allowed(user, resource, act) {
+func (a *Authority) Authorize(user string, r Resource, act Action) error {
+	if a.Allowed(user, r, act) {
 		return nil
 	}
 	return ErrForbidden

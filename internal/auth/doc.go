@@ -24,9 +24,12 @@
 // contains both) and whose resource pattern matches the resource. In a
 // pattern '*' matches any run of characters (Nacos turns '*' into the
 // regular expression ".*"); every other character matches itself (Nacos
-// would also read '.' and other regular-expression syntax). Resources under
-// "console/" (user, role and permission management) are for global admins
-// only.
+// would also read '.' and other regular-expression syntax). A Resource is
+// kept in its parts and a pattern is split the same way (see pattern), so
+// that a '*' never runs across a ':' into another namespace or group:
+// names may themselves contain ':'. User, role, permission and namespace
+// management (Nacos's "console/" resources) is for global admins only; the
+// HTTP rules of internal/nacos/authapi say so.
 //
 // Authority serves the decisions from an immutable index of the current
 // State (swapped atomically on every change), so a check takes no lock and

@@ -254,7 +254,8 @@ func TestAuthorityOverRaft(t *testing.T) {
 			if _, err := a.Login("alice", "alice-pw-2", ""); err != nil {
 				t.Fatalf("alice login after restart (password changed after the snapshot): %v", err)
 			}
-			if !a.Allowed("alice", "dev:G:naming/x", auth.Read) || a.Allowed("alice", "dev:G:naming/x", auth.Write) {
+			xRes := auth.NamingResource(model.ServiceKey{Namespace: "dev", Group: "G", Name: "x"})
+			if !a.Allowed("alice", xRes, auth.Read) || a.Allowed("alice", xRes, auth.Write) {
 				t.Fatal("alice's permissions were not restored")
 			}
 		}

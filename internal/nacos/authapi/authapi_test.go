@@ -145,6 +145,8 @@ func TestNamingDecisions(t *testing.T) {
 		{"reader lists", "GET", "/nacos/v1/ns/instance/list?serviceName=orders&groupName=G&namespaceId=dev", "", bearer(h.ro), 200, ""},
 		{"reader lists the group", "GET", "/nacos/v1/ns/service/list?pageNo=1&pageSize=10&groupName=G&namespaceId=dev", "", bearer(h.ro), 200, ""},
 		{"reader, other namespace", "GET", "/nacos/v1/ns/instance/list?serviceName=orders&groupName=G", "", bearer(h.ro), 403, "authorization failed!"},
+		{"reader, a namespace that starts with dev:", "GET", "/nacos/v1/ns/instance/list?serviceName=orders&groupName=G&namespaceId=dev:prod", "", bearer(h.ro), 403, "authorization failed!"},
+		{"reader, listing of that namespace", "GET", "/nacos/v1/ns/catalog/services?namespaceId=dev:prod", "", bearer(h.ro), 403, "authorization failed!"},
 		{"writer registers a matching service", "POST", "/nacos/v1/ns/instance", strings.Replace(reg, "10.0.0.1", "10.0.0.2", 1), bearer(h.rw), 200, ""},
 		{"writer, grouped name form", "POST", "/nacos/v1/ns/instance", "serviceName=G@@orders-eu&namespaceId=dev&ip=10.0.0.3&port=80", bearer(h.rw), 200, ""},
 		{"writer, other service", "POST", "/nacos/v1/ns/instance", "serviceName=G@@billing&namespaceId=dev&ip=10.0.0.3&port=80", bearer(h.rw), 403, "authorization failed!"},

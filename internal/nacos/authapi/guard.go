@@ -240,7 +240,7 @@ func (m *middleware) authorize(ru rule, who string, p url.Values) error {
 		}
 		return auth.ErrForbidden
 	case naming:
-		var res string
+		var res auth.Resource
 		switch ru.scope {
 		case service:
 			key, err := httpapi.ParamServiceKey(m.cfg.Limits, p)
@@ -340,7 +340,7 @@ func (g *GRPC) Authorize(typ string, body []byte, headers map[string]string, rem
 	if err := json.Unmarshal(body, &n); err != nil {
 		return "", grpcapi.CodeInvalidParam, "cannot decode " + typ + ": " + err.Error()
 	}
-	var res string
+	var res auth.Resource
 	if list {
 		ns, grp := strings.TrimSpace(n.Namespace), strings.TrimSpace(n.GroupName)
 		if ns == "" {
