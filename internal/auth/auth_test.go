@@ -610,3 +610,43 @@ func BenchmarkAllowed(b *testing.B) {
 		}
 	}
 }
+
+// TestBcryptWaitIsBounded: while every bcrypt slot is taken, a password
+// check waits at most BcryptWait and is answered ErrBusy (429). A token
+// check needs no slot.
+func TestBcryptWaitIsBounded(t *testing.T) {
+	clk := newClock()
+	toks, _ := NewTokens(testKey, time.Hour, clk.now)
+	a, err := New(Config{Store: &memStore{cur: &State{}}, Tokens: toks, AdminUser: "nacos", AdminPassword: "admin-password",
+		BcryptCost: bcrypt.MinCost, Now: clk.now, BcryptWait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := a.Login("nacos", "admin-password", "10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range cap(a.bcryptSem) {
+		a.bcryptSem <- struct{}{}
+	}
+	done := make(chan error, 1)
+	go func() { _, err := a.Login("nacos", "another-password", "10.0.0.1"); done <- err }()
+	select {
+	case err := <-done:
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Status != 429 || err != ErrBusy {
+			t.Fatalf("login with every slot taken: %v, want ErrBusy", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a password check waited for a bcrypt slot without bound")
+	}
+	if who, err := a.Authenticate(Credentials{Token: sess.Token}, "10.0.0.1"); err != nil || who != "nacos" {
+		t.Fatalf("token check while bcrypt is saturated: %q %v", who, err)
+	}
+	for range cap(a.bcryptSem) {
+		<-a.bcryptSem
+	}
+	if _, err := a.Login("nacos", "admin-password", "10.0.0.2"); err != nil {
+		t.Fatalf("login once a slot is free: %v", err)
+	}
+}

@@ -32,7 +32,18 @@ type Config struct {
 	BcryptCost int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// BcryptWait bounds how long a password check waits for a free bcrypt
+	// slot (default DefaultBcryptWait); past it the check is answered
+	// ErrBusy (429), so a login flood queues no request without bound.
+	BcryptWait time.Duration
 }
+
+// DefaultBcryptWait is Config.BcryptWait's default.
+const DefaultBcryptWait = 2 * time.Second
+
+// ErrBusy answers a password check that found every bcrypt slot taken for
+// Config.BcryptWait.
+var ErrBusy = &Error{Status: http.StatusTooManyRequests, Msg: "too many password checks in progress; try again shortly"}
 
 // Credentials are what a request presents: a token, or a user name and
 // password.
@@ -84,6 +95,9 @@ func New(cfg Config) (*Authority, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.BcryptWait <= 0 {
+		cfg.BcryptWait = DefaultBcryptWait
 	}
 	a := &Authority{cfg: cfg, tokens: cfg.Tokens, now: cfg.Now, creds: newCredCache(),
 		userLim: newLimiter(DefaultUserBurst, DefaultUserRefill), addrLim: newLimiter(DefaultAddrBurst, DefaultAddrRefill),
@@ -140,6 +154,9 @@ func (a *Authority) ConfiguredAdmin() string {
 // TokenTTL is the lifetime of issued tokens.
 func (a *Authority) TokenTTL() time.Duration { return a.tokens.TTL() }
 
+// Exists reports whether user is a user (configured admin included).
+func (a *Authority) Exists(user string) bool { return a.ix.Load().users[user] != nil }
+
 // IsAdmin reports whether user is a global admin.
 func (a *Authority) IsAdmin(user string) bool {
 	pr := a.ix.Load().users[user]
@@ -166,7 +183,7 @@ func (a *Authority) MayRead(user string, key model.ServiceKey) bool {
 
 // Authenticate returns the user that c identifies. remote is the source
 // address (for throttling password checks). Errors are *Error values with
-// Nacos's messages (403), or ErrThrottled (429).
+// Nacos's messages (403), or ErrThrottled or ErrBusy (429).
 func (a *Authority) Authenticate(c Credentials, remote string) (string, error) {
 	if c.Token != "" {
 		sub, iat, err := a.tokens.Verify(c.Token)
@@ -224,7 +241,9 @@ func (a *Authority) checkPassword(user, password, remote string) error {
 	if pr != nil {
 		hash = []byte(pr.user.Hash)
 	}
-	a.bcryptSem <- struct{}{}
+	if !a.acquireBcrypt() {
+		return ErrBusy
+	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 	<-a.bcryptSem
 	if pr == nil || err != nil {
@@ -234,6 +253,23 @@ func (a *Authority) checkPassword(user, password, remote string) error {
 	}
 	a.creds.put(id, pr.user.Hash, now)
 	return nil
+}
+
+// acquireBcrypt takes a bcrypt slot, waiting at most Config.BcryptWait.
+func (a *Authority) acquireBcrypt() bool {
+	select {
+	case a.bcryptSem <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(a.cfg.BcryptWait)
+	defer t.Stop()
+	select {
+	case a.bcryptSem <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // Apply applies a change through the store. Changes to the configured

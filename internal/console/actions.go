@@ -424,7 +424,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, req *request) {
 		if !errors.Is(err, ErrBadCredentials) {
 			d.Error = err.Error()
 		}
-		c.cfg.Logger.Info("console login refused", "user", f.Get("username"), "remote", r.RemoteAddr)
+		// Without the typed name: people type their password there.
+		c.cfg.Logger.Info("console login refused", "remote", r.RemoteAddr)
 		// 200: the answer is the login form again, with the reason; an error
 		// status would only add a console error in the user's browser.
 		c.render(w, http.StatusOK, "login", c.newPage(r, req, "login", "Log in", d))

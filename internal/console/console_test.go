@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
+	"github.com/distro-registry/distro/internal/testutil"
 )
 
 func TestRoutesAndHeaders(t *testing.T) {
@@ -488,7 +490,8 @@ func TestCrossOriginAndBadInput(t *testing.T) {
 
 func TestLoginAndPermissions(t *testing.T) {
 	auth := newFakeAuth()
-	e := newEnv(t, func(c *Config) { c.Auth = auth })
+	logs := &testutil.SyncBuffer{}
+	e := newEnv(t, func(c *Config) { c.Auth = auth; c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 	e.register(key("public-svc"), model.Instance{IP: "10.0.0.1", Port: 8080})
 	e.register(key("secret-svc"), model.Instance{IP: "10.0.0.2", Port: 8080})
 
@@ -513,6 +516,11 @@ func TestLoginAndPermissions(t *testing.T) {
 		t.Fatalf("wrong password = %d", r.Code)
 	}
 	mustContain(t, e.post("/ui/login", url.Values{"username": {"blocked"}, "password": {"x"}}).body, "too many attempts")
+	// Failed logins are logged without what was typed (a password, often).
+	e.post("/ui/login", url.Values{"username": {"Tr0ub4dor-3"}, "password": {"x"}})
+	if l := logs.String(); strings.Count(l, "console login refused") != 3 || strings.Contains(l, "Tr0ub4dor") || strings.Contains(l, "reader") {
+		t.Fatalf("login log:\n%s", l)
+	}
 	r = e.post("/ui/login", url.Values{"username": {"reader"}, "password": {"reader"}, "next": {"/ui/services?q=svc"}})
 	if r.Code != http.StatusSeeOther || r.Header().Get("Location") != "/ui/services?q=svc" {
 		t.Fatalf("login = %d → %q", r.Code, r.Header().Get("Location"))

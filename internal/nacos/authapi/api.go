@@ -97,11 +97,21 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.auth.Login(user, pw, remoteIP(r.RemoteAddr))
 	if err != nil {
-		if errors.Is(err, auth.ErrThrottled) {
-			a.log.Warn("login throttled", "user", user, "remote", remoteIP(r.RemoteAddr))
+		attrs := []any{"remote", remoteIP(r.RemoteAddr)}
+		if a.auth.Exists(user) {
+			// Only names of users: a name that is none may be a password
+			// typed into the wrong field.
+			attrs = append(attrs, "user", user)
+		}
+		switch {
+		case errors.Is(err, auth.ErrThrottled):
+			a.log.Warn("login throttled", attrs...)
 			w.Header().Set("Retry-After", strconv.Itoa(int(auth.DefaultUserRefill.Seconds())))
-		} else {
-			a.log.Info("login failed", "user", user, "remote", remoteIP(r.RemoteAddr))
+		case errors.Is(err, auth.ErrBusy):
+			a.log.Warn("login refused: every password check slot was busy", attrs...)
+			w.Header().Set("Retry-After", "1")
+		default:
+			a.log.Info("login failed", attrs...)
 		}
 		fail(w, err)
 		return

@@ -27,6 +27,7 @@ import (
 	"github.com/distro-registry/distro/internal/raftcp/raftcptest"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
+	"github.com/distro-registry/distro/internal/testutil"
 )
 
 const (
@@ -42,16 +43,17 @@ type harness struct {
 	ro    string // a token of "ro": read on dev:*:*
 	rw    string // a token of "rw": rw on dev:G:naming/orders*
 	now   time.Time
+	logs  *testutil.SyncBuffer
 }
 
 // newHarness composes the Nacos API, the auth API and the middleware the
 // way the server does.
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	h := &harness{now: time.Unix(1_800_000_000, 0)}
+	h := &harness{now: time.Unix(1_800_000_000, 0), logs: &testutil.SyncBuffer{}}
 	clk := clock.NewFake(h.now)
 	h.st = store.New("n1", hlc.New(clk.Now))
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.NewTextHandler(h.logs, nil))
 	local := registry.NewLocal(h.st, health.DefaultConfig(), clk, log)
 	router, node := raftcptest.New(t, h.st, local)
 	fs, err := auth.OpenFileStore(t.TempDir() + "/auth.json")
@@ -385,5 +387,27 @@ func TestGuardsAnswerBadServiceKeys(t *testing.T) {
 		if who != "" || code != grpcapi.CodeInvalidParam || !strings.Contains(msg, "invalid parameter") {
 			t.Errorf("gRPC %s: (%q, %d, %q), want INVALID_PARAM", body, who, code, msg)
 		}
+	}
+}
+
+// TestLoginLogsNoTypedSecrets: a failed login is logged with the source
+// address, and with the user name only when it names a user: a name that
+// is none may be a password typed into the wrong field.
+func TestLoginLogsNoTypedSecrets(t *testing.T) {
+	h := newHarness(t)
+	for _, body := range []string{"username=ro&password=wrong-password", "username=Tr0ub4dor-3&password=x"} {
+		if w := h.do("POST", "/nacos/v1/auth/login", body); w.Code != 403 {
+			t.Fatalf("%s: %d", body, w.Code)
+		}
+	}
+	logs := h.logs.String()
+	if !strings.Contains(logs, `msg="login failed" remote=192.0.2.1 user=ro`) {
+		t.Fatalf("the failed login of a user is not logged with its name:\n%s", logs)
+	}
+	if strings.Contains(logs, "Tr0ub4dor") || strings.Contains(logs, "wrong-password") {
+		t.Fatalf("the log holds what was typed:\n%s", logs)
+	}
+	if strings.Count(logs, `msg="login failed"`) != 2 {
+		t.Fatalf("want two failed logins logged:\n%s", logs)
 	}
 }
