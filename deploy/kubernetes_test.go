@@ -208,7 +208,7 @@ func TestManifests(t *testing.T) {
 	}
 	// With client auth on (the default in a cluster), the admin comes from
 	// the Secret: it works on every node at once, where a generated one
-	// would be printed once in one pod's log.
+	// would be written into one pod's data volume.
 	if cfg.AuthEnabled() && cfg.AuthAdminPassword == "" {
 		t.Error("client auth is on: DISTRO_AUTH_ADMIN_PASSWORD must come from the Secret")
 	}

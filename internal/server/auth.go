@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/distro-registry/distro/internal/auth"
 	"github.com/distro-registry/distro/internal/authcp"
 	"github.com/distro-registry/distro/internal/nacos/authapi"
@@ -28,11 +30,19 @@ const (
 	legacyAuthFile = "auth.json"
 	seededSuffix   = ".seeded"
 	tokenKeyFile   = "auth-token.key"
+	// InitialAdminPasswordFile receives a generated admin password when
+	// stderr is not a terminal (mode 0600).
+	InitialAdminPasswordFile = "initial-admin-password"
 )
 
-// noticeOut receives the one-time notice of a generated admin password. It
-// is not the log: no log line ever carries a password.
-var noticeOut io.Writer = os.Stderr
+// noticeOut receives the one-time notice of a generated admin password
+// when noticeTTY says it is a terminal. It is not the log: no log line ever
+// carries a password, and in a container or under a service manager stderr
+// is the log stream, so there the password goes to a file instead.
+var (
+	noticeOut io.Writer = os.Stderr
+	noticeTTY           = func() bool { return term.IsTerminal(int(os.Stderr.Fd())) }
+)
 
 // newAuth builds the Authority when auth is on (nil otherwise) over the
 // auth data on the CP protocol (authcp, replicated by Raft), and says which
@@ -98,7 +108,7 @@ func (s *Server) newAuth() error {
 func raftcpDir(dataDir string) string { return filepath.Join(dataDir, "raft") }
 
 // prepareAuth seeds the interim file (once), then makes sure an admin
-// exists, printing a generated password once.
+// exists, handing a generated password to the operator once.
 func (s *Server) prepareAuth(ctx context.Context) error {
 	if err := s.seedAuthFile(ctx); err != nil {
 		return err
@@ -119,12 +129,33 @@ func (s *Server) prepareAuth(ctx context.Context) error {
 		return fmt.Errorf("create the admin: %w", err)
 	}
 	if pw != "" {
+		s.showAdminPassword(user, pw)
+	}
+	return nil
+}
+
+// showAdminPassword hands a generated admin password to the operator: on
+// the terminal if stderr is one, else in InitialAdminPasswordFile in the
+// data directory, whose path alone is logged.
+func (s *Server) showAdminPassword(user, pw string) {
+	if noticeTTY() {
 		fmt.Fprintf(noticeOut, "\ndistrod: client authentication is on and no admin existed: created user %q with password\n\n    %s\n\n"+
 			"It is shown only this once (stored as a bcrypt hash in the replicated auth store). Change it with: distroctl user passwd %s\n\n",
 			user, pw, user)
-		s.log.Warn("generated the admin password; it was printed on stderr once", "user", user)
+		s.log.Warn("generated the admin password; it was printed on the terminal once", "user", user)
+		return
 	}
-	return nil
+	path := filepath.Join(s.cfg.DataDir, InitialAdminPasswordFile)
+	if err := auth.WriteFileAtomic(path, []byte(pw+"\n"), 0o600); err != nil {
+		// The admin exists with a password nobody can learn: say how to
+		// recover rather than fail the start.
+		s.log.Error("generated the admin password but could not write it; restart with DISTRO_AUTH_ADMIN_PASSWORD set to log in",
+			"user", user, "path", path, "error", err)
+		return
+	}
+	s.log.Warn("generated the admin password and wrote it to a file readable only by this user (stderr is not a terminal, "+
+		"so it was not printed); read it, change the password with distroctl user passwd, then delete the file",
+		"user", user, "path", path)
 }
 
 // prepareAuthLoop retries prepareAuth until it succeeds (cluster mode: the
