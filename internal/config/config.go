@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/distro-registry/distro/internal/addrpolicy"
 	"github.com/distro-registry/distro/internal/model"
 )
 
@@ -93,6 +94,12 @@ type Config struct {
 	HealthCheckTimeout   time.Duration `yaml:"health-check-timeout"`
 	HealthCheckThreshold int           `yaml:"health-check-threshold"`
 	HealthCheckWorkers   int           `yaml:"health-check-workers"`
+	// HealthCheckDeny and HealthCheckAllow are comma-separated CIDR lists
+	// of the addresses checks must not, and (when not empty) may only,
+	// connect to (addrpolicy). The default denies link-local and cloud
+	// metadata addresses.
+	HealthCheckDeny  string `yaml:"health-check-deny"`
+	HealthCheckAllow string `yaml:"health-check-allow"`
 	// DataDir holds what a node keeps on disk: the persistent (CP) data
 	// (Raft log and snapshots), auth.json, the generated token key.
 	DataDir string `yaml:"data-dir"`
@@ -157,12 +164,19 @@ func Default() Config {
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, TombstoneRetention: 10 * time.Minute,
 		StartupTimeout: 15 * time.Second, ConnLease: 30 * time.Second,
 		HealthChecks: true, HealthCheckDefault: "TCP", HealthCheckInterval: 5 * time.Second, HealthCheckTimeout: 2 * time.Second,
-		HealthCheckThreshold: 3, HealthCheckWorkers: 32,
+		HealthCheckThreshold: 3, HealthCheckWorkers: 32, HealthCheckDeny: addrpolicy.DefaultDeny,
 		DataDir: "./data", AuthTokenTTL: 18000 * time.Second, AuthAdminUser: "nacos",
 		Console:        true,
 		RaftPortOffset: -1000, RaftHeartbeatTimeout: time.Second, RaftElectionTimeout: time.Second,
 		RaftSnapshotThreshold: 8192, RaftWriteTimeout: 5 * time.Second, RaftTrailingLogs: 10240, RaftSnapshotInterval: 2 * time.Minute,
 	}
+}
+
+// HealthCheckAddrs is the address policy of health checks (valid after
+// Validate).
+func (c *Config) HealthCheckAddrs() addrpolicy.Policy {
+	p, _ := addrpolicy.Parse(c.HealthCheckDeny, c.HealthCheckAllow)
+	return p
 }
 
 // Limits returns the request limits.
@@ -289,6 +303,12 @@ func (c *Config) Validate() error {
 	if c.HealthCheckWorkers < 1 || c.HealthCheckWorkers > 4096 {
 		bad("health-check-workers", "%d is not in 1-4096", c.HealthCheckWorkers)
 	}
+	if _, err := addrpolicy.ParseList(c.HealthCheckDeny); err != nil {
+		bad("health-check-deny", "%v", err)
+	}
+	if _, err := addrpolicy.ParseList(c.HealthCheckAllow); err != nil {
+		bad("health-check-allow", "%v", err)
+	}
 	if c.AuthEnabled() {
 		switch {
 		case c.AuthTokenSecret != "" && len(c.AuthTokenSecret) < 32:
@@ -356,6 +376,8 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.HealthCheckTimeout, "health-check-timeout", c.HealthCheckTimeout, "timeout of one check (a cluster can set its own)")
 	fs.IntVar(&c.HealthCheckThreshold, "health-check-threshold", c.HealthCheckThreshold, "consecutive failures (successes) that mark an instance unhealthy (healthy again)")
 	fs.IntVar(&c.HealthCheckWorkers, "health-check-workers", c.HealthCheckWorkers, "most health checks in flight at once")
+	fs.StringVar(&c.HealthCheckDeny, "health-check-deny", c.HealthCheckDeny, "comma-separated CIDRs health checks never connect to (default: link-local and cloud metadata addresses; loopback is allowed unless listed)")
+	fs.StringVar(&c.HealthCheckAllow, "health-check-allow", c.HealthCheckAllow, "comma-separated CIDRs health checks may only connect to (empty: any address not denied)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for what the node keeps on disk (Raft log and snapshots, auth.json, generated token key)")
 	fs.Var(&c.Auth, "auth", "authenticate and authorize clients (default: on in a cluster, off standalone)")
 	fs.Lookup("auth").NoOptDefVal = "true"

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,6 +50,10 @@ func TestDefaultsValidate(t *testing.T) {
 	// Nacos checks persistent instances with TCP unless told otherwise.
 	if !c.HealthChecks || c.HealthCheckDefault != "TCP" {
 		t.Fatalf("health checks %v, default checker %q; want on, TCP", c.HealthChecks, c.HealthCheckDefault)
+	}
+	// Health checks never reach the metadata service, and reach loopback.
+	if hp := c.HealthCheckAddrs(); hp.Check(netip.MustParseAddr("169.254.169.254")) == nil || hp.Check(netip.MustParseAddr("127.0.0.1")) != nil {
+		t.Fatalf("default health check address policy %+v", hp)
 	}
 	l := c.Limits()
 	if l.MaxBodyBytes != 1<<20 || l.MaxNameLen != 255 || l.MaxMetadataKeys != 64 || l.MaxMetadataBytes != 16<<10 {
@@ -169,6 +174,8 @@ func TestLoadErrors(t *testing.T) {
 		{"retention vs verify", "", []string{"--tombstone-retention", "5s"}, nil, "twice verify-interval"},
 		{"body limit", "", []string{"--max-body-bytes", "10"}, nil, "max-body-bytes"},
 		{"name limit", "", []string{"--max-name-len", "0"}, nil, "limits"},
+		{"bad deny range", "", []string{"--health-check-deny", "169.254.0.0/16,metadata"}, nil, "health-check-deny"},
+		{"bad allow range", "", nil, map[string]string{"DISTRO_HEALTH_CHECK_ALLOW": "10.0.0.0/40"}, "health-check-allow"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/distro-registry/distro/internal/addrpolicy"
 	"github.com/distro-registry/distro/internal/clock"
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/registry"
@@ -43,12 +44,16 @@ type Config struct {
 	Jitter float64
 	// WriteTimeout bounds writing a changed state.
 	WriteTimeout time.Duration
+	// Addrs decides which addresses the default prober may connect to
+	// (addrpolicy.Default: no link-local or cloud metadata addresses).
+	Addrs addrpolicy.Policy
 }
 
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
 	return Config{Interval: 5 * time.Second, Timeout: 2 * time.Second, Threshold: 3, Workers: 32,
-		DefaultType: model.CheckNone, Tick: 100 * time.Millisecond, Jitter: 0.1, WriteTimeout: 5 * time.Second}
+		DefaultType: model.CheckNone, Tick: 100 * time.Millisecond, Jitter: 0.1, WriteTimeout: 5 * time.Second,
+		Addrs: addrpolicy.Default()}
 }
 
 // Ownership tells the checker which services this node is responsible for
@@ -116,10 +121,11 @@ type job struct {
 
 // New builds a checker writing through w. It subscribes to st's change
 // events and own's ownership changes: call it before the store is shared
-// and before the node starts. prober nil uses NewNetProber; reg may be nil.
+// and before the node starts. prober nil uses NewNetProber(cfg.Addrs); reg
+// may be nil.
 func New(cfg Config, st *store.Store, w registry.Writer, own Ownership, prober Prober, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) *Checker {
 	if prober == nil {
-		prober = NewNetProber()
+		prober = NewNetProber(cfg.Addrs)
 	}
 	if cfg.Workers < 1 {
 		cfg.Workers = 1

@@ -44,8 +44,13 @@
 // either its port or the cluster's checkPort. HTTP checks use a path
 // validated to be a plain absolute path, no proxy, no redirects followed
 // (a 3xx is judged by its code), a dialer that refuses any other address,
-// bounded response headers and at most MaxResponseBytes of body. Loopback
-// addresses are allowed (tests rely on them).
+// bounded response headers and at most MaxResponseBytes of body. Every
+// connection, TCP or HTTP, is also subject to the address policy
+// (Config.Addrs, internal/addrpolicy), decided on the address dialled
+// before any packet is sent: by default no link-local or cloud metadata
+// address, so that registering an instance cannot make the server probe
+// internal services. Loopback addresses are allowed by default (tests rely
+// on them).
 //
 // docs/health-checks.md describes the behaviour and its differences from
 // Nacos.

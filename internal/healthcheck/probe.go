@@ -7,11 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/distro-registry/distro/internal/addrpolicy"
 	"github.com/distro-registry/distro/internal/model"
 )
 
@@ -42,18 +45,31 @@ const MaxResponseBytes = 4 << 10
 
 // NetProber checks with TCP connects and HTTP GETs. It only ever connects to
 // the probe's own address: no proxy, no redirects followed, and the dialer
-// refuses any other address.
+// refuses any other address, and any address its policy refuses.
 type NetProber struct {
 	dialer net.Dialer
 	client *http.Client
+	policy addrpolicy.Policy
 }
 
 type targetKey struct{}
 
 // NewNetProber returns a prober with no connection reuse: every check
-// opens its own connection, as a health check should.
-func NewNetProber() *NetProber {
-	n := &NetProber{}
+// opens its own connection, as a health check should. It connects only to
+// addresses policy allows, checked on the address dialled (after a host
+// name is resolved), so a registered name cannot route around it.
+func NewNetProber(policy addrpolicy.Policy) *NetProber {
+	n := &NetProber{policy: policy}
+	n.dialer.ControlContext = func(_ context.Context, _, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("refusing to connect to %s: not an IP address", address)
+		}
+		if err := n.policy.Check(ap.Addr()); err != nil {
+			return fmt.Errorf("refusing to connect to %s: %w (--health-check-deny / --health-check-allow)", address, err)
+		}
+		return nil
+	}
 	tr := &http.Transport{
 		Proxy: nil, // never through a proxy from the environment
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distro-registry/distro/internal/addrpolicy"
 	"github.com/distro-registry/distro/internal/model"
 )
 
@@ -43,7 +44,7 @@ func probe(p *Probe) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
 	defer cancel()
-	return NewNetProber().Probe(ctx, p)
+	return NewNetProber(addrpolicy.Default()).Probe(ctx, p)
 }
 
 func TestTCPProbe(t *testing.T) {
@@ -95,7 +96,7 @@ func TestTCPProbeHonoursContext(t *testing.T) {
 	}
 	defer l.Close()
 	host, port := hostPort(t, l.Addr().String())
-	err = NewNetProber().Probe(ctx, &Probe{Host: host, Port: port, Check: model.HealthChecker{Type: model.CheckTCP}})
+	err = NewNetProber(addrpolicy.Default()).Probe(ctx, &Probe{Host: host, Port: port, Check: model.HealthChecker{Type: model.CheckTCP}})
 	if err == nil || time.Since(start) > 2*time.Second {
 		t.Fatalf("probe with an expired context: %v after %v", err, time.Since(start))
 	}
@@ -203,10 +204,72 @@ func TestHTTPProbeOnlyDialsTheInstance(t *testing.T) {
 	if proxied.Load() != 0 {
 		t.Fatal("the check went through the environment's proxy")
 	}
-	n := NewNetProber()
+	n := NewNetProber(addrpolicy.Default())
 	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
 	if resp, err := n.client.Do(req); err == nil {
 		resp.Body.Close()
 		t.Fatal("the transport dialed an address no probe named")
+	}
+}
+
+// TestProbeAddressPolicy: a probe never connects to an address the policy
+// refuses, whatever the check type, and the decision is made on the
+// address dialled, so a host name does not route around it. The default
+// policy refuses the cloud metadata service and allows loopback.
+func TestProbeAddressPolicy(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	_, port := hostPort(t, l.Addr().String())
+	tcp := model.HealthChecker{Type: model.CheckTCP}
+	get := model.HealthChecker{Type: model.CheckHTTP, Path: "/", ExpectedCode: 200}
+	run := func(p addrpolicy.Policy, host string, port int, c model.HealthChecker) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return NewNetProber(p).Probe(ctx, &Probe{Host: host, Port: port, Check: c})
+	}
+	def := addrpolicy.Default()
+	for _, c := range []model.HealthChecker{tcp, get} {
+		if err := run(def, "127.0.0.1", port, c); err != nil {
+			t.Fatalf("%s of loopback under the default policy: %v", c.Type, err)
+		}
+		// Refused before a packet is sent (the dialer's control hook runs
+		// before connect), so this touches no network.
+		if err := run(def, "169.254.169.254", 80, c); err == nil || !strings.Contains(err.Error(), "denied range 169.254.0.0/16") {
+			t.Fatalf("%s of the metadata address: %v", c.Type, err)
+		}
+	}
+	noLoopback, err := addrpolicy.Parse("127.0.0.0/8,::1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlyTen, _ := addrpolicy.Parse("", "10.0.0.0/8")
+	before := accepted.Load()
+	for _, host := range []string{"127.0.0.1", "localhost", "0.0.0.0"} {
+		for _, c := range []model.HealthChecker{tcp, get} {
+			if err := run(noLoopback, host, port, c); err == nil || !strings.Contains(err.Error(), "denied range") {
+				t.Errorf("%s of %s with loopback denied: %v", c.Type, host, err)
+			}
+			if err := run(onlyTen, host, port, c); err == nil || !strings.Contains(err.Error(), "no allowed range") {
+				t.Errorf("%s of %s with only 10/8 allowed: %v", c.Type, host, err)
+			}
+		}
+	}
+	if n := accepted.Load() - before; n != 0 {
+		t.Fatalf("the listener accepted %d connections the policy refuses", n)
 	}
 }

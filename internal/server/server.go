@@ -216,6 +216,7 @@ func (s *Server) startHealthChecks() {
 	hc := healthcheck.DefaultConfig()
 	hc.Interval, hc.Timeout, hc.Threshold = s.cfg.HealthCheckInterval, s.cfg.HealthCheckTimeout, s.cfg.HealthCheckThreshold
 	hc.Workers, hc.DefaultType = s.cfg.HealthCheckWorkers, strings.ToUpper(s.cfg.HealthCheckDefault)
+	hc.Addrs = s.cfg.HealthCheckAddrs()
 	if hc.DefaultType != model.CheckTCP {
 		hc.DefaultType = model.CheckNone
 	}
