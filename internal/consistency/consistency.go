@@ -19,7 +19,9 @@ type Router struct {
 	Store *store.Store
 	// CheckNamespace, if set, refuses writes into a namespace that was
 	// never created (Nacos's nacos.core.namespace.validation.enabled).
-	// Removals are always allowed, so old data can be cleaned up.
+	// Removals are always allowed, so old data can be cleaned up, and so
+	// are health check verdicts: they are the server's, about instances
+	// that exist (those of a deleted namespace are still served).
 	CheckNamespace func(namespace string) error
 }
 
@@ -53,7 +55,7 @@ func (r *Router) Persistent(op *registry.Op) bool {
 
 // Apply implements registry.Writer.
 func (r *Router) Apply(ctx context.Context, op *registry.Op) (registry.Result, error) {
-	if r.CheckNamespace != nil && op.Kind != registry.OpDeregister && op.Kind != registry.OpDeleteService {
+	if r.CheckNamespace != nil && op.Kind != registry.OpDeregister && op.Kind != registry.OpDeleteService && op.Kind != registry.OpSetHealth {
 		if err := r.CheckNamespace(op.Key.Namespace); err != nil {
 			return registry.Result{}, err
 		}

@@ -62,7 +62,6 @@ func benchNode(tb testing.TB, n int, withChecker bool) (*Checker, *clock.Fake, *
 // due checks.
 func BenchmarkSteadyStateCheck(b *testing.B) {
 	c, clk, _ := benchNode(b, 100_000, true)
-	ctx := context.Background()
 	var buf []job
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -70,7 +69,7 @@ func BenchmarkSteadyStateCheck(b *testing.B) {
 		clk.Advance(c.cfg.Tick)
 		buf = c.dispatch(buf[:0])
 		for range buf {
-			c.complete(ctx, <-c.jobs, nil)
+			c.complete(<-c.jobs, nil)
 		}
 		done += len(buf)
 	}

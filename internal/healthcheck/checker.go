@@ -82,9 +82,31 @@ type Checker struct {
 
 	jobs chan job
 
+	// pending holds the verdicts to write, the latest per target (under
+	// mu); the writer goroutine drains it, so a slow or failing write (a
+	// Raft without quorum) never holds up a check worker.
+	pending map[*target]verdictWrite
+	wake    chan struct{}
+
 	logLimit   *rate.Limiter
 	suppressed atomic.Int64
 }
+
+// verdictWrite is a verdict waiting to be written, with what its log line
+// says.
+type verdictWrite struct {
+	gen      uint64
+	healthy  bool
+	probe    Probe
+	failures int
+	probeErr error
+}
+
+// Retry delays of the writer after a failed write (doubling).
+const (
+	writeRetryMin = 500 * time.Millisecond
+	writeRetryMax = 10 * time.Second
+)
 
 // service is the checker's state for one owned service.
 type service struct {
@@ -135,6 +157,7 @@ func New(cfg Config, st *store.Store, w registry.Writer, own Ownership, prober P
 	}
 	c := &Checker{cfg: cfg, st: st, w: w, own: own, prober: prober, clk: clk, log: log,
 		services: make(map[model.ServiceKey]*service), jobs: make(chan job, cfg.Workers),
+		pending: make(map[*target]verdictWrite), wake: make(chan struct{}, 1),
 		logLimit: rate.NewLimiter(rate.Every(200*time.Millisecond), 20)}
 	c.m = newMetrics(reg, c)
 	st.OnChange(c.onChange)
@@ -166,6 +189,7 @@ func (c *Checker) Run(ctx context.Context) {
 	for i := 0; i < c.cfg.Workers; i++ {
 		wg.Go(func() { c.work(ctx) })
 	}
+	wg.Go(func() { c.writeLoop(ctx) })
 	t := c.clk.NewTicker(c.cfg.Tick)
 	defer func() {
 		t.Stop()
@@ -231,14 +255,14 @@ func (c *Checker) work(ctx context.Context) {
 				}
 				c.m.observe(j.probe.Check.Type, c.clk.Now().Sub(start), err)
 			}
-			c.complete(ctx, j, err)
+			c.complete(j, err)
 		}
 	}
 }
 
-// complete counts a result and writes the instance's health if the results
-// now contradict the stored state often enough.
-func (c *Checker) complete(ctx context.Context, j job, probeErr error) {
+// complete counts a result and, if the results now contradict the stored
+// state often enough, queues the instance's new health for the writer.
+func (c *Checker) complete(j job, probeErr error) {
 	t := j.t
 	recs, _ := c.records(t.svc, []model.InstanceKey{t.ik})
 	c.mu.Lock()
@@ -275,44 +299,126 @@ func (c *Checker) complete(ctx context.Context, j job, probeErr error) {
 	t.runs.add(probeErr == nil)
 	stored := rec.Kind == store.KindLive
 	healthy, write := verdict(stored, t.runs, threshold)
-	failures := t.runs.fail
+	if write {
+		// The latest verdict wins: one still waiting is replaced.
+		c.pending[t] = verdictWrite{gen: j.gen, healthy: healthy, probe: j.probe, failures: t.runs.fail, probeErr: probeErr}
+	} else {
+		// The results agree with the stored state again: a verdict still
+		// waiting is out of date.
+		delete(c.pending, t)
+	}
 	c.scheduleLocked(t, false)
 	c.mu.Unlock()
-	if !write || !c.own.Owns(t.svc) {
-		return
+	if write {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
-	in := *rec.Instance
-	in.Healthy = healthy
+}
+
+// writeLoop writes the pending verdicts, one at a time, until ctx ends.
+// After a failed write it keeps the verdict (unless a newer one replaced
+// it) and waits, doubling the wait up to writeRetryMax, so that a Raft
+// without quorum costs one timed-out write per wait, not one per check.
+func (c *Checker) writeLoop(ctx context.Context) {
+	retry := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+		}
+		for {
+			t, v, ok := c.nextVerdict()
+			if !ok {
+				break
+			}
+			err := c.writeVerdict(ctx, t, v)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				retry = 0
+				continue
+			}
+			c.mu.Lock()
+			if _, newer := c.pending[t]; !newer && c.lookupLocked(t.svc, t.ik) == t {
+				c.pending[t] = v
+			}
+			c.mu.Unlock()
+			retry = min(max(2*retry, writeRetryMin), writeRetryMax)
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.clk.After(retry):
+			}
+		}
+	}
+}
+
+// nextVerdict takes one pending verdict whose target is still current.
+func (c *Checker) nextVerdict() (*target, verdictWrite, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t, v := range c.pending {
+		delete(c.pending, t)
+		if c.lookupLocked(t.svc, t.ik) == t && t.gen == v.gen {
+			return t, v, true
+		}
+	}
+	return nil, verdictWrite{}, false
+}
+
+// writeVerdict records one verdict through the write path.
+func (c *Checker) writeVerdict(ctx context.Context, t *target, v verdictWrite) error {
+	if !c.own.Owns(t.svc) {
+		return nil // the new owner checks it
+	}
+	c.mu.Lock()
+	in := *t.inst
+	c.mu.Unlock()
+	in.Healthy = v.healthy
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.WriteTimeout)
 	defer cancel()
 	if _, err := c.w.Apply(wctx, &registry.Op{Kind: registry.OpSetHealth, Key: t.svc, Instance: in}); err != nil {
-		c.m.writeErrors.Inc()
-		c.log.Warn("health check: could not record the instance's health", "service", t.svc.String(), "instance", t.ik.String(), "error", err)
-		return
+		if ctx.Err() == nil {
+			c.m.writeErrors.Inc()
+			c.logLimited(slog.LevelWarn, "health check: could not record the instance's health (retried)",
+				"service", t.svc.String(), "instance", t.ik.String(), "error", err.Error())
+		}
+		return err
 	}
 	to := "unhealthy"
-	if healthy {
+	if v.healthy {
 		to = "healthy"
 	}
 	c.m.changes.WithLabelValues(to).Inc()
-	c.logChange(t, j.probe, to, failures, probeErr)
+	c.logChange(t, v.probe, to, v.failures, v.probeErr)
+	return nil
 }
 
-// logChange logs a state change, at most a burst of 20 and then 5 per
-// second; the lines let through say how many were left out before them.
+// logChange logs a state change.
 func (c *Checker) logChange(t *target, p Probe, to string, failures int, probeErr error) {
-	if !c.logLimit.AllowN(c.clk.Now(), 1) {
-		c.suppressed.Add(1)
-		return
-	}
 	attrs := []any{"service", t.svc.String(), "instance", t.ik.String(), "check", p.Check.Type, "target", p.Addr()}
 	if probeErr != nil {
 		attrs = append(attrs, "consecutive_failures", failures, "reason", probeErr.Error())
 	}
+	c.logLimited(slog.LevelInfo, fmt.Sprintf("health check: persistent instance is now %s", to), attrs...)
+}
+
+// logLimited logs at most a burst of 20 lines and then 5 per second (state
+// changes and write failures share the budget); the lines let through say
+// how many were left out before them.
+func (c *Checker) logLimited(level slog.Level, msg string, attrs ...any) {
+	if !c.logLimit.AllowN(c.clk.Now(), 1) {
+		c.suppressed.Add(1)
+		return
+	}
 	if n := c.suppressed.Swap(0); n > 0 {
 		attrs = append(attrs, "suppressed_lines", n)
 	}
-	c.log.Info(fmt.Sprintf("health check: persistent instance is now %s", to), attrs...)
+	c.log.Log(context.Background(), level, msg, attrs...)
 }
 
 // persistent reports whether r is an instance the server checks: present,
@@ -373,10 +479,12 @@ func (c *Checker) setProbeLocked(t *target, p Probe, interval time.Duration) {
 	}
 	t.gen++
 	t.probe, t.interval, t.runs = p, interval, runs{}
+	delete(c.pending, t) // a verdict of the old probe
 }
 
 func (c *Checker) removeTargetLocked(s *service, t *target) {
 	c.q.remove(t)
+	delete(c.pending, t)
 	if t.probe.Check.Type != model.CheckNone {
 		c.checked--
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -93,17 +94,29 @@ func (f *fakeProber) total() int {
 	return n
 }
 
-// countingWriter counts the writes that pass through it.
+// countingWriter counts the writes that pass through it. With stall set,
+// health writes hang until their context ends (a Raft without quorum);
+// with fail set they fail at once.
 type countingWriter struct {
 	registry.Writer
-	mu sync.Mutex
-	n  map[registry.OpKind]int
+	mu          sync.Mutex
+	n           map[registry.OpKind]int
+	stall, fail atomic.Bool
 }
 
 func (w *countingWriter) Apply(ctx context.Context, op *registry.Op) (registry.Result, error) {
 	w.mu.Lock()
 	w.n[op.Kind]++
 	w.mu.Unlock()
+	if op.Kind == registry.OpSetHealth {
+		if w.stall.Load() {
+			<-ctx.Done()
+			return registry.Result{}, fmt.Errorf("no quorum: %w", ctx.Err())
+		}
+		if w.fail.Load() {
+			return registry.Result{}, errors.New("no quorum")
+		}
+	}
 	return w.Writer.Apply(ctx, op)
 }
 
@@ -518,6 +531,87 @@ func TestStateChangeLogsAreRateLimited(t *testing.T) {
 		sleep(5 * time.Second)
 		if !strings.Contains(logs.String(), "suppressed_lines=") {
 			t.Fatalf("no line reports the suppressed ones:\n%s", logs.String())
+		}
+	})
+}
+
+// TestStalledWritesDoNotStallChecks: while verdict writes hang (a Raft
+// without quorum answers after WriteTimeout), checks keep their schedule on
+// a single worker, the waiting verdict is retried with growing pauses
+// rather than once per check, and it is written once writes work again.
+func TestStalledWritesDoNotStallChecks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Workers = 1
+		e := newEnv(t, cfg)
+		e.register(svcKey, persistentInstance("10.1.0.1", 3306))
+		e.register(svcKey, persistentInstance("10.1.0.2", 3306))
+		e.setCluster(svcKey, model.DefaultCluster, tcpCluster())
+		e.w.stall.Store(true)
+		e.prober.setDown("10.1.0.1:3306", true)
+		sleep(4 * time.Second) // three failures: a verdict is waiting, its write hangs
+		if e.w.count(registry.OpSetHealth) == 0 {
+			t.Fatal("no verdict write was attempted")
+		}
+		up, down := e.prober.count("10.1.0.2:3306"), e.prober.count("10.1.0.1:3306")
+		sleep(20 * time.Second)
+		if n := e.prober.count("10.1.0.2:3306") - up; n < 17 {
+			t.Fatalf("%d checks of a healthy instance in 20 intervals while a verdict write hung", n)
+		}
+		if n := e.prober.count("10.1.0.1:3306") - down; n < 17 {
+			t.Fatalf("%d checks of the down instance in 20 intervals while its verdict write hung", n)
+		}
+		// Each attempt hangs for WriteTimeout (5 s), then the writer waits
+		// 0.5, 1, 2 … s: about four attempts in 24 s, not one per check.
+		if n := e.w.count(registry.OpSetHealth); n > 5 {
+			t.Fatalf("%d write attempts of one verdict in 24 s", n)
+		}
+		if !e.healthy(svcKey, "10.1.0.1", 3306) {
+			t.Fatal("the verdict was stored although every write failed")
+		}
+		e.w.stall.Store(false)
+		sleep(writeRetryMax + 5*time.Second + time.Second)
+		if e.healthy(svcKey, "10.1.0.1", 3306) {
+			t.Fatal("the waiting verdict was not written once writes worked again")
+		}
+	})
+}
+
+// TestFailedWritesAreRetriedAndLogLimited: when every verdict write fails,
+// the writer backs off (a few attempts, not one per instance and check)
+// and the warnings share the state-change log budget.
+func TestFailedWritesAreRetriedAndLogLimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs testutil.SyncBuffer
+		e := newEnvLog(t, testConfig(), &logs)
+		e.w.fail.Store(true)
+		for i := range 100 {
+			ip := fmt.Sprintf("10.2.0.%d", i+1)
+			e.register(svcKey, persistentInstance(ip, 3306))
+			e.prober.setDown(ip+":3306", true)
+		}
+		e.setCluster(svcKey, model.DefaultCluster, tcpCluster())
+		sleep(30 * time.Second)
+		lines := strings.Count(logs.String(), "could not record the instance's health")
+		attempts := e.w.count(registry.OpSetHealth)
+		if attempts == 0 || attempts > 12 {
+			t.Fatalf("%d write attempts for 100 verdicts in 30 s of failures", attempts)
+		}
+		if lines == 0 || lines > attempts {
+			t.Fatalf("%d warning lines for %d failed writes", lines, attempts)
+		}
+		if got := promtest.ToFloat64(e.c.m.writeErrors); int(got) != attempts {
+			t.Fatalf("write_errors_total = %v, want %d", got, attempts)
+		}
+		e.w.fail.Store(false)
+		sleep(writeRetryMax + 2*time.Second)
+		for i := range 100 {
+			if e.healthy(svcKey, fmt.Sprintf("10.2.0.%d", i+1), 3306) {
+				t.Fatalf("instance %d not marked unhealthy once writes worked", i)
+			}
+		}
+		if n := strings.Count(logs.String(), "persistent instance is now unhealthy"); n > 21 {
+			t.Fatalf("%d state-change lines in one burst: the limit is 20 (then 5/s)", n)
 		}
 	})
 }

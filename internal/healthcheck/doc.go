@@ -33,7 +33,10 @@
 // stored state, so steady state costs no writes and a flapping instance
 // causes at most one write per Threshold checks. A change is written as a
 // registry.OpSetHealth through the node's Writer, the same write path (and
-// replication) every persistent write takes. In the Distro store an
+// replication) every persistent write takes. Workers never write: they
+// queue the verdict (the latest per target wins) for one writer goroutine,
+// which retries a failed write after a pause that doubles up to
+// writeRetryMax, so a Raft without quorum stalls no check. In the Distro store an
 // unhealthy verdict is a weak version (the checked version's stamp, kind
 // unhealthy) and a restore a renewal just above it, so a client write made
 // since the check always wins.

@@ -54,7 +54,7 @@ func newMetrics(reg prometheus.Registerer, c *Checker) *metrics {
 		late: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "late_total",
 			Help: "Checks started more than two scheduler ticks after they were due (the worker pool was busy)."}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "write_errors_total",
-			Help: "Health states that could not be written (retried at the next check)."}),
+			Help: "Health state writes that failed (retried after a pause)."}),
 	}
 	m.byType = map[string]typeMetrics{}
 	for _, typ := range []string{model.CheckTCP, model.CheckHTTP} {
