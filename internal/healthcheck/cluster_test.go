@@ -84,7 +84,7 @@ func newCheckedCluster(t *testing.T, n int) (*distrotest.Cluster, *probeLog) {
 	t.Helper()
 	pl := &probeLog{by: map[string]map[string]int{}, down: map[string]bool{}}
 	cfg := DefaultConfig()
-	cfg.Interval, cfg.Threshold = 500*time.Millisecond, 2
+	cfg.Interval, cfg.Threshold = checkInterval, 2
 	c := distrotest.NewCluster(t, n, distrotest.Options{Log: t.Output(), Attach: func(node *distrotest.Node) func(context.Context) {
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		hc := New(cfg, node.Store, node.Engine, node.Local, nodeProber{log: pl, node: node.Addr}, clock.Real{}, log, nil)
@@ -110,10 +110,9 @@ func waitEligible(t *testing.T, c *distrotest.Cluster, n int) {
 	})
 }
 
-// wantOwnersOnly checks that every service's instance was probed, and
-// only by the service's owner in node via's view.
-func wantOwnersOnly(t *testing.T, c *distrotest.Cluster, pl *probeLog, via string) {
-	t.Helper()
+// ownersOnly reports whether, in what pl recorded, every service's
+// instance was probed, and only by the service's owner in node via's view.
+func ownersOnly(c *distrotest.Cluster, pl *probeLog, via string) error {
 	got := pl.probers()
 	eng := c.Node(via).Engine
 	for i := 0; i < services; i++ {
@@ -121,7 +120,33 @@ func wantOwnersOnly(t *testing.T, c *distrotest.Cluster, pl *probeLog, via strin
 		addr := fmt.Sprintf("%s:%d", ip, port)
 		owner := eng.Owner(distrotest.Key(svcName(i)))
 		if !slices.Equal(got[addr], []string{owner}) {
-			t.Fatalf("%s (service %s) probed by %v, want only its owner %s", addr, svcName(i), got[addr], owner)
+			return fmt.Errorf("%s (service %s) probed by %v, want only its owner %s", addr, svcName(i), got[addr], owner)
+		}
+	}
+	return nil
+}
+
+// checkInterval is the check period of newCheckedCluster's checkers.
+const checkInterval = 500 * time.Millisecond
+
+// waitOwnersOnly waits until a window of probes shows every instance
+// probed by exactly its owner (ownersOnly): after a membership change the
+// old owners may still finish a check in flight, so each attempt forgets
+// what was probed before and watches a fresh window of three check
+// intervals, until a deadline. (Virtual time: the tests run in a synctest
+// bubble.)
+func waitOwnersOnly(t *testing.T, c *distrotest.Cluster, pl *probeLog, via string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pl.reset()
+		time.Sleep(3 * checkInterval)
+		err := ownersOnly(c, pl, via)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
 		}
 	}
 }
@@ -190,10 +215,7 @@ func TestOnlyTheOwnerChecks(t *testing.T) {
 			}
 			return nil
 		})
-		time.Sleep(2 * time.Second)
-		pl.reset()
-		time.Sleep(3 * time.Second)
-		wantOwnersOnly(t, c, pl, addrs[0])
+		waitOwnersOnly(t, c, pl, addrs[0])
 
 		// A verdict made by the owner reaches every node.
 		ip, port := instAddr(0)
@@ -216,10 +238,7 @@ func TestOnlyTheOwnerChecks(t *testing.T) {
 		if moved == 0 {
 			t.Fatal("no key moved to the new node; pick other names")
 		}
-		time.Sleep(2 * time.Second)
-		pl.reset()
-		time.Sleep(3 * time.Second)
-		wantOwnersOnly(t, c, pl, distrotest.Addr(4))
+		waitOwnersOnly(t, c, pl, distrotest.Addr(4))
 
 		// The owner of service 0 dies: a survivor takes over, keeps the
 		// verdict while the instance is down, and restores it when it is up.
@@ -239,10 +258,7 @@ func TestOnlyTheOwnerChecks(t *testing.T) {
 			}
 			return nil
 		})
-		time.Sleep(2 * time.Second)
-		pl.reset()
-		time.Sleep(3 * time.Second)
-		wantOwnersOnly(t, c, pl, survivors[0])
+		waitOwnersOnly(t, c, pl, survivors[0])
 		waitHealthEverywhere(t, c, 0, false)
 		pl.setDown(fmt.Sprintf("%s:%d", ip, port), false)
 		waitHealthEverywhere(t, c, 0, true)

@@ -79,7 +79,8 @@ func TestPortClosesAndReopens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go serveAccept(l)
+	var accepted atomic.Int32
+	go serveAccept(l, &accepted)
 	host, port := hostPort(t, l.Addr().String())
 	in := model.Instance{IP: host, Port: port, Cluster: model.DefaultCluster, Weight: 1, Healthy: true, Enabled: true}
 	ctx := context.Background()
@@ -92,34 +93,50 @@ func TestPortClosesAndReopens(t *testing.T) {
 		}
 	}
 	ik := in.Key()
-	time.Sleep(500 * time.Millisecond) // several checks of an open port
-	waitHealth(t, st, svcKey, ik, true)
+	// Several checks of the open port (threshold 2) leave it healthy.
+	waitChecks(t, &accepted, 4)
+	if ok, err := storedHealth(st, svcKey, ik); err != nil || !ok {
+		t.Fatalf("after %d passing checks: healthy %v, %v", accepted.Load(), ok, err)
+	}
 	l.Close()
 	waitHealth(t, st, svcKey, ik, false)
 	l = listenOn(t, port)
 	defer l.Close()
-	go serveAccept(l)
+	go serveAccept(l, &accepted)
 	waitHealth(t, st, svcKey, ik, true)
 }
 
-func serveAccept(l net.Listener) {
+func serveAccept(l net.Listener, accepted *atomic.Int32) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			return
 		}
+		accepted.Add(1)
 		c.Close()
 	}
+}
+
+// waitChecks waits until n checks reached the instance.
+func waitChecks(t *testing.T, checks *atomic.Int32, n int32) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if got := checks.Load(); got < n {
+			return fmt.Errorf("%d checks so far, want %d", got, n)
+		}
+		return nil
+	})
 }
 
 // TestHTTPCheckEndToEnd: an HTTP checker with a path and an expected code
 // follows what the instance's endpoint answers.
 func TestHTTPCheckEndToEnd(t *testing.T) {
 	st, local := realNode(t)
-	var status atomic.Int32
+	var status, hits atomic.Int32
 	status.Store(200)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
 		if r.Header.Get("X-Probe") != "1" {
 			w.WriteHeader(400)
 			return
@@ -145,8 +162,10 @@ func TestHTTPCheckEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
-	waitHealth(t, st, svcKey, in.Key(), true)
+	waitChecks(t, &hits, 4)
+	if ok, err := storedHealth(st, svcKey, in.Key()); err != nil || !ok {
+		t.Fatalf("after %d passing checks: healthy %v, %v", hits.Load(), ok, err)
+	}
 	status.Store(503)
 	waitHealth(t, st, svcKey, in.Key(), false)
 	status.Store(200)
