@@ -48,6 +48,9 @@ type Cluster interface {
 	Peers() []distro.PeerStatus
 	// Owner returns the member responsible for k in this node's view.
 	Owner(k model.ServiceKey) string
+	// ViewID identifies the member list owners are computed over: while
+	// it stays the same, so does every Owner answer.
+	ViewID() string
 }
 
 // Subscriber is one client subscribed to a service on this node.
@@ -128,6 +131,13 @@ type Console struct {
 	keysMu  sync.Mutex
 	keysRev uint64
 	keys    []model.ServiceKey
+
+	// owned caches the cluster page's services per owner for one store
+	// revision and view: computing it asks Owner of every key.
+	ownedMu   sync.Mutex
+	ownedRev  uint64
+	ownedView string
+	owned     map[string]int
 }
 
 // serviceKeys returns every service key, sorted; the slice is shared and
@@ -140,6 +150,33 @@ func (c *Console) serviceKeys() []model.ServiceKey {
 		c.keys, c.keysRev = c.cfg.Store.ServiceKeys(""), rev
 	}
 	return c.keys
+}
+
+// ownedCounts returns how many services each member owns (shared: do not
+// modify), computed again only when the store revision or the view
+// changed, so a cluster page polled every second by several tabs costs a
+// map lookup, not an owner computation per key.
+func (c *Console) ownedCounts() map[string]int {
+	rev := c.cfg.Store.Revision() // first, as in serviceKeys
+	view := ""
+	if c.cfg.Cluster != nil {
+		view = c.cfg.Cluster.ViewID()
+	}
+	c.ownedMu.Lock()
+	defer c.ownedMu.Unlock()
+	if c.owned != nil && c.ownedRev == rev && c.ownedView == view {
+		return c.owned
+	}
+	owned := map[string]int{}
+	for _, k := range c.serviceKeys() {
+		owner := c.self
+		if c.cfg.Cluster != nil {
+			owner = c.cfg.Cluster.Owner(k)
+		}
+		owned[owner]++
+	}
+	c.owned, c.ownedRev, c.ownedView = owned, rev, view
+	return owned
 }
 
 // New builds a console.

@@ -625,6 +625,23 @@ func TestClusterPage(t *testing.T) {
 	mustNotContain(t, r.body, ">a</a>")
 	// Overview counts members by state.
 	mustContain(t, e.get("/ui/").body, `<span class="big">1</span> <span class="badge bad">DOWN</span>`)
+
+	// Polls of the page do not ask for every key's owner again while
+	// neither the data nor the view changed.
+	e.get("/ui/cluster")
+	before := fc.owners.Load()
+	for range 5 {
+		e.get("/ui/cluster?h=1", "HX-Request", "true")
+	}
+	if n := fc.owners.Load() - before; n != 0 {
+		t.Fatalf("%d owner computations for 5 polls of an unchanged cluster", n)
+	}
+	e.register(key("p2"), model.Instance{IP: "10.0.0.1", Port: 1})
+	mustContain(t, e.get("/ui/cluster").body, `href="/ui/services?owner=`+url.QueryEscape(peer)+`">2<`, "4 services in all")
+	v2 := "v2"
+	fc.view.Store(&v2)
+	fc.owner = func(model.ServiceKey) string { return self } // the peer left the view
+	mustContain(t, e.get("/ui/cluster").body, `href="/ui/services?owner=`+url.QueryEscape(self)+`">4<`)
 }
 
 func TestSamplerAndCharts(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,16 +56,28 @@ func (w *recordingWriter) kinds() []registry.OpKind {
 	return out
 }
 
-// fakeCluster is a fixed cluster view.
+// fakeCluster is a fixed cluster view; it counts Owner calls.
 type fakeCluster struct {
 	members []member.MemberStatus
 	peers   []distro.PeerStatus
 	owner   func(model.ServiceKey) string
+	view    atomic.Pointer[string]
+	owners  atomic.Int64
 }
 
-func (f *fakeCluster) Members() []member.MemberStatus  { return f.members }
-func (f *fakeCluster) Peers() []distro.PeerStatus      { return f.peers }
-func (f *fakeCluster) Owner(k model.ServiceKey) string { return f.owner(k) }
+func (f *fakeCluster) Members() []member.MemberStatus { return f.members }
+func (f *fakeCluster) Peers() []distro.PeerStatus     { return f.peers }
+func (f *fakeCluster) Owner(k model.ServiceKey) string {
+	f.owners.Add(1)
+	return f.owner(k)
+}
+
+func (f *fakeCluster) ViewID() string {
+	if v := f.view.Load(); v != nil {
+		return *v
+	}
+	return "v1"
+}
 
 // fakeAuth has one user per name with a password equal to the name;
 // "reader" may read only services whose name starts with "pub", "writer"

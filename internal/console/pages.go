@@ -620,14 +620,9 @@ func (c *Console) cluster(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 	d := clusterData{Standalone: c.cfg.Cluster == nil}
 	now := c.cfg.Clock.Now()
-	owned := map[string]int{}
-	for _, k := range c.serviceKeys() {
-		d.Services++
-		owner := c.self
-		if c.cfg.Cluster != nil {
-			owner = c.cfg.Cluster.Owner(k)
-		}
-		owned[owner]++
+	owned := c.ownedCounts()
+	for _, n := range owned {
+		d.Services += n
 	}
 	var members []member.MemberStatus
 	peers := map[string]peerRow{}

@@ -138,3 +138,4 @@ type consoleCluster struct{ c *cluster }
 func (cc consoleCluster) Members() []member.MemberStatus  { return cc.c.health.Snapshot() }
 func (cc consoleCluster) Peers() []distro.PeerStatus      { return cc.c.engine.PeerStatuses() }
 func (cc consoleCluster) Owner(k model.ServiceKey) string { return cc.c.engine.Owner(k) }
+func (cc consoleCluster) ViewID() string                  { return cc.c.engine.View().ID() }
