@@ -123,6 +123,10 @@ type Config struct {
 	// ConsoleEdit lets the console change the registry when client
 	// authentication is off (with auth on, users' permissions decide).
 	ConsoleEdit bool `yaml:"console-edit"`
+	// ConsoleAllowedHosts are the host names (comma-separated) the console
+	// answers under besides IP addresses and localhost, while it is open
+	// for edits without auth (a DNS rebinding defence).
+	ConsoleAllowedHosts string `yaml:"console-allowed-hosts"`
 	// RaftPortOffset places the Raft port at Port+RaftPortOffset (Nacos's
 	// JRaft port is 7848 = 8848 - 1000).
 	RaftPortOffset int `yaml:"raft-port-offset"`
@@ -388,6 +392,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.AuthMetrics, "auth-metrics", c.AuthMetrics, "require a global admin for /metrics")
 	fs.BoolVar(&c.Console, "console", c.Console, "serve the web console at /ui/ and /nacos/")
 	fs.BoolVar(&c.ConsoleEdit, "console-edit", c.ConsoleEdit, "allow changes from the web console while client auth is off (default read-only)")
+	fs.StringVar(&c.ConsoleAllowedHosts, "console-allowed-hosts", c.ConsoleAllowedHosts, "with --console-edit and auth off: host names (comma-separated) the console answers under besides IP addresses and localhost")
 	fs.IntVar(&c.RaftPortOffset, "raft-port-offset", c.RaftPortOffset, "Raft port = port + offset (cluster mode)")
 	fs.DurationVar(&c.RaftHeartbeatTimeout, "raft-heartbeat-timeout", c.RaftHeartbeatTimeout, "Raft follower timeout before an election; the leader steps down after half of it without a quorum")
 	fs.DurationVar(&c.RaftElectionTimeout, "raft-election-timeout", c.RaftElectionTimeout, "Raft candidate timeout")

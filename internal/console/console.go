@@ -10,7 +10,9 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -102,6 +104,15 @@ type Config struct {
 	DefaultCheck string
 	// Counters feeds the rate charts; nil leaves them empty.
 	Counters func() Counters
+	// CheckHost makes the console answer only requests whose Host is an IP
+	// address, localhost or one of AllowedHosts. The server sets it while
+	// anyone may change the registry from the console (auth off,
+	// --console-edit): a DNS rebinding attack (a page of another site
+	// whose name is re-pointed at this node) is same-origin with the
+	// console and would pass the cross-origin check; its Host header
+	// still names the other site.
+	CheckHost    bool
+	AllowedHosts []string
 	// Version is shown in the footer.
 	Version string
 	Clock   clock.Clock
@@ -330,6 +341,12 @@ func (c *Console) cacheStatic(h http.Handler) http.Handler {
 // methods, and the login check.
 func (c *Console) handler(base string, h func(http.ResponseWriter, *http.Request, *request)) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.cfg.CheckHost && !c.hostAllowed(r.Host) {
+			c.fail(w, r, http.StatusForbidden, "This console answers only requests addressed to an IP address, localhost or a "+
+				"name given with --console-allowed-hosts (it may change the registry without a login, and a foreign "+
+				"host name can be a DNS rebinding attack).")
+			return
+		}
 		req := &request{base: base, live: r.Header.Get("HX-Request") == "true" && r.URL.Query().Has("h")}
 		if c.auth.Enabled() && !strings.HasSuffix(r.URL.Path, "/login") {
 			user, ok := c.authenticate(r)
@@ -342,6 +359,29 @@ func (c *Console) handler(base string, h func(http.ResponseWriter, *http.Request
 		h(w, r, req)
 	})
 	return c.secure(c.csrf.Handler(inner))
+}
+
+// hostAllowed reports whether a Host header names this node in a way
+// DNS rebinding cannot: an IP address (no name to re-point), localhost, or
+// a name the operator listed.
+func (c *Console) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	for _, h := range c.cfg.AllowedHosts {
+		if strings.EqualFold(host, strings.TrimSuffix(strings.TrimSpace(h), ".")) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Console) authenticate(r *http.Request) (Principal, bool) {

@@ -3,8 +3,10 @@ package console
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -746,5 +748,50 @@ func TestServiceListPollShortcut(t *testing.T) {
 	r := e.get(poll, "HX-Request", "true")
 	if r.Code != http.StatusOK || !strings.Contains(r.body, ">b</a>") {
 		t.Fatalf("poll after a new service = %d:\n%s", r.Code, r.body)
+	}
+}
+
+// TestHostCheck: a console anyone may change (CheckHost) answers only
+// requests addressed to an IP address, localhost or a listed name; a
+// foreign name (a DNS rebinding page) is refused, for reads and changes.
+func TestHostCheck(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CheckHost, c.AllowedHosts = true, []string{"Registry.Internal."} })
+	e.register(key("svc"), model.Instance{IP: "10.0.0.1", Port: 8080})
+	writes := len(e.w.kinds())
+	send := func(method, host string) int {
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader(instanceForm(key("svc"), "10.0.0.1", "8080", "enabled", "false").Encode())
+		}
+		req := httptest.NewRequest(method, "http://"+host+"/ui/instance/enabled", body)
+		if method == http.MethodGet {
+			req = httptest.NewRequest(method, "http://"+host+"/ui/services", nil)
+		} else {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "same-origin") // same-origin with the rebinding page
+			req.Header.Set("Origin", "http://"+host)
+		}
+		return e.do(req).Code
+	}
+	for host, ok := range map[string]bool{
+		"127.0.0.1:8848": true, "[::1]:8848": true, "10.1.2.3": true, "localhost:8848": true, "LOCALHOST.": true,
+		"registry.internal:8848": true, "evil.example:8848": false, "127.0.0.1.nip.io:8848": false, "registry.internal.evil.example": false,
+	} {
+		if code := send(http.MethodGet, host); (code == http.StatusOK) != ok || !ok && code != http.StatusForbidden {
+			t.Errorf("GET with Host %s = %d, want allowed %v", host, code, ok)
+		}
+		if !ok {
+			if code := send(http.MethodPost, host); code != http.StatusForbidden {
+				t.Errorf("POST with Host %s = %d, want 403", host, code)
+			}
+		}
+	}
+	if got := e.w.kinds(); len(got) != writes {
+		t.Fatalf("a refused request wrote: %v", got[writes:])
+	}
+	// Without the check (auth on, or a read-only console) any host is served.
+	e2 := newEnv(t, nil)
+	if r := e2.do(httptest.NewRequest(http.MethodGet, "http://evil.example/ui/services", nil)); r.Code != http.StatusOK {
+		t.Fatalf("without CheckHost: %d", r.Code)
 	}
 }

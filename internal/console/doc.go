@@ -17,7 +17,8 @@
 // service deletion) are registry.Ops handed to the same registry.Writer the
 // client APIs use: in a cluster they go to the owner and replicate like any
 // client write. Without client authentication the console is read-only
-// unless distrod runs with --console-edit; an Authenticator adds a login
+// unless distrod runs with --console-edit (and then answers only Hosts
+// that DNS rebinding cannot fake: Config.CheckHost); an Authenticator adds a login
 // page and per-service permissions. Unsafe requests must be same-origin
 // (http.CrossOriginProtection), every page sends a strict
 // Content-Security-Policy (no inline script or style), and everything shown

@@ -54,6 +54,16 @@ func (s *Server) mountConsole() error {
 	if s.cfg.HealthChecks {
 		cfg.DefaultCheck = strings.ToUpper(s.cfg.HealthCheckDefault)
 	}
+	if s.cfg.ConsoleEdit && s.auth == nil {
+		// Anyone may change the registry from the console: answer only
+		// hosts DNS rebinding cannot fake.
+		cfg.CheckHost = true
+		for _, h := range strings.Split(s.cfg.ConsoleAllowedHosts, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				cfg.AllowedHosts = append(cfg.AllowedHosts, h)
+			}
+		}
+	}
 	if s.cluster != nil {
 		cfg.Cluster = consoleCluster{s.cluster}
 	}
