@@ -121,6 +121,15 @@ type User struct {
 	Username string `json:"username"`
 }
 
+// RoleBinding and Permission look like auth.RoleBinding and
+// auth.Permission, on purpose not the same types: these are the wire
+// shapes of the Nacos auth API (what any Nacos server answers), those the
+// server's stored state, and the two may drift apart (the server already
+// answers roles with a type of its own). The client library uses only the
+// standard library, and importing internal/auth would hand bcrypt, JWT and
+// the auth store to every program built on it. TestWireShapes checks that
+// the JSON of both agrees.
+
 // RoleBinding is a role given to a user.
 type RoleBinding struct {
 	Role     string `json:"role"`
