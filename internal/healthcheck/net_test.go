@@ -106,6 +106,8 @@ func TestPortClosesAndReopens(t *testing.T) {
 	waitHealth(t, st, svcKey, ik, true)
 }
 
+// serveAccept counts and closes the connections l accepts, each after a
+// minimal HTTP 200 answer (so that TCP and HTTP checks of it pass).
 func serveAccept(l net.Listener, accepted *atomic.Int32) {
 	for {
 		c, err := l.Accept()
@@ -113,6 +115,7 @@ func serveAccept(l net.Listener, accepted *atomic.Int32) {
 			return
 		}
 		accepted.Add(1)
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
 		c.Close()
 	}
 }

@@ -47,23 +47,22 @@ func probe(p *Probe) error {
 	return NewNetProber(addrpolicy.Default()).Probe(ctx, p)
 }
 
-func TestTCPProbe(t *testing.T) {
+// acceptingListener is a loopback listener served by serveAccept until the
+// test ends; accepted counts its connections.
+func acceptingListener(t *testing.T) (l net.Listener, accepted *atomic.Int32) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
+	t.Cleanup(func() { l.Close() })
+	accepted = new(atomic.Int32)
+	go serveAccept(l, accepted)
+	return l, accepted
+}
+
+func TestTCPProbe(t *testing.T) {
+	l, accepted := acceptingListener(t)
 	host, port := hostPort(t, l.Addr().String())
 	tcp := model.HealthChecker{Type: model.CheckTCP}
 	if err := probe(&Probe{Host: host, Port: port, Check: tcp}); err != nil {
@@ -217,23 +216,7 @@ func TestHTTPProbeOnlyDialsTheInstance(t *testing.T) {
 // address dialled, so a host name does not route around it. The default
 // policy refuses the cloud metadata service and allows loopback.
 func TestProbeAddressPolicy(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-			c.Close()
-		}
-	}()
+	l, accepted := acceptingListener(t)
 	_, port := hostPort(t, l.Addr().String())
 	tcp := model.HealthChecker{Type: model.CheckTCP}
 	get := model.HealthChecker{Type: model.CheckHTTP, Path: "/", ExpectedCode: 200}
