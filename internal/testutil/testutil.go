@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -58,36 +59,52 @@ func Distrod(t testing.TB) string {
 	return binPath
 }
 
+// Ports are picked from [portLow, portHigh), below the Linux ephemeral range
+// (32768+): an outgoing connection of any process takes its local port from
+// that range, so a port picked there can be taken between a node's kill and
+// its restart (seen in CI: "bind: address already in use" on restart).
+const (
+	portLow  = 21000 // P-1000 stays >= 20000
+	portHigh = 31000 // P+1001 stays < 32768
+)
+
+var (
+	portMu   sync.Mutex
+	reserved = map[int]bool{} // every port handed out by this test binary
+)
+
 // FreePort returns an HTTP port p on 127.0.0.1 such that p, p+1000,
 // p+1001 and p-1000 (the client gRPC, cluster and Raft ports) are all free
-// right now.
+// right now and none was handed out before by this test binary.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for i := 0; i < 200; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if p+1001 > 65535 || p-1000 < 1024 {
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 500 {
+		p := portLow + rand.IntN(portHigh-portLow)
+		set := []int{p, p + 1000, p + 1001, p - 1000}
+		if slices.ContainsFunc(set, func(q int) bool { return reserved[q] }) || !canBind(set) {
 			continue
 		}
-		ok := true
-		for _, q := range []int{p + 1000, p + 1001, p - 1000} {
-			l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
-			if err != nil {
-				ok = false
-				break
-			}
-			l2.Close()
+		for _, q := range set {
+			reserved[q] = true
 		}
-		if ok {
-			return p
-		}
+		return p
 	}
-	t.Fatal("no free port triple found")
+	t.Fatal("no free port set p, p+1000, p+1001, p-1000 found on 127.0.0.1")
 	return 0
+}
+
+// canBind reports whether every port can be listened on (TCP) right now.
+func canBind(ports []int) bool {
+	for _, q := range ports {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	return true
 }
 
 // Node is one distrod process.
