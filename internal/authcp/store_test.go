@@ -16,7 +16,6 @@ import (
 	"github.com/distro-registry/distro/internal/auth"
 	"github.com/distro-registry/distro/internal/authcp"
 	"github.com/distro-registry/distro/internal/hlc"
-	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/raftcp"
 	"github.com/distro-registry/distro/internal/raftcp/raftcptest"
 	"github.com/distro-registry/distro/internal/registry"
@@ -51,7 +50,7 @@ func cmd(t testing.TB, c auth.Change) []byte {
 // fsm is a bare state machine with the auth extension.
 func fsm(t testing.TB) (*raftcp.FSM, *authcp.Store) {
 	s := authcp.New()
-	f := raftcp.NewFSM(store.New("n", hlc.New(nil)), model.DefaultLimits(), discard())
+	f := raftcp.NewFSM(store.New("n", hlc.New(nil)), discard())
 	if err := f.Register(authcp.Name, s.Extension()); err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +118,11 @@ func TestFSMExtension(t *testing.T) {
 	}
 
 	// A snapshot with an invalid auth state is refused and changes nothing.
-	if _, _, _, exts, err := raftcp.ReadSnapshot(bytes.NewReader(snaps[0]), model.DefaultLimits()); err != nil || len(exts[authcp.Name]) == 0 {
+	if _, _, _, exts, err := raftcp.ReadSnapshot(bytes.NewReader(snaps[0])); err != nil || len(exts[authcp.Name]) == 0 {
 		t.Fatalf("snapshot has no auth state: %v", err)
 	}
 	for _, bad := range []string{`{"version":1,"users":[{"username":"u u","hash":"$2a$04$x"}]}`, `{"version":2}`, `not json`, ``} {
-		fb := raftcp.NewFSM(store.New("n", hlc.New(nil)), model.DefaultLimits(), discard())
+		fb := raftcp.NewFSM(store.New("n", hlc.New(nil)), discard())
 		_ = fb.Register(authcp.Name, fixedState(bad))
 		if err := f2.Restore(io.NopCloser(bytes.NewReader(snapshot(t, fb)))); err == nil {
 			t.Fatalf("snapshot with auth state %q restored", bad)
@@ -134,7 +133,7 @@ func TestFSMExtension(t *testing.T) {
 	}
 
 	// A snapshot without auth state (an older release's) restores empty.
-	bare := raftcp.NewFSM(store.New("n", hlc.New(nil)), model.DefaultLimits(), discard())
+	bare := raftcp.NewFSM(store.New("n", hlc.New(nil)), discard())
 	if err := f2.Restore(io.NopCloser(bytes.NewReader(snapshot(t, bare)))); err != nil || len(s2.State().Users) != 0 {
 		t.Fatalf("restore without auth state: %v %+v", err, s2.State())
 	}

@@ -276,6 +276,10 @@ func (c *Config) Validate() error {
 	if c.MaxNameLen < 1 || c.MaxMetadataKeys < 0 || c.MaxMetadataBytes < 0 {
 		bad("limits", "must be positive")
 	}
+	if pl := model.ProtocolLimits(); c.MaxNameLen > pl.MaxNameLen || c.MaxMetadataKeys > pl.MaxMetadataKeys || c.MaxMetadataBytes > pl.MaxMetadataBytes {
+		bad("limits", "max-name-len, max-metadata-keys and max-metadata-bytes may be at most %d, %d and %d (the protocol's fixed maxima)",
+			pl.MaxNameLen, pl.MaxMetadataKeys, pl.MaxMetadataBytes)
+	}
 	if c.ExpireMaxFraction < 0 || c.ExpireMaxFraction > 1 {
 		bad("expire-max-fraction", "%v is not in 0-1", c.ExpireMaxFraction)
 	}

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -164,6 +165,28 @@ func (m *ServiceMeta) Cluster(name, defaultCheck string) ClusterMeta {
 		}
 	}
 	return DefaultClusterMeta(defaultCheck)
+}
+
+// WithCluster returns the settings m would have with cluster name's set
+// to c, and whether that changes anything; m (nil: the service has no
+// settings yet, so the defaults) is not modified. A new cluster beyond
+// MaxClusterSettings is an error wrapping ErrInvalid (HTTP 400).
+func (m *ServiceMeta) WithCluster(name string, c ClusterMeta) (ServiceMeta, bool, error) {
+	next := ServiceMeta{Selector: Selector{Type: "none"}}
+	if m != nil {
+		next = *m
+	}
+	if cur, ok := next.Clusters[name]; ok && cur.Equal(&c) {
+		return next, false, nil
+	} else if !ok && len(next.Clusters) >= MaxClusterSettings {
+		return next, false, invalidf("the service already has settings for %d clusters; the limit is %d", len(next.Clusters), MaxClusterSettings)
+	}
+	clusters := make(map[string]ClusterMeta, len(next.Clusters)+1)
+	maps.Copy(clusters, next.Clusters)
+	c.Metadata = maps.Clone(c.Metadata)
+	clusters[name] = c
+	next.Clusters = clusters
+	return next, true, nil
 }
 
 // SortedKeys returns the map's keys in order; used wherever output or

@@ -30,6 +30,16 @@ func DefaultLimits() Limits {
 	return Limits{MaxNameLen: 255, MaxMetadataKeys: 64, MaxMetadataBytes: 16 << 10, MaxBodyBytes: 1 << 20}
 }
 
+// ProtocolLimits are the fixed maxima of replicated data: the largest
+// values a configuration may set (config refuses more), and the only
+// limits a replicated state machine decodes with. A configurable limit is
+// an entry point's policy; applied to a log or a snapshot it would make
+// nodes with different settings diverge, and a node restarted with lower
+// limits drop data it had accepted.
+func ProtocolLimits() Limits {
+	return Limits{MaxNameLen: 1024, MaxMetadataKeys: 1024, MaxMetadataBytes: 256 << 10, MaxBodyBytes: 64 << 20}
+}
+
 // ErrInvalid is wrapped by every validation error, so callers can map any of
 // them to HTTP 400 / INVALID_PARAM with errors.Is.
 var ErrInvalid = errors.New("invalid parameter")

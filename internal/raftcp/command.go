@@ -91,9 +91,14 @@ func validateKV(table, key string, value []byte) error {
 }
 
 // DecodeCommand decodes and validates one log entry. Every field is
-// checked with the rules client input gets, so a corrupt or hostile entry
-// is refused instead of reaching the store.
-func DecodeCommand(b []byte, l model.Limits) (*Command, error) {
+// checked with the rules client input gets, bounded by the protocol's
+// fixed maxima (model.ProtocolLimits), never by this node's configurable
+// limits: those are the entry points' policy, checked before a command is
+// proposed. So every node decides alike whatever its configuration, and a
+// node restarted with lower limits keeps what it had applied; a corrupt
+// or hostile entry is still refused instead of reaching the store.
+func DecodeCommand(b []byte) (*Command, error) {
+	l := model.ProtocolLimits()
 	if len(b) > MaxCommandBytes {
 		return nil, fmt.Errorf("%w: command of %d bytes", model.ErrInvalid, len(b))
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/distro-registry/distro/internal/hlc"
-	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/raftcp"
 	"github.com/distro-registry/distro/internal/raftcp/raftcptest"
 	"github.com/distro-registry/distro/internal/registry"
@@ -64,7 +63,7 @@ func (c *counter) Restore(state []byte) (func(), error) {
 // snapshot that holds none.
 func TestExtension(t *testing.T) {
 	st := store.New("n", hlc.New(nil))
-	f := raftcp.NewFSM(st, model.DefaultLimits(), discard())
+	f := raftcp.NewFSM(st, discard())
 	c := &counter{}
 	if err := f.Register("counter", c); err != nil {
 		t.Fatal(err)
@@ -107,13 +106,13 @@ func TestExtension(t *testing.T) {
 	}
 	snap := func(f *raftcp.FSM) []byte { return raftcptest.Snapshot(t, f) }
 	full := snap(f)
-	if _, _, _, exts, err := raftcp.ReadSnapshot(bytes.NewReader(full), model.DefaultLimits()); err != nil || string(exts["counter"]) != "5" {
+	if _, _, _, exts, err := raftcp.ReadSnapshot(bytes.NewReader(full)); err != nil || string(exts["counter"]) != "5" {
 		t.Fatalf("snapshot extensions %q %v", exts, err)
 	}
 
 	// Restore into a fresh machine.
 	c2 := &counter{}
-	f2 := raftcp.NewFSM(store.New("n", hlc.New(nil)), model.DefaultLimits(), discard())
+	f2 := raftcp.NewFSM(store.New("n", hlc.New(nil)), discard())
 	_ = f2.Register("counter", c2)
 	if err := f2.Restore(io.NopCloser(bytes.NewReader(full))); err != nil || c2.get() != 5 {
 		t.Fatalf("restored sum %d: %v", c2.get(), err)
@@ -121,7 +120,7 @@ func TestExtension(t *testing.T) {
 
 	// A snapshot without the extension's state (written before it
 	// existed) restarts it empty.
-	bare := raftcp.NewFSM(store.New("n", hlc.New(nil)), model.DefaultLimits(), discard())
+	bare := raftcp.NewFSM(store.New("n", hlc.New(nil)), discard())
 	old := snap(bare)
 	if err := f2.Restore(io.NopCloser(bytes.NewReader(old))); err != nil || c2.get() != 0 {
 		t.Fatalf("restore of a snapshot without the extension: sum %d, %v", c2.get(), err)
@@ -129,12 +128,12 @@ func TestExtension(t *testing.T) {
 
 	// A snapshot whose extension state is invalid changes nothing at all.
 	bad := &counter{}
-	fb := raftcp.NewFSM(store.New("n", hlc.New(nil)), model.DefaultLimits(), discard())
+	fb := raftcp.NewFSM(store.New("n", hlc.New(nil)), discard())
 	_ = fb.Register("counter", badState{bad})
 	corrupt := snap(fb)
 	st3 := store.New("n", hlc.New(nil))
 	c3 := &counter{}
-	f3 := raftcp.NewFSM(st3, model.DefaultLimits(), discard())
+	f3 := raftcp.NewFSM(st3, discard())
 	_ = f3.Register("counter", c3)
 	if err := f3.Restore(io.NopCloser(bytes.NewReader(full))); err != nil {
 		t.Fatal(err)

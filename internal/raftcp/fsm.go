@@ -35,7 +35,6 @@ var (
 // concurrently.
 type FSM struct {
 	st  *store.Store
-	lim model.Limits
 	log *slog.Logger
 
 	mu     sync.RWMutex
@@ -51,9 +50,11 @@ type FSM struct {
 	appliedCh chan struct{}
 }
 
-// NewFSM returns an empty state machine over st.
-func NewFSM(st *store.Store, lim model.Limits, log *slog.Logger) *FSM {
-	return &FSM{st: st, lim: lim, log: log, tables: map[string]map[string][]byte{}, exts: map[string]Extension{},
+// NewFSM returns an empty state machine over st. It has no configurable
+// limits: entries and snapshots are decoded with the protocol's fixed
+// maxima (see DecodeCommand).
+func NewFSM(st *store.Store, log *slog.Logger) *FSM {
+	return &FSM{st: st, log: log, tables: map[string]map[string][]byte{}, exts: map[string]Extension{},
 		appliedCh: make(chan struct{})}
 }
 
@@ -106,7 +107,7 @@ type Result struct {
 // Apply implements raft.FSM.
 func (f *FSM) Apply(l *raft.Log) any {
 	defer f.setApplied(l.Index)
-	cmd, err := DecodeCommand(l.Data, f.lim)
+	cmd, err := DecodeCommand(l.Data)
 	if err != nil {
 		// Every node refuses the same bytes the same way, so skipping the
 		// entry keeps the replicas equal.
@@ -213,23 +214,13 @@ func (f *FSM) applyOp(op *registry.Op) error {
 			}
 			p.SetSettings(&m)
 		case registry.OpUpdateCluster:
-			next := model.ServiceMeta{Selector: model.Selector{Type: "none"}}
-			if cur := p.Settings(); cur != nil {
-				next = *cur
+			next, changed, err := p.Settings().WithCluster(op.ClusterName, op.Cluster)
+			if err != nil {
+				return fmt.Errorf("service %s: %w", op.Key.Grouped(), err)
 			}
-			if cur, ok := next.Clusters[op.ClusterName]; ok && cur.Equal(&op.Cluster) {
-				return nil
-			} else if !ok && len(next.Clusters) >= model.MaxClusterSettings {
-				return registry.Errorf(http.StatusBadRequest, "service %s already has settings for %d clusters; the limit is %d",
-					op.Key.Grouped(), len(next.Clusters), model.MaxClusterSettings)
+			if changed {
+				p.SetSettings(&next)
 			}
-			clusters := make(map[string]model.ClusterMeta, len(next.Clusters)+1)
-			maps.Copy(clusters, next.Clusters)
-			c := op.Cluster
-			c.Metadata = maps.Clone(c.Metadata)
-			clusters[op.ClusterName] = c
-			next.Clusters = clusters
-			p.SetSettings(&next)
 		case registry.OpSetHealth:
 			// A health check verdict: absent instances are left alone (a
 			// stale verdict that raced with a deregistration is harmless).
@@ -367,7 +358,7 @@ func (s *fsmSnapshot) Release() {}
 // before anything changes: a corrupt snapshot leaves the state as it was.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	applied, services, tables, exts, err := ReadSnapshot(rc, f.lim)
+	applied, services, tables, exts, err := ReadSnapshot(rc)
 	if err != nil {
 		return err
 	}
@@ -413,9 +404,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 
 // ReadSnapshot decodes and validates a snapshot file (tests and tools use
 // it too). exts holds the extensions' encoded states, by name; they are
-// validated by the extensions themselves (Extension.Restore).
-func ReadSnapshot(r io.Reader, lim model.Limits) (applied uint64, services []store.PersistentService, tables map[string]map[string][]byte,
+// validated by the extensions themselves (Extension.Restore). Like log
+// entries, items are checked against the protocol's fixed maxima only: a
+// snapshot never fails because of this node's configurable limits.
+func ReadSnapshot(r io.Reader) (applied uint64, services []store.PersistentService, tables map[string]map[string][]byte,
 	exts map[string][]byte, err error) {
+	lim := model.ProtocolLimits()
 	br := bufio.NewReaderSize(r, 256<<10)
 	m := make([]byte, len(snapshotMagic))
 	if _, err := io.ReadFull(br, m); err != nil || string(m) != snapshotMagic {

@@ -59,7 +59,6 @@ type Config struct {
 	// CatchUpSlack: a non-voter within this many entries of the leader's
 	// commit index is promoted to voter.
 	CatchUpSlack uint64
-	Limits       model.Limits
 	Logger       *slog.Logger
 	// Extensions are state machines riding the log (by name), registered
 	// before Raft replays anything.
@@ -73,7 +72,7 @@ func DefaultConfig(self, dataDir string) Config {
 	return Config{Self: self, DataDir: dataDir, Bind: "0.0.0.0", PortOffset: -1000,
 		HeartbeatTimeout: time.Second, ElectionTimeout: time.Second, SnapshotThreshold: 8192,
 		SnapshotInterval: 2 * time.Minute, TrailingLogs: 10240, WriteTimeout: 5 * time.Second,
-		StartupGrace: 15 * time.Second, CatchUpSlack: 1024, Limits: model.DefaultLimits()}
+		StartupGrace: 15 * time.Second, CatchUpSlack: 1024}
 }
 
 // Caller sends control calls to peers over the authenticated cluster
@@ -134,7 +133,7 @@ func Open(cfg Config, st *store.Store, caller Caller) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, caller: caller, log: cfg.Logger.With("component", "raft"), start: time.Now(),
 		absent: map[raft.ServerID]time.Time{}, stopped: make(chan struct{})}
-	n.fsm = NewFSM(st, cfg.Limits, n.log)
+	n.fsm = NewFSM(st, n.log)
 	for name, e := range cfg.Extensions {
 		if err := n.fsm.Register(name, e); err != nil {
 			return nil, err
@@ -745,7 +744,7 @@ func (n *Node) HandleApply(ctx context.Context, req *clusterpb.RaftApply) *clust
 	if !n.IsLeader() {
 		return &clusterpb.RaftApplyReply{Status: http.StatusServiceUnavailable, Message: "not the Raft leader", Leader: n.Leader()}
 	}
-	if _, err := DecodeCommand(req.GetCommand(), n.cfg.Limits); err != nil {
+	if _, err := DecodeCommand(req.GetCommand()); err != nil {
 		return &clusterpb.RaftApplyReply{Status: http.StatusBadRequest, Message: err.Error()}
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.WriteTimeout)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -241,63 +242,89 @@ func TestDataDirLocked(t *testing.T) {
 }
 
 // TestFSMDeterministic applies one command sequence to two state machines
-// and compares snapshots; a corrupt entry is refused alike by both.
+// and compares their whole decoded contents, after the applies and after
+// a snapshot and restore. The sequence holds entries that a node with the
+// default (or lower) configurable limits would refuse at its own entry
+// points: the state machine applies them all the same (it knows only the
+// protocol's fixed maxima), so nodes configured differently never diverge.
+// Entries beyond the fixed maxima and garbage are refused alike.
 func TestFSMDeterministic(t *testing.T) {
-	var snaps [2][]byte
-	for i := range 2 {
-		st := store.New("n", hlc.New(nil))
-		f := raftcp.NewFSM(st, model.DefaultLimits(), discard())
-		var idx uint64
-		apply := func(b []byte) any {
-			idx++
-			return f.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: b})
-		}
-		for j := range 20 {
-			b, _ := raftcp.EncodeOp(&registry.Op{Kind: registry.OpRegister, Key: svc, Instance: inst("10.0.0.1", 1+j, false)})
-			apply(b)
-		}
-		b, _ := raftcp.EncodeOp(&registry.Op{Kind: registry.OpCreateService, Key: svc, Service: model.ServiceMeta{ProtectThreshold: 0.1}})
-		if r := apply(b).(raftcp.Result); r.Err == nil {
-			t.Fatal("create of a service with instances succeeded")
-		}
-		if r := apply([]byte{0xff, 0x01}).(raftcp.Result); r.Err == nil {
-			t.Fatal("garbage entry accepted")
-		}
-		b, _ = raftcp.EncodeKV(consistency.KVWrite{Table: "t", Key: "k", Value: []byte("v"), Mode: consistency.KVUpsert})
-		apply(b)
-		if f.Applied() != idx {
-			t.Fatalf("applied %d, want %d", f.Applied(), idx)
-		}
-		s, err := f.Snapshot()
+	big := map[string]string{"blob": strings.Repeat("x", 20<<10)} // > the default 16 KiB
+	longName := model.ServiceKey{Namespace: "public", Group: "G", Name: strings.Repeat("n", 300)} // > the default 255
+	huge := map[string]string{"blob": strings.Repeat("x", 300<<10)} // > the fixed 256 KiB
+	type step struct {
+		cmd []byte
+		ok  bool
+	}
+	var steps []step
+	addOp := func(op *registry.Op, ok bool) {
+		b, err := raftcp.EncodeOp(op)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sink := &memSink{}
-		if err := s.Persist(sink); err != nil {
+		steps = append(steps, step{b, ok})
+	}
+	for j := range 20 {
+		in := inst("10.0.0.1", 1+j, false)
+		in.Metadata = map[string]string{"j": strconv.Itoa(j)}
+		addOp(&registry.Op{Kind: registry.OpRegister, Key: svc, Instance: in}, true)
+	}
+	withBig := inst("10.0.0.2", 80, false)
+	withBig.Metadata = big
+	addOp(&registry.Op{Kind: registry.OpRegister, Key: svc, Instance: withBig}, true)
+	addOp(&registry.Op{Kind: registry.OpRegister, Key: longName, Instance: inst("10.0.0.3", 80, false)}, true)
+	withHuge := inst("10.0.0.4", 80, false)
+	withHuge.Metadata = huge
+	addOp(&registry.Op{Kind: registry.OpRegister, Key: svc, Instance: withHuge}, false)
+	addOp(&registry.Op{Kind: registry.OpCreateService, Key: svc, Service: model.ServiceMeta{ProtectThreshold: 0.1}}, false)
+	addOp(&registry.Op{Kind: registry.OpUpdateService, Key: svc, Service: model.ServiceMeta{ProtectThreshold: 0.4, Metadata: big}}, true)
+	down := inst("10.0.0.1", 3, false)
+	down.Metadata = map[string]string{"j": "2"}
+	down.Healthy = false
+	addOp(&registry.Op{Kind: registry.OpSetHealth, Key: svc, Instance: down}, true)
+	addOp(&registry.Op{Kind: registry.OpDeregister, Key: svc, Instance: inst("10.0.0.1", 5, false)}, true)
+	steps = append(steps, step{[]byte{0xff, 0x01}, false})
+	b, _ := raftcp.EncodeKV(consistency.KVWrite{Table: "t", Key: "k", Value: []byte("v"), Mode: consistency.KVUpsert})
+	steps = append(steps, step{b, true})
+
+	var dumps [2]string
+	var snaps [2][]byte
+	for i := range 2 {
+		f := raftcp.NewFSM(store.New("n", hlc.New(nil)), discard())
+		for j, s := range steps {
+			r := f.Apply(&raft.Log{Index: uint64(j + 1), Type: raft.LogCommand, Data: s.cmd}).(raftcp.Result)
+			if (r.Err == nil) != s.ok {
+				t.Fatalf("entry %d: result %v, want ok=%v", j+1, r.Err, s.ok)
+			}
+		}
+		if f.Applied() != uint64(len(steps)) {
+			t.Fatalf("applied %d, want %d", f.Applied(), len(steps))
+		}
+		dumps[i] = raftcptest.Dump(t, f)
+		snaps[i] = raftcptest.Snapshot(t, f)
+		// Restore into a fresh machine: the same contents.
+		f2 := raftcp.NewFSM(store.New("n", hlc.New(nil)), discard())
+		if err := f2.Restore(io.NopCloser(bytes.NewReader(snaps[i]))); err != nil {
 			t.Fatal(err)
 		}
-		snaps[i] = sink.Bytes()
-		// Restore into a fresh machine and compare.
-		st2 := store.New("n", hlc.New(nil))
-		f2 := raftcp.NewFSM(st2, model.DefaultLimits(), discard())
-		if err := f2.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-			t.Fatal(err)
-		}
-		if v := st2.View(svc); v == nil || len(v.Instances) != 20 || f2.Applied() != idx {
-			t.Fatalf("restored %+v applied %d", v, f2.Applied())
-		}
-		if b, ok := f2.Get("t", "k"); !ok || string(b) != "v" {
-			t.Fatal("kv not restored")
+		if d := raftcptest.Dump(t, f2); d != dumps[i] {
+			t.Fatalf("restored state differs:\n%s\n--- want ---\n%s", d, dumps[i])
 		}
 	}
-	_, a, _, _, err := raftcp.ReadSnapshot(bytes.NewReader(snaps[0]), model.DefaultLimits())
-	_, b, _, _, err2 := raftcp.ReadSnapshot(bytes.NewReader(snaps[1]), model.DefaultLimits())
-	if err != nil || err2 != nil || len(a) != len(b) || len(a[0].Instances) != len(b[0].Instances) {
-		t.Fatalf("snapshots differ: %v %v", err, err2)
+	if dumps[0] != dumps[1] {
+		t.Fatalf("two replicas differ:\n%s\n--- and ---\n%s", dumps[0], dumps[1])
+	}
+	for _, want := range []string{"instance 10.0.0.2#80#DEFAULT", "instance 10.0.0.1#3#DEFAULT down=true", strings.Repeat("n", 300), `"ProtectThreshold":0.4`, "kv t/k"} {
+		if !strings.Contains(dumps[0], want) {
+			t.Errorf("state lacks %q", want)
+		}
+	}
+	if strings.Contains(dumps[0], "10.0.0.4") || strings.Contains(dumps[0], "10.0.0.1#5#") {
+		t.Error("state holds a refused or deregistered instance")
 	}
 	// A truncated or corrupted snapshot is refused and changes nothing.
 	st := store.New("n", hlc.New(nil))
-	f := raftcp.NewFSM(st, model.DefaultLimits(), discard())
+	f := raftcp.NewFSM(st, discard())
 	for _, bad := range [][]byte{snaps[0][:len(snaps[0])/2], append([]byte("x"), snaps[0]...), nil} {
 		if err := f.Restore(io.NopCloser(bytes.NewReader(bad))); err == nil {
 			t.Fatal("corrupt snapshot restored")
@@ -338,7 +365,7 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cmd, err := raftcp.DecodeCommand(data, model.DefaultLimits())
+		cmd, err := raftcp.DecodeCommand(data)
 		if err != nil {
 			if !errors.Is(err, model.ErrInvalid) {
 				t.Fatalf("decode error does not wrap ErrInvalid: %v", err)
@@ -352,7 +379,7 @@ func FuzzDecodeCommand(f *testing.F) {
 			t.Fatal("decoded persistent op with an ephemeral instance")
 		}
 		st := store.New("n", hlc.New(nil))
-		fsm := raftcp.NewFSM(st, model.DefaultLimits(), discard())
+		fsm := raftcp.NewFSM(st, discard())
 		if r := fsm.Apply(&raft.Log{Index: 1, Data: data}).(raftcp.Result); r.Err != nil && errors.Is(r.Err, model.ErrInvalid) {
 			t.Fatalf("accepted command failed validation on apply: %v", r.Err)
 		}
@@ -398,7 +425,7 @@ func TestHealthAndClusterSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	st2 := store.New("n", hlc.New(nil))
-	f2 := raftcp.NewFSM(st2, model.DefaultLimits(), discard())
+	f2 := raftcp.NewFSM(st2, discard())
 	if err := f2.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -387,22 +388,17 @@ func (l *Local) updateCluster(op *Op) error {
 		if !exists && tx.LiveCount() == 0 {
 			return Errorf(http.StatusBadRequest, "service not found:%s", op.Key.Grouped())
 		}
-		next := model.ServiceMeta{Selector: model.Selector{Type: "none"}}
+		var cur *model.ServiceMeta
 		if exists {
-			next = m.Meta
+			cur = &m.Meta
 		}
-		if cur, ok := next.Clusters[op.ClusterName]; ok && cur.Equal(&op.Cluster) {
+		next, changed, err := cur.WithCluster(op.ClusterName, op.Cluster)
+		if err != nil {
+			return fmt.Errorf("service %s: %w", op.Key.Grouped(), err)
+		}
+		if !changed {
 			return nil
-		} else if !ok && len(next.Clusters) >= model.MaxClusterSettings {
-			return Errorf(http.StatusBadRequest, "service %s already has settings for %d clusters; the limit is %d",
-				op.Key.Grouped(), len(next.Clusters), model.MaxClusterSettings)
 		}
-		clusters := make(map[string]model.ClusterMeta, len(next.Clusters)+1)
-		maps.Copy(clusters, next.Clusters)
-		c := op.Cluster
-		c.Metadata = maps.Clone(c.Metadata)
-		clusters[op.ClusterName] = c
-		next.Clusters = clusters
 		tx.PutMeta(next, false)
 		return nil
 	})

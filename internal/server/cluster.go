@@ -244,7 +244,7 @@ func (s *Server) openCP(self string, caller raftcp.Caller, secret []byte) error 
 	}
 	rc.SnapshotThreshold, rc.WriteTimeout = uint64(cfg.RaftSnapshotThreshold), cfg.RaftWriteTimeout
 	rc.TrailingLogs, rc.SnapshotInterval = uint64(cfg.RaftTrailingLogs), cfg.RaftSnapshotInterval
-	rc.StartupGrace, rc.Limits, rc.Logger = cfg.StartupTimeout, cfg.Limits(), s.log
+	rc.StartupGrace, rc.Logger = cfg.StartupTimeout, s.log
 	raftAuth := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: telemetry.Namespace, Subsystem: "raft",
 		Name: "auth_failures_total", Help: "Raft connections refused by the handshake, by reason."}, []string{"reason"})
 	s.reg.MustRegister(raftAuth)

@@ -141,28 +141,17 @@ func (p *PTx) EphemeralLive() int { return p.svc.live }
 // changed instances (stamp 0, origin "raft") and MetaChanged is set when
 // the settings changed.
 func (s *Store) UpdatePersistent(k model.ServiceKey, fn func(*PTx) error) error {
-	sh := s.shardOf(k)
-	sh.mu.Lock()
-	svc := sh.services[k]
-	created := false
-	if svc == nil {
-		svc = &service{key: k, recs: make(map[model.InstanceKey]*entry)}
-		sh.services[k] = svc
-		created = true
-	}
-	p := &PTx{s: s, svc: svc}
-	err := fn(p)
-	var ev Event
-	if p.changed {
-		ev = s.commit(svc, p.recs, p.metaChanged, true)
+	var err error
+	s.inService(k, func(svc *service) (Event, bool) {
+		p := &PTx{s: s, svc: svc}
+		err = fn(p)
+		if !p.changed {
+			return Event{}, false
+		}
+		ev := s.commit(svc, p.recs, p.metaChanged, true)
 		ev.Persistent = true
-	} else if created {
-		delete(sh.services, k)
-	}
-	sh.mu.Unlock()
-	if p.changed {
-		s.emit(ev)
-	}
+		return ev, true
+	})
 	return err
 }
 

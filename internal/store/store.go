@@ -215,6 +215,25 @@ func (tx *Tx) PutMeta(m model.ServiceMeta, deleted bool) {
 // needed. If fn returns an error, nothing it did is undone; so fn must check
 // everything before its first Put. Subscribers are notified after commit.
 func (s *Store) Update(k model.ServiceKey, fn func(tx *Tx) error) error {
+	var err error
+	s.inService(k, func(svc *service) (Event, bool) {
+		tx := &Tx{s: s, svc: svc}
+		err = fn(tx)
+		if len(tx.changed) == 0 && !tx.metaChanged {
+			return Event{}, false
+		}
+		ev := s.commit(svc, tx.changed, tx.metaChanged, false)
+		ev.Renewal = tx.renewals == len(tx.changed) && !tx.metaChanged
+		return ev, true
+	})
+	return err
+}
+
+// inService runs fn on service k under its shard lock, the entry created
+// for the call if k has none, and emits the event fn returns once the
+// lock is released. If fn reports no change, an entry created for the
+// call is dropped again. Update and UpdatePersistent share it.
+func (s *Store) inService(k model.ServiceKey, fn func(svc *service) (Event, bool)) {
 	sh := s.shardOf(k)
 	sh.mu.Lock()
 	svc := sh.services[k]
@@ -224,21 +243,14 @@ func (s *Store) Update(k model.ServiceKey, fn func(tx *Tx) error) error {
 		sh.services[k] = svc
 		created = true
 	}
-	tx := &Tx{s: s, svc: svc}
-	err := fn(tx)
-	var ev Event
-	changed := len(tx.changed) > 0 || tx.metaChanged
-	if changed {
-		ev = s.commit(svc, tx.changed, tx.metaChanged, false)
-		ev.Renewal = tx.renewals == len(tx.changed) && !tx.metaChanged
-	} else if created {
+	ev, changed := fn(svc)
+	if !changed && created {
 		delete(sh.services, k)
 	}
 	sh.mu.Unlock()
 	if changed {
 		s.emit(ev)
 	}
-	return err
 }
 
 // commit bumps the revision and lastRefTime and drops the cached view.

@@ -6,13 +6,19 @@ package raftcptest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/distro-registry/distro/internal/consistency"
+	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/raftcp"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
@@ -96,3 +102,42 @@ type memSink struct{ bytes.Buffer }
 func (m *memSink) ID() string    { return "mem" }
 func (m *memSink) Cancel() error { return nil }
 func (m *memSink) Close() error  { return nil }
+
+// Dump returns a canonical text of f's whole state (services with their
+// instances, health verdicts and settings, KV tables, extension states),
+// sorted, so two state machines can be compared by content rather than
+// by counts or by snapshot bytes (whose order follows map iteration).
+func Dump(tb testing.TB, f *raftcp.FSM) string {
+	tb.Helper()
+	applied, services, tables, exts, err := raftcp.ReadSnapshot(bytes.NewReader(Snapshot(tb, f)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var lines []string
+	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	add("applied %d", applied)
+	for _, ps := range services {
+		down := map[model.InstanceKey]bool{}
+		for _, k := range ps.Down {
+			down[k] = true
+		}
+		for _, in := range ps.Instances {
+			b, _ := json.Marshal(in)
+			add("svc %s instance %s down=%v %s", ps.Key, in.Key(), down[in.Key()], b)
+		}
+		if ps.Settings != nil {
+			b, _ := json.Marshal(ps.Settings)
+			add("svc %s settings %s", ps.Key, b)
+		}
+	}
+	for name, t := range tables {
+		for k, v := range t {
+			add("kv %s/%s %q", name, k, v)
+		}
+	}
+	for name, st := range exts {
+		add("ext %s %x", name, sha256.Sum256(st))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
