@@ -222,8 +222,20 @@ func (f *FSM) applyOp(op *registry.Op) error {
 				p.SetSettings(&next)
 			}
 		case registry.OpSetHealth:
-			// A health check verdict: absent instances are left alone (a
-			// stale verdict that raced with a deregistration is harmless).
+			// A health check verdict carries the instance as it was
+			// checked. It applies only to that instance: one deregistered
+			// since is left alone, and one re-registered or changed since
+			// (a new target, perhaps a fresh process) keeps its state until
+			// the checker judges it again.
+			cur := p.Instance(k)
+			if cur == nil {
+				return nil
+			}
+			checked := op.Instance
+			checked.Healthy, checked.Ephemeral = cur.Healthy, false
+			if !cur.Equal(&checked) {
+				return nil
+			}
 			p.SetDown(k, !op.Instance.Healthy)
 		case registry.OpDeleteService:
 			if p.Instances() > 0 {

@@ -447,5 +447,26 @@ func TestHealthAndClusterSettings(t *testing.T) {
 	if v := e.st.View(svc); !v.Instances[0].Healthy {
 		t.Fatal("a registration did not lift the verdict")
 	}
+	// A stale verdict, about the instance as it was before a change (a
+	// re-registration with new metadata), does not mark the changed one.
+	fresh := db
+	fresh.Metadata = map[string]string{"version": "2"}
+	if err := e.apply(&registry.Op{Kind: registry.OpRegister, Key: svc, Instance: fresh}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.apply(&registry.Op{Kind: registry.OpSetHealth, Key: svc, Instance: down}); err != nil {
+		t.Fatal(err)
+	}
+	if v := e.st.View(svc); !v.Instances[0].Healthy {
+		t.Fatal("a verdict about the instance before its re-registration marked the new one down")
+	}
+	freshDown := fresh
+	freshDown.Healthy = false
+	if err := e.apply(&registry.Op{Kind: registry.OpSetHealth, Key: svc, Instance: freshDown}); err != nil {
+		t.Fatal(err)
+	}
+	if v := e.st.View(svc); v.Instances[0].Healthy {
+		t.Fatal("a verdict about the current instance was ignored")
+	}
 	want400(t, e.apply(&registry.Op{Kind: registry.OpUpdateCluster, Key: model.ServiceKey{Namespace: "public", Group: "G", Name: "none"}, ClusterName: "DEFAULT", Cluster: cm}), "service not found")
 }
