@@ -13,8 +13,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -27,10 +30,13 @@ const (
 	maxIDSize  = 255
 	maxPayload = 64 << 10
 	// handshakeTimeout bounds a handshake, so a connection that stalls
-	// in it cannot hold resources.
-	handshakeTimeout = 5 * time.Second
-	// maxPending bounds handshakes in progress at once.
-	maxPending = 64
+	// in it holds a slot only briefly (a handshake is two round trips).
+	handshakeTimeout = time.Second
+	// maxPending bounds handshakes in progress at once, and
+	// maxPendingPerSource those from one source address, so one host
+	// cannot take every slot.
+	maxPending          = 64
+	maxPendingPerSource = 8
 )
 
 // Errors of the handshake. They never carry peer-supplied text.
@@ -38,13 +44,34 @@ var (
 	ErrBadProof    = errors.New("raftstream: bad handshake proof")
 	ErrNotMember   = errors.New("raftstream: peer is not a member")
 	ErrMisdirected = errors.New("raftstream: connection meant for another member")
+	ErrWrongServer = errors.New("raftstream: connection meant for another Raft server id (the dialer's address for it is stale)")
 	ErrMalformed   = errors.New("raftstream: malformed handshake")
 )
+
+// IDSeparator joins a Raft address and the server id expected there in
+// an address handed to Dial ("host:port/id"): the handshake then names
+// the id, and the acceptor refuses a connection meant for another one.
+const IDSeparator = "/"
 
 // Config configures a Layer.
 type Config struct {
 	// Self is this node's member identity (ip:http-port).
 	Self string
+	// ServerID is this node's Raft server id: a connection naming another
+	// id is refused (ErrWrongServer).
+	ServerID string
+	// Advertise is this node's Raft address as peers dial it; Addr
+	// reports it (hashicorp/raft puts it in every RPC header). Empty: the
+	// listener's address.
+	Advertise string
+	// AllowSource, if set, reports whether a connection from this source
+	// IP may start a handshake; others are closed before a byte is read.
+	AllowSource func(netip.Addr) bool
+	// LocalIP, if valid, is the source address outgoing connections bind
+	// to, so that peers filtering by source see this member's IP. A bind
+	// that fails (the address is not local, e.g. behind NAT) falls back
+	// to the system's choice.
+	LocalIP netip.Addr
 	// Secret is the cluster secret; nil means insecure (identities only).
 	Secret []byte
 	// IsMember reports whether a verified identity is a current member.
@@ -66,6 +93,9 @@ type Layer struct {
 	once  sync.Once
 	slots chan struct{}
 
+	pendMu  sync.Mutex
+	pending map[netip.Addr]int
+
 	logMu   sync.Mutex
 	nextLog time.Time
 }
@@ -86,7 +116,8 @@ func New(ln net.Listener, cfg Config) *Layer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	l := &Layer{cfg: cfg, ln: ln, conns: make(chan net.Conn), done: make(chan struct{}), slots: make(chan struct{}, maxPending)}
+	l := &Layer{cfg: cfg, ln: ln, conns: make(chan net.Conn), done: make(chan struct{}), slots: make(chan struct{}, maxPending),
+		pending: map[netip.Addr]int{}}
 	if cfg.Secret != nil {
 		l.key = deriveKey(cfg.Secret)
 	}
@@ -111,15 +142,19 @@ func (l *Layer) acceptLoop() {
 			l.Close()
 			return
 		}
-		select {
-		case l.slots <- struct{}{}:
-		default:
-			_ = c.Close() // too many handshakes in progress
+		src := sourceIP(c.RemoteAddr())
+		if l.cfg.AllowSource != nil && !l.cfg.AllowSource(src) {
+			_ = c.Close() // not a member's address: not worth a handshake
+			l.refused("source", c.RemoteAddr())
+			continue
+		}
+		if !l.acquire(src) {
+			_ = c.Close() // too many handshakes in progress (from this source)
 			l.refused("busy", c.RemoteAddr())
 			continue
 		}
 		go func() {
-			defer func() { <-l.slots }()
+			defer l.release(src)
 			sc, err := l.serverHandshake(c)
 			if err != nil {
 				_ = c.Close()
@@ -135,6 +170,45 @@ func (l *Layer) acceptLoop() {
 	}
 }
 
+// sourceIP is the IP of a remote address (the zero Addr if it has none).
+func sourceIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// acquire takes a handshake slot for a connection from src: one of
+// maxPending, at most maxPendingPerSource of them per source.
+func (l *Layer) acquire(src netip.Addr) bool {
+	l.pendMu.Lock()
+	defer l.pendMu.Unlock()
+	if l.pending[src] >= maxPendingPerSource {
+		return false
+	}
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		return false
+	}
+	l.pending[src]++
+	return true
+}
+
+func (l *Layer) release(src netip.Addr) {
+	l.pendMu.Lock()
+	defer l.pendMu.Unlock()
+	<-l.slots
+	if l.pending[src]--; l.pending[src] <= 0 {
+		delete(l.pending, src)
+	}
+}
+
 func reason(err error) string {
 	switch {
 	case errors.Is(err, ErrBadProof):
@@ -143,6 +217,8 @@ func reason(err error) string {
 		return "not_member"
 	case errors.Is(err, ErrMisdirected):
 		return "misdirected"
+	case errors.Is(err, ErrWrongServer):
+		return "wrong_server"
 	case errors.Is(err, ErrMalformed):
 		return "malformed"
 	}
@@ -181,17 +257,34 @@ func (l *Layer) Close() error {
 	return nil
 }
 
-// Addr is the listen address.
-func (l *Layer) Addr() net.Addr { return l.ln.Addr() }
+// Addr is the advertised address (Config.Advertise), else the listen
+// address.
+func (l *Layer) Addr() net.Addr {
+	if l.cfg.Advertise != "" {
+		return advertised(l.cfg.Advertise)
+	}
+	return l.ln.Addr()
+}
+
+// advertised is a net.Addr holding an advertised address.
+type advertised string
+
+func (advertised) Network() string  { return "tcp" }
+func (a advertised) String() string { return string(a) }
 
 // Dial connects to the Raft address of a member and runs the client side
-// of the handshake.
+// of the handshake. The address may name the server id expected there
+// ("host:port/id", see IDSeparator).
 func (l *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	to, err := l.cfg.MemberOf(address)
+	hostPort, id, _ := strings.Cut(string(address), IDSeparator)
+	to, err := l.cfg.MemberOf(raft.ServerAddress(hostPort))
 	if err != nil {
 		return nil, err
 	}
-	c, err := net.DialTimeout("tcp", string(address), timeout)
+	if id != "" {
+		to += IDSeparator + id
+	}
+	c, err := l.dial(hostPort, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +294,18 @@ func (l *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Con
 		return nil, fmt.Errorf("raft handshake with %s: %w", to, err)
 	}
 	return sc, nil
+}
+
+// dial opens a TCP connection from LocalIP if one is set and local.
+func (l *Layer) dial(hostPort string, timeout time.Duration) (net.Conn, error) {
+	if l.cfg.LocalIP.IsValid() {
+		d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: l.cfg.LocalIP.AsSlice()}}
+		c, err := d.Dial("tcp", hostPort)
+		if !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return c, err
+		}
+	}
+	return net.DialTimeout("tcp", hostPort, timeout)
 }
 
 // transcript is what both proofs and the session keys cover.
@@ -302,11 +407,8 @@ func (l *Layer) serverHandshake(c net.Conn) (net.Conn, error) {
 		return nil, err
 	}
 	if l.key == nil {
-		if to != l.cfg.Self {
-			return nil, ErrMisdirected
-		}
-		if from == l.cfg.Self || (l.cfg.IsMember != nil && !l.cfg.IsMember(from)) {
-			return nil, ErrNotMember
+		if err := l.checkClaims(from, to); err != nil {
+			return nil, err
 		}
 		if _, err := c.Write([]byte{1}); err != nil {
 			return nil, err
@@ -328,13 +430,25 @@ func (l *Layer) serverHandshake(c net.Conn) (net.Conn, error) {
 	if !hmac.Equal(proof, l.mac("client", t)) {
 		return nil, ErrBadProof
 	}
-	if to != l.cfg.Self {
-		return nil, ErrMisdirected
-	}
-	if from == l.cfg.Self || (l.cfg.IsMember != nil && !l.cfg.IsMember(from)) {
-		return nil, ErrNotMember
+	if err := l.checkClaims(from, to); err != nil {
+		return nil, err
 	}
 	return newSecureConn(c, l.key, t, false)
+}
+
+// checkClaims judges a handshake's identities: to must be this member
+// (and, if it names a server id, this node's), from another member.
+func (l *Layer) checkClaims(from, to string) error {
+	member, id, named := strings.Cut(to, IDSeparator)
+	switch {
+	case member != l.cfg.Self:
+		return ErrMisdirected
+	case named && id != l.cfg.ServerID:
+		return ErrWrongServer
+	case from == l.cfg.Self || (l.cfg.IsMember != nil && !l.cfg.IsMember(from)):
+		return ErrNotMember
+	}
+	return nil
 }
 
 // secureConn frames and encrypts a connection after the handshake.

@@ -45,6 +45,12 @@ func (r *refusals) wait(t *testing.T, want string) {
 // pair starts a server layer for nodeB and a dialing layer for nodeA.
 func pair(t *testing.T, serverSecret, clientSecret []byte, members ...string) (srv, cli *Layer, ref *refusals) {
 	t.Helper()
+	return pairWith(t, nil, serverSecret, clientSecret, members...)
+}
+
+// pairWith is pair with a change of the server's configuration.
+func pairWith(t *testing.T, mod func(*Config), serverSecret, clientSecret []byte, members ...string) (srv, cli *Layer, ref *refusals) {
+	t.Helper()
 	ref = &refusals{}
 	isMember := func(m string) bool {
 		for _, x := range members {
@@ -60,8 +66,12 @@ func pair(t *testing.T, serverSecret, clientSecret []byte, members ...string) (s
 	}
 	addr := ln.Addr().String()
 	memberOf := func(raft.ServerAddress) (string, error) { return nodeB, nil }
-	srv = New(ln, Config{Self: nodeB, Secret: serverSecret, IsMember: isMember, MemberOf: memberOf,
-		OnAuthFailure: ref.add, Logger: slog.New(slog.DiscardHandler)})
+	scfg := Config{Self: nodeB, Secret: serverSecret, IsMember: isMember, MemberOf: memberOf,
+		OnAuthFailure: ref.add, Logger: slog.New(slog.DiscardHandler)}
+	if mod != nil {
+		mod(&scfg)
+	}
+	srv = New(ln, scfg)
 	cln, _ := net.Listen("tcp", "127.0.0.1:0")
 	cli = New(cln, Config{Self: nodeA, Secret: clientSecret, IsMember: isMember, MemberOf: memberOf, Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { srv.Close(); cli.Close() })
@@ -102,8 +112,9 @@ func TestHandshakeAndFrames(t *testing.T) {
 }
 
 // A forged peer without the secret never gets a Raft RPC read: raw
-// hashicorp/raft bytes (the JRaft-style attack), a replayed or wrong-key
-// handshake, a non-member and a misdirected connection are all refused.
+// hashicorp/raft bytes (the JRaft-style attack), a wrong-key handshake, a
+// reflected proof, a non-member and a misdirected connection are all
+// refused (a replayed handshake: TestReplayedHandshake).
 func TestForgedPeersRefused(t *testing.T) {
 	t.Run("raw raft rpc", func(t *testing.T) {
 		srv, _, ref := pair(t, secret, secret, nodeA, nodeB)
