@@ -145,6 +145,11 @@ type Config struct {
 	RaftTrailingLogs int `yaml:"raft-trailing-logs"`
 	// RaftSnapshotInterval is how often the snapshot threshold is checked.
 	RaftSnapshotInterval time.Duration `yaml:"raft-snapshot-interval"`
+	// RaftAnySource accepts Raft connections from any source address. By
+	// default, when every member is an IP literal, connections from other
+	// addresses are refused before the handshake; members behind NAT need
+	// this.
+	RaftAnySource bool `yaml:"raft-any-source"`
 
 	// NamespaceValidation refuses naming writes into namespaces that were
 	// never created (Nacos: nacos.core.namespace.validation.enabled).
@@ -402,6 +407,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RaftElectionTimeout, "raft-election-timeout", c.RaftElectionTimeout, "Raft candidate timeout")
 	fs.IntVar(&c.RaftSnapshotThreshold, "raft-snapshot-threshold", c.RaftSnapshotThreshold, "Raft log entries between state snapshots")
 	fs.DurationVar(&c.RaftWriteTimeout, "raft-write-timeout", c.RaftWriteTimeout, "longest wait for a persistent write to commit")
+	fs.BoolVar(&c.RaftAnySource, "raft-any-source", c.RaftAnySource, "accept Raft connections from addresses that are no member's (members behind NAT)")
 	fs.BoolVar(&c.NamespaceValidation, "namespace-validation", c.NamespaceValidation, "refuse naming writes into namespaces that were never created")
 	fs.DurationVar(&c.DebugClockOffset, "debug-clock-offset", c.DebugClockOffset, "shift this node's version clock (fault-injection tests only)")
 	fs.IntVar(&c.RaftTrailingLogs, "raft-trailing-logs", c.RaftTrailingLogs, "Raft log entries kept after a snapshot")

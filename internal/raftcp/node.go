@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,8 @@ import (
 type Config struct {
 	// Self is this node's member identity (ip:http-port).
 	Self string
+	// Members is the initial member list (SetMembers installs later ones).
+	Members []string
 	// DataDir holds the Raft log, stable store and snapshots (in DataDir/raft).
 	DataDir string
 	// Standalone runs a single voter with no network transport.
@@ -46,6 +49,11 @@ type Config struct {
 	PortOffset int
 	// Secret authenticates the Raft stream (nil: insecure, tests only).
 	Secret []byte
+	// AnySource turns off the Raft listener's source filter (connections
+	// from addresses that are no member's are otherwise refused before the
+	// handshake when every member is named by an IP literal): for members
+	// behind NAT, whose connections come from other addresses.
+	AnySource bool
 	// Raft timings (see hashicorp/raft Config).
 	HeartbeatTimeout, ElectionTimeout time.Duration
 	SnapshotThreshold                 uint64
@@ -106,17 +114,37 @@ type Node struct {
 	log    *slog.Logger
 	start  time.Time
 
+	// raftp is raft once NewRaft returned (the address provider may run
+	// before).
+	raftp atomic.Pointer[raft.Raft]
+
 	mu      sync.Mutex
 	members []string
-	// absent remembers since when a configured server's member has been
-	// missing from the member list (removals wait, in case of a blip).
+	// idents: the server id each member told (membership.go).
+	idents map[string]ident
+	// absent remembers since when no listed member has held a configured
+	// server (removals wait, in case of a blip).
 	absent map[raft.ServerID]time.Time
+	// identNow wakes the identification loop (the member list changed).
+	identNow chan struct{}
+	// twin is set to a member that reports this node's server id.
+	twin atomic.Pointer[string]
+	// sources is the Raft listener's source filter (nil: any).
+	sources atomic.Pointer[map[netip.Addr]bool]
+	// lastLeader is when this node last knew a leader (unix ns).
+	lastLeader atomic.Int64
 
 	// leaderTerm is the term in which this node, as leader, has applied
 	// every entry of earlier terms (so its read index is safe).
 	leaderTerm atomic.Uint64
 	caughtUp   atomic.Bool
-	changeMu   sync.Mutex
+	// catchUpTarget is the leader's read index this node waits to apply
+	// before it reports caught up (Run's goroutine only); caughtUpAt is
+	// the applied index when it did.
+	catchUpTarget uint64
+	haveTarget    bool
+	caughtUpAt    atomic.Uint64
+	changeMu      sync.Mutex
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -132,7 +160,8 @@ func Open(cfg Config, st *store.Store, caller Caller) (*Node, error) {
 		cfg.Logger = slog.Default()
 	}
 	n := &Node{cfg: cfg, caller: caller, log: cfg.Logger.With("component", "raft"), start: time.Now(),
-		absent: map[raft.ServerID]time.Time{}, stopped: make(chan struct{})}
+		absent: map[raft.ServerID]time.Time{}, idents: map[string]ident{}, identNow: make(chan struct{}, 1), stopped: make(chan struct{})}
+	n.lastLeader.Store(n.start.UnixNano())
 	n.fsm = NewFSM(st, n.log)
 	for name, e := range cfg.Extensions {
 		if err := n.fsm.Register(name, e); err != nil {
@@ -147,7 +176,6 @@ func Open(cfg Config, st *store.Store, caller Caller) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.id = raft.ServerID(cfg.Self + "#" + inc)
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"),
 		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true}})
 	if err != nil {
@@ -162,18 +190,30 @@ func Open(cfg Config, st *store.Store, caller Caller) (*Node, error) {
 		_ = logs.Close()
 		return nil, fmt.Errorf("raft snapshots: %w", err)
 	}
+	has, err := raft.HasExistingState(logs, logs, n.snaps)
+	if err != nil {
+		_ = logs.Close()
+		return nil, fmt.Errorf("raft state: %w", err)
+	}
+	id, err := serverID(dir, inc, has, logs, n.snaps)
+	if err != nil {
+		_ = logs.Close()
+		return nil, err
+	}
+	n.id = id
 	if cfg.Standalone {
 		n.addr, n.trans = raft.NewInmemTransport(raft.ServerAddress(cfg.Self))
 	} else {
-		host, port, err := net.SplitHostPort(cfg.Self)
-		if err != nil {
+		if n.addr, err = n.raftAddrOf(cfg.Self); err != nil {
 			_ = logs.Close()
 			return nil, err
 		}
-		p, _ := strconv.Atoi(port)
-		n.addr = raft.ServerAddress(net.JoinHostPort(host, strconv.Itoa(p+cfg.PortOffset)))
-		layer, err := raftstream.Listen(net.JoinHostPort(cfg.Bind, strconv.Itoa(p+cfg.PortOffset)), raftstream.Config{
-			Self: cfg.Self, Secret: cfg.Secret, IsMember: n.isMember, MemberOf: raftstream.MemberOfOffset(cfg.PortOffset),
+		_, port, _ := net.SplitHostPort(string(n.addr))
+		host, _, _ := net.SplitHostPort(cfg.Self)
+		local, _ := netip.ParseAddr(host)
+		layer, err := raftstream.Listen(net.JoinHostPort(cfg.Bind, port), raftstream.Config{
+			Self: cfg.Self, ServerID: string(n.id), Advertise: string(n.addr), AllowSource: n.allowSource, LocalIP: local,
+			Secret: cfg.Secret, IsMember: n.isMember, MemberOf: raftstream.MemberOfOffset(cfg.PortOffset),
 			OnAuthFailure: cfg.OnAuthFailure, Logger: n.log})
 		if err != nil {
 			_ = logs.Close()
@@ -181,7 +221,7 @@ func Open(cfg Config, st *store.Store, caller Caller) (*Node, error) {
 		}
 		n.layer = layer
 		n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 3,
-			Timeout: 10 * time.Second, Logger: hl})
+			Timeout: 10 * time.Second, Logger: hl, ServerAddressProvider: n})
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = n.id
@@ -196,15 +236,25 @@ func Open(cfg Config, st *store.Store, caller Caller) (*Node, error) {
 	// leader adds it again without a restart.
 	rc.ShutdownOnRemove = false
 	rc.NoLegacyTelemetry = true
-	has, err := raft.HasExistingState(logs, logs, n.snaps)
-	if err != nil {
-		n.closeStores()
-		return nil, fmt.Errorf("raft state: %w", err)
+	n.SetMembers(cfg.Members)
+	if !cfg.Standalone {
+		// Learn who holds which server id before Raft dials anyone (so a
+		// cluster whose members all moved finds its voters at once), and
+		// refuse to run a second copy of a data directory next to the
+		// original: two members with one server id could elect two
+		// leaders in one term.
+		n.identifyRound(context.Background(), true)
+		if tw := n.twin.Load(); tw != nil {
+			n.closeStores()
+			return nil, fmt.Errorf("member %s reports this node's Raft server id %s: data dir %s is a copy of its data dir; "+
+				"start this node with an empty data dir (it then joins as a new server)", *tw, n.id, cfg.DataDir)
+		}
 	}
 	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, logs, n.snaps, n.trans); err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("raft: %w", err)
 	}
+	n.raftp.Store(n.raft)
 	if cfg.Standalone && !has {
 		cfgn := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: n.id, Address: n.addr}}}
 		if err := n.raft.BootstrapCluster(cfgn).Error(); err != nil {
@@ -216,9 +266,9 @@ func Open(cfg Config, st *store.Store, caller Caller) (*Node, error) {
 	return n, nil
 }
 
-// incarnation returns this data directory's random id, creating it once:
-// a node whose data dir was wiped comes back as a new Raft server, so its
-// lost vote record can never count twice.
+// incarnation returns this data directory's random id, creating it once.
+// It is the node's Raft server id: stable across address changes, and new
+// when the data dir is wiped, so a lost vote record can never count twice.
 func incarnation(dir string) (string, error) {
 	p := filepath.Join(dir, "incarnation")
 	if b, err := os.ReadFile(p); err == nil {
@@ -241,6 +291,71 @@ func incarnation(dir string) (string, error) {
 		return "", err
 	}
 	return s, nil
+}
+
+// serverID returns the Raft server id of a data directory: its
+// incarnation, or, for a directory written by an earlier release whose ids
+// were "member#incarnation", the id its stored configuration holds for it
+// (kept in raft/server-id once found, so that it never changes).
+func serverID(dir, inc string, has bool, logs raft.LogStore, snaps raft.SnapshotStore) (raft.ServerID, error) {
+	p := filepath.Join(dir, "server-id")
+	if b, err := os.ReadFile(p); err == nil {
+		if s := strings.TrimSpace(string(b)); strings.HasSuffix(s, inc) {
+			return raft.ServerID(s), nil
+		}
+		return "", fmt.Errorf("%s does not match raft/incarnation", p)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if !has {
+		return raft.ServerID(inc), nil
+	}
+	c, err := storedConfiguration(logs, snaps)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range c.Servers {
+		if id := string(s.ID); id != inc && strings.HasSuffix(id, "#"+inc) {
+			if err := os.WriteFile(p, []byte(id+"\n"), 0o640); err != nil {
+				return "", fmt.Errorf("data dir: %w", err)
+			}
+			return s.ID, nil
+		}
+	}
+	return raft.ServerID(inc), nil
+}
+
+// storedConfiguration reads the latest Raft configuration of a data
+// directory without starting Raft: the newest snapshot's, then any
+// configuration entry of the log after it.
+func storedConfiguration(logs raft.LogStore, snaps raft.SnapshotStore) (raft.Configuration, error) {
+	var c raft.Configuration
+	var from uint64
+	metas, err := snaps.List()
+	if err != nil {
+		return c, fmt.Errorf("raft snapshots: %w", err)
+	}
+	if len(metas) > 0 {
+		c, from = metas[0].Configuration, metas[0].Index
+	}
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return c, err
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return c, err
+	}
+	for i := max(first, from+1); first > 0 && i <= last; i++ {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil {
+			return c, fmt.Errorf("raft log entry %d: %w", i, err)
+		}
+		if l.Type == raft.LogConfiguration {
+			c = raft.DecodeConfiguration(l.Data)
+		}
+	}
+	return c, nil
 }
 
 func (n *Node) closeStores() {
@@ -273,22 +388,21 @@ func (n *Node) ID() raft.ServerID { return n.id }
 // Raft exposes the raft instance (metrics, tests).
 func (n *Node) Raft() *raft.Raft { return n.raft }
 
-// memberOfID returns the member identity part of a server id.
-func memberOfID(id raft.ServerID) string {
-	s := string(id)
-	if i := strings.LastIndexByte(s, '#'); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
-
 // SetMembers installs the member list (the same lookup Distro uses).
 func (n *Node) SetMembers(list []string) {
 	l := slices.Clone(list)
 	slices.Sort(l)
 	n.mu.Lock()
+	changed := !slices.Equal(n.members, l)
 	n.members = l
 	n.mu.Unlock()
+	n.setSources(l)
+	if changed {
+		select {
+		case n.identNow <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (n *Node) memberList() []string {
@@ -300,28 +414,67 @@ func (n *Node) memberList() []string {
 func (n *Node) isMember(m string) bool { return slices.Contains(n.memberList(), m) }
 
 // Leader returns the member identity of the leader this node knows, or "".
+// The leader's address comes from its own RPCs (its current address), so
+// it is right even before the configuration is updated after a move.
 func (n *Node) Leader() string {
-	_, id := n.raft.LeaderWithID()
-	if id == "" {
+	addr, id := n.raft.LeaderWithID()
+	switch {
+	case id == "":
 		return ""
+	case id == n.id:
+		return n.cfg.Self
+	case n.cfg.Standalone:
+		return string(addr)
 	}
-	return memberOfID(id)
+	hostPort, _, _ := strings.Cut(string(addr), raftstream.IDSeparator)
+	if m, err := raftstream.MemberOfOffset(n.cfg.PortOffset)(raft.ServerAddress(hostPort)); err == nil {
+		return m
+	}
+	m, _ := n.memberOf(id)
+	return m
 }
 
 // IsLeader reports whether this node leads.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
+// LeaderlessWarn is how long a node may know no Raft leader before its
+// readiness message says so.
+const LeaderlessWarn = 10 * time.Second
+
 // Ready reports whether reads of persistent data are served: this node has
-// caught up with a leader once since it started, or the startup grace has
-// passed (it then serves what it has, and says so).
+// applied the leader's read index once since it started, or the startup
+// grace has passed (it then serves what it has, and says so). A node that
+// has known no leader for LeaderlessWarn stays ready (reads and ephemeral
+// data work; failing readiness on every member at once would take the
+// whole registry out of service, and a StatefulSet would never start the
+// members a quorum needs) but says so: persistent writes answer 503.
 func (n *Node) Ready() (bool, string) {
-	if n.caughtUp.Load() {
-		return true, "raft caught up"
+	var ok bool
+	var msg string
+	switch {
+	case n.caughtUp.Load():
+		ok, msg = true, "raft caught up"
+	case time.Since(n.start) > n.cfg.StartupGrace:
+		ok, msg = true, "raft not caught up with a leader; serving local persistent data"
+	default:
+		return false, "raft catching up with the leader"
 	}
-	if time.Since(n.start) > n.cfg.StartupGrace {
-		return true, "raft not caught up with a leader; serving local persistent data"
+	if tw := n.twin.Load(); tw != nil {
+		msg += "; member " + *tw + " reports this node's Raft server id (a copied data dir): stop one of them"
 	}
-	return false, "raft catching up with the leader"
+	if d := n.LeaderlessFor(); d >= LeaderlessWarn {
+		msg += fmt.Sprintf("; WARNING: no Raft leader for %s: persistent writes fail with 503 (docs/operations.md#raft-without-a-leader)", d.Round(time.Second))
+	}
+	return ok, msg
+}
+
+// LeaderlessFor returns how long this node has known no leader (0 while
+// it knows one).
+func (n *Node) LeaderlessFor() time.Duration {
+	if n.raft.Leader() != "" {
+		return 0
+	}
+	return time.Since(time.Unix(0, n.lastLeader.Load()))
 }
 
 // Run bootstraps or joins (cluster mode), keeps the Raft configuration in
@@ -329,6 +482,13 @@ func (n *Node) Ready() (bool, string) {
 // ends. It closes the node on return.
 func (n *Node) Run(ctx context.Context) {
 	defer func() { _ = n.Close() }()
+	if !n.cfg.Standalone {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		ictx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() { defer close(done); n.identify(ictx) }()
+	}
 	tick := time.NewTicker(max(n.cfg.HeartbeatTimeout/4, 20*time.Millisecond))
 	defer tick.Stop()
 	lastMember := time.Time{}
@@ -338,7 +498,10 @@ func (n *Node) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		n.trackCatchUp()
+		if n.raft.Leader() != "" {
+			n.lastLeader.Store(time.Now().UnixNano())
+		}
+		n.trackCatchUp(ctx)
 		if n.IsLeader() {
 			n.leaderDuties()
 			continue
@@ -346,27 +509,46 @@ func (n *Node) Run(ctx context.Context) {
 		if n.cfg.Standalone {
 			continue
 		}
-		// Bootstrap and join are tried every second at most.
+		// Bootstrap and join are tried every second at most. A node that
+		// believes it is a voter but has heard from no leader for a while
+		// asks too: it may have been removed while it was away (the leader
+		// then adds it again), or moved (the leader learns its address).
 		if time.Since(lastMember) < time.Second {
 			continue
 		}
 		lastMember = time.Now()
-		if !n.inConfiguration() || n.suffrage() != raft.Voter {
+		if !n.inConfiguration() || n.suffrage() != raft.Voter || n.LeaderlessFor() > n.rejoinAfter() {
 			n.bootstrapOrJoin(ctx)
 		}
 	}
 }
 
-func (n *Node) trackCatchUp() {
-	if n.caughtUp.Load() {
+// rejoinAfter is how long a voter waits without a leader before it asks
+// the members to (re-)add it.
+func (n *Node) rejoinAfter() time.Duration { return max(3*time.Second, 5*n.cfg.ElectionTimeout) }
+
+// trackCatchUp: once a leader is known, this node takes the leader's read
+// index (once) and reports caught up when it has applied it. Comparing
+// its own applied and commit indexes would not do: a follower's commit
+// index is capped by its own last log index, so after the first batch of
+// a long catch-up the two are equal.
+func (n *Node) trackCatchUp(ctx context.Context) {
+	if n.caughtUp.Load() || n.Leader() == "" {
 		return
 	}
-	if n.raft.Leader() == "" {
-		return
+	if !n.haveTarget {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		idx, err := n.readIndexOnce(cctx)
+		cancel()
+		if err != nil {
+			return
+		}
+		n.catchUpTarget, n.haveTarget = idx, true
 	}
-	if n.raft.AppliedIndex() >= n.raft.CommitIndex() && n.raft.CommitIndex() > 0 {
+	if applied := n.fsm.Applied(); applied >= n.catchUpTarget {
+		n.caughtUpAt.Store(applied)
 		n.caughtUp.Store(true)
-		n.log.Info("raft caught up", "applied", n.fsm.Applied(), "leader", n.Leader())
+		n.log.Info("raft caught up", "applied", applied, "leader_read_index", n.catchUpTarget, "leader", n.Leader())
 	}
 }
 
@@ -453,7 +635,8 @@ func (n *Node) survey(ctx context.Context, members []string) (servers []raft.Ser
 		if st.GetHasState() {
 			anyState = true
 		}
-		if !slices.Equal(st.GetMembers(), members) || memberOfID(raft.ServerID(st.GetId())) != m {
+		n.learn(m, raft.ServerID(st.GetId()))
+		if !slices.Equal(st.GetMembers(), members) || st.GetId() == "" {
 			ok = false
 		}
 		addr, err := n.raftAddrOf(m)
@@ -464,18 +647,6 @@ func (n *Node) survey(ctx context.Context, members []string) (servers []raft.Ser
 		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(st.GetId()), Address: addr})
 	}
 	return servers, anyState, ok
-}
-
-func (n *Node) raftAddrOf(member string) (raft.ServerAddress, error) {
-	host, port, err := net.SplitHostPort(member)
-	if err != nil {
-		return "", err
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		return "", err
-	}
-	return raft.ServerAddress(net.JoinHostPort(host, strconv.Itoa(p+n.cfg.PortOffset))), nil
 }
 
 // join asks the leader (or, not knowing it, every member in turn) to add
@@ -501,69 +672,8 @@ func (n *Node) join(ctx context.Context, members []string) {
 	}
 }
 
-// HandleJoin serves a join request on the leader: the sender must be a
-// member, claim its own identity and its own Raft address. Changes are
-// made one at a time: an old incarnation of the member is removed first,
-// a new server is added as a non-voter, and promoted once it has caught up.
-func (n *Node) HandleJoin(from string, req *clusterpb.RaftJoin) *clusterpb.RaftJoinReply {
-	reply := &clusterpb.RaftJoinReply{CommitIndex: n.raft.CommitIndex()}
-	id := raft.ServerID(req.GetId())
-	want, err := n.raftAddrOf(from)
-	switch {
-	case !n.IsLeader():
-		reply.Message = "not the leader; leader is " + n.Leader()
-		return reply
-	case err != nil || memberOfID(id) != from || raft.ServerAddress(req.GetAddress()) != want || !n.isMember(from):
-		reply.Message = "join refused: the id and address must be the sender's own, and the sender a member"
-		return reply
-	}
-	n.changeMu.Lock()
-	defer n.changeMu.Unlock()
-	c, idx, err := n.configuration()
-	if err != nil {
-		reply.Message = err.Error()
-		return reply
-	}
-	timeout := n.cfg.WriteTimeout
-	for _, s := range c.Servers {
-		switch {
-		case s.ID == id && s.Suffrage == raft.Voter:
-			reply.Suffrage = "voter"
-			return reply
-		case s.ID == id:
-			reply.Suffrage = "nonvoter"
-			if req.GetAppliedIndex()+n.cfg.CatchUpSlack >= n.raft.CommitIndex() {
-				if err := n.raft.AddVoter(id, s.Address, idx, timeout).Error(); err != nil {
-					reply.Message = err.Error()
-					return reply
-				}
-				n.log.Info("raft server promoted to voter", "id", id)
-				reply.Suffrage = "voter"
-			}
-			return reply
-		case memberOfID(s.ID) == from:
-			// An old incarnation (its data dir was wiped): out first.
-			if err := n.raft.RemoveServer(s.ID, idx, timeout).Error(); err != nil {
-				reply.Message = err.Error()
-				return reply
-			}
-			n.log.Info("raft server of an old incarnation removed", "id", s.ID, "new", id)
-			reply.Message = "old incarnation removed; join again"
-			return reply
-		}
-	}
-	if err := n.raft.AddNonvoter(id, want, idx, timeout).Error(); err != nil {
-		reply.Message = err.Error()
-		return reply
-	}
-	n.log.Info("raft server added as non-voter", "id", id, "addr", want)
-	reply.Suffrage = "nonvoter"
-	return reply
-}
-
-// leaderDuties makes the leader's read index safe once per term, and
-// removes servers whose members left the member list (one at a time,
-// after the absence has lasted a few seconds).
+// leaderDuties makes the leader's read index safe once per term, and keeps
+// the configuration in step with the member list (reconcile).
 func (n *Node) leaderDuties() {
 	term := n.raft.CurrentTerm()
 	if n.leaderTerm.Load() != term {
@@ -574,58 +684,34 @@ func (n *Node) leaderDuties() {
 		}
 		return
 	}
-	members := n.memberList()
-	if n.cfg.Standalone || len(members) == 0 {
+	if n.cfg.Standalone || len(n.memberList()) == 0 {
 		return
 	}
 	c, idx, err := n.configuration()
 	if err != nil {
 		return
 	}
-	now := time.Now()
-	n.mu.Lock()
-	var remove raft.ServerID
-	for _, s := range c.Servers {
-		if slices.Contains(members, memberOfID(s.ID)) {
-			delete(n.absent, s.ID)
-			continue
-		}
-		since, ok := n.absent[s.ID]
+	if !n.isMember(n.cfg.Self) {
+		// The leader itself left the list: after removeAfter (a blip of
+		// the list moves nothing), hand leadership over; the next leader
+		// removes it.
+		n.mu.Lock()
+		since, ok := n.absent[n.id]
 		if !ok {
-			n.absent[s.ID] = now
-			continue
+			n.absent[n.id] = time.Now()
 		}
-		if now.Sub(since) >= removeAfter && remove == "" {
-			remove = s.ID
-		}
-	}
-	n.mu.Unlock()
-	if remove == "" {
-		return
-	}
-	n.changeMu.Lock()
-	defer n.changeMu.Unlock()
-	if remove == n.id {
-		// The leader itself left the list: hand leadership over; the next
-		// leader removes it.
-		if len(c.Servers) > 1 {
+		n.mu.Unlock()
+		if ok && time.Since(since) >= removeAfter && len(c.Servers) > 1 {
 			n.log.Info("raft leader is no longer a member; transferring leadership")
 			_ = n.raft.LeadershipTransfer().Error()
 		}
 		return
 	}
-	if err := n.raft.RemoveServer(remove, idx, n.cfg.WriteTimeout).Error(); err != nil {
-		n.log.Warn("raft server removal failed", "id", remove, "error", err)
-		return
-	}
-	n.mu.Lock()
-	delete(n.absent, remove)
-	n.mu.Unlock()
-	n.log.Info("raft server removed: its member left the member list", "id", remove)
+	n.reconcile(c, idx)
 }
 
-// removeAfter is how long a member must be missing from the member list
-// before the leader removes its Raft server.
+// removeAfter is how long no listed member may hold a configured server
+// before the leader removes it.
 const removeAfter = 3 * time.Second
 
 // HandleStatus answers a status request.
@@ -793,13 +879,7 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 		case n.IsLeader():
 			idx, err = n.leaderReadIndex()
 		case leader != "":
-			var resp *clusterpb.Response
-			resp, err = n.caller.Call(ctx, leader, &clusterpb.Request{Kind: &clusterpb.Request_RaftReadIndex{RaftReadIndex: &clusterpb.RaftReadIndex{}}})
-			if r := resp.GetRaftReadIndex(); err == nil && r != nil {
-				if idx = r.GetIndex(); idx == 0 {
-					err = errors.New(r.GetMessage())
-				}
-			}
+			idx, err = n.remoteReadIndex(ctx, leader)
 		default:
 			err = ErrNoLeader
 		}
@@ -812,6 +892,34 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// readIndexOnce is one attempt of ReadIndex.
+func (n *Node) readIndexOnce(ctx context.Context) (uint64, error) {
+	if n.IsLeader() {
+		return n.leaderReadIndex()
+	}
+	if l := n.Leader(); l != "" {
+		return n.remoteReadIndex(ctx, l)
+	}
+	return 0, ErrNoLeader
+}
+
+// remoteReadIndex asks the leader for its read index. An answer with a
+// message is a refusal; index 0 (nothing applied yet) is a valid index.
+func (n *Node) remoteReadIndex(ctx context.Context, leader string) (uint64, error) {
+	resp, err := n.caller.Call(ctx, leader, &clusterpb.Request{Kind: &clusterpb.Request_RaftReadIndex{RaftReadIndex: &clusterpb.RaftReadIndex{}}})
+	if err != nil {
+		return 0, err
+	}
+	r := resp.GetRaftReadIndex()
+	switch {
+	case r == nil:
+		return 0, errors.New("no read index in the answer")
+	case r.GetMessage() != "":
+		return 0, errors.New(r.GetMessage())
+	}
+	return r.GetIndex(), nil
 }
 
 // leaderReadIndex: the applied index, read before confirming that this
@@ -858,12 +966,17 @@ type Status struct {
 	Term, Applied     uint64
 	Commit, Last      uint64
 	Voters, Nonvoters int
+	// LeaderlessFor is how long this node has known no leader.
+	LeaderlessFor time.Duration
+	// SnapshotIndex is the index of this node's newest snapshot.
+	SnapshotIndex uint64
 }
 
 // Status returns the node's Raft status.
 func (n *Node) Status() Status {
 	s := Status{ID: string(n.id), Leader: n.Leader(), State: n.raft.State().String(), Term: n.raft.CurrentTerm(),
-		Applied: n.fsm.Applied(), Commit: n.raft.CommitIndex(), Last: n.raft.LastIndex()}
+		Applied: n.fsm.Applied(), Commit: n.raft.CommitIndex(), Last: n.raft.LastIndex(), LeaderlessFor: n.LeaderlessFor()}
+	s.SnapshotIndex, _ = strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
 	if c, _, err := n.configuration(); err == nil {
 		for _, sv := range c.Servers {
 			if sv.Suffrage == raft.Voter {

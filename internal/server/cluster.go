@@ -147,7 +147,10 @@ func (s *Server) startCluster(c *cluster, self string) error {
 	if cfg.ClusterSecret != "" {
 		secret = []byte(cfg.ClusterSecret)
 	}
-	if err := s.openCP(self, c.client, secret); err != nil {
+	c.mu.Lock()
+	members := slices.Clone(c.members)
+	c.mu.Unlock()
+	if err := s.openCP(self, c.client, secret, members); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -232,11 +235,12 @@ func (s *Server) nodes(w http.ResponseWriter, r *http.Request) {
 // openCP opens the data directory and starts the CP protocol: a
 // single-voter Raft standalone (no network), the member list's voters in a
 // cluster, reached through caller and authenticated with secret.
-func (s *Server) openCP(self string, caller raftcp.Caller, secret []byte) error {
+func (s *Server) openCP(self string, caller raftcp.Caller, secret []byte, members []string) error {
 	cfg := &s.cfg
 	rc := raftcp.DefaultConfig(self, cfg.DataDir)
+	rc.Members = members
 	rc.Standalone = caller == nil
-	rc.Bind, rc.PortOffset, rc.Secret = cfg.Bind, cfg.RaftPortOffset, secret
+	rc.Bind, rc.PortOffset, rc.Secret, rc.AnySource = cfg.Bind, cfg.RaftPortOffset, secret, cfg.RaftAnySource
 	rc.HeartbeatTimeout, rc.ElectionTimeout = cfg.RaftHeartbeatTimeout, cfg.RaftElectionTimeout
 	if rc.Standalone {
 		// One voter, no network: elect at once.
@@ -282,5 +286,8 @@ func registerRaftMetrics(reg *prometheus.Registry, n *raftcp.Node) {
 		gauge("applied_index", "Last Raft command applied to the persistent state.", func(s raftcp.Status) float64 { return float64(s.Applied) }),
 		gauge("commit_index", "Raft commit index as this node knows it.", func(s raftcp.Status) float64 { return float64(s.Commit) }),
 		gauge("voters", "Voters in the Raft configuration.", func(s raftcp.Status) float64 { return float64(s.Voters) }),
+		gauge("leaderless_seconds", "How long this node has known no Raft leader (0 while it knows one); persistent writes fail meanwhile.",
+			func(s raftcp.Status) float64 { return s.LeaderlessFor.Seconds() }),
+		gauge("snapshot_index", "Log index of this node's newest Raft snapshot.", func(s raftcp.Status) float64 { return float64(s.SnapshotIndex) }),
 	)
 }

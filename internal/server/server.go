@@ -126,7 +126,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			s.stop()
 			return nil, err
 		}
-	} else if err := s.openCP(self, nil, nil); err != nil {
+	} else if err := s.openCP(self, nil, nil, nil); err != nil {
 		s.stop()
 		return nil, err
 	}
