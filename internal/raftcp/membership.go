@@ -397,4 +397,3 @@ func (n *Node) HandleJoin(from string, req *clusterpb.RaftJoin) *clusterpb.RaftJ
 }
 
 var _ raft.ServerAddressProvider = (*Node)(nil)
-

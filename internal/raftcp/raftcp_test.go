@@ -249,9 +249,9 @@ func TestDataDirLocked(t *testing.T) {
 // protocol's fixed maxima), so nodes configured differently never diverge.
 // Entries beyond the fixed maxima and garbage are refused alike.
 func TestFSMDeterministic(t *testing.T) {
-	big := map[string]string{"blob": strings.Repeat("x", 20<<10)} // > the default 16 KiB
+	big := map[string]string{"blob": strings.Repeat("x", 20<<10)}                                 // > the default 16 KiB
 	longName := model.ServiceKey{Namespace: "public", Group: "G", Name: strings.Repeat("n", 300)} // > the default 255
-	huge := map[string]string{"blob": strings.Repeat("x", 300<<10)} // > the fixed 256 KiB
+	huge := map[string]string{"blob": strings.Repeat("x", 300<<10)}                               // > the fixed 256 KiB
 	type step struct {
 		cmd []byte
 		ok  bool

@@ -21,8 +21,16 @@ type recorder struct {
 	buf bytes.Buffer
 }
 
-func (r *recorder) Write(p []byte) (int, error) { r.mu.Lock(); defer r.mu.Unlock(); return r.buf.Write(p) }
-func (r *recorder) bytes() []byte               { r.mu.Lock(); defer r.mu.Unlock(); return bytes.Clone(r.buf.Bytes()) }
+func (r *recorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+func (r *recorder) bytes() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.buf.Bytes())
+}
 
 // proxy forwards one connection to target, recording the client's bytes.
 func proxy(t *testing.T, target string) (string, *recorder) {
