@@ -26,6 +26,8 @@ type raftCluster struct {
 	t     *testing.T
 	conf  string
 	ports []int
+	// hosts[i] is node i's loopback address (127.0.0.1 unless moved).
+	hosts []string
 	nodes []*testutil.Node
 	extra []string
 }
@@ -37,10 +39,11 @@ func newRaftCluster(t *testing.T, n int, extra ...string) *raftCluster {
 	c := &raftCluster{t: t, conf: filepath.Join(t.TempDir(), "cluster.conf"), extra: extra}
 	for range n {
 		c.ports = append(c.ports, testutil.FreePort(t))
+		c.hosts = append(c.hosts, "127.0.0.1")
 	}
 	c.writeConf()
-	for _, p := range c.ports {
-		c.nodes = append(c.nodes, testutil.Start(t, p, c.args(p)...))
+	for i, p := range c.ports {
+		c.nodes = append(c.nodes, testutil.Start(t, p, c.args(i)...))
 	}
 	for _, nd := range c.nodes {
 		testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, nd.Ready)
@@ -48,15 +51,15 @@ func newRaftCluster(t *testing.T, n int, extra ...string) *raftCluster {
 	return c
 }
 
-func (c *raftCluster) args(p int) []string {
-	return append([]string{"--auth=false", "--cluster-conf", c.conf, "--cluster-secret", raftTestSecret, "--advertise", fmt.Sprintf("127.0.0.1:%d", p),
+func (c *raftCluster) args(i int) []string {
+	return append([]string{"--auth=false", "--cluster-conf", c.conf, "--cluster-secret", raftTestSecret, "--advertise", fmt.Sprintf("%s:%d", c.hosts[i], c.ports[i]),
 		"--verify-interval", "500ms", "--probe-interval", "200ms", "--startup-timeout", "10s", "--raft-write-timeout", "3s"}, c.extra...)
 }
 
 func (c *raftCluster) writeConf() {
 	var b strings.Builder
-	for _, p := range c.ports {
-		fmt.Fprintf(&b, "127.0.0.1:%d\n", p)
+	for i, p := range c.ports {
+		fmt.Fprintf(&b, "%s:%d\n", c.hosts[i], p)
 	}
 	tmp := c.conf + ".tmp"
 	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
@@ -71,8 +74,9 @@ func (c *raftCluster) writeConf() {
 func (c *raftCluster) add() *testutil.Node {
 	p := testutil.FreePort(c.t)
 	c.ports = append(c.ports, p)
+	c.hosts = append(c.hosts, "127.0.0.1")
 	c.writeConf()
-	n := testutil.Start(c.t, p, c.args(p)...)
+	n := testutil.Start(c.t, p, c.args(len(c.ports)-1)...)
 	c.nodes = append(c.nodes, n)
 	return n
 }
@@ -366,8 +370,17 @@ func TestIntegrationRaftJoinFromSnapshot(t *testing.T) {
 		want[i] = true
 	}
 	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, c.allHave(svc, want))
-	// Make sure the log the newcomer needs has been compacted away.
-	time.Sleep(2500 * time.Millisecond)
+	// Wait until the log the newcomer needs has been compacted away: a
+	// snapshot (taken past the 32-entry threshold) trims the log to its
+	// last 4 entries.
+	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+		for _, n := range c.nodes {
+			if v, err := metric(n, "distro_raft_snapshot_index"); err != nil || v == 0 {
+				return fmt.Errorf("%s: no snapshot yet (%v)", n.Addr(), err)
+			}
+		}
+		return nil
+	})
 	n4 := c.add()
 	testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, n4.Ready)
 	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
@@ -387,6 +400,108 @@ func TestIntegrationRaftJoinFromSnapshot(t *testing.T) {
 	// It takes writes as a voter.
 	if st, body, err := persistentWrite(n4, http.MethodPost, svc, 500); err != nil || st != 200 {
 		t.Fatalf("write via the new member: %d %s %v", st, body, err)
+	}
+}
+
+// move stops every node, gives node i the loopback address hosts[i] (same
+// ports, same data dirs, a rewritten cluster.conf) and starts them again.
+func (c *raftCluster) move(hosts []string) {
+	for _, n := range c.nodes {
+		n.Stop()
+	}
+	c.hosts = hosts
+	c.writeConf()
+	for i, n := range c.nodes {
+		n.Host, n.Args = hosts[i], c.args(i)
+		n.Restart()
+	}
+}
+
+// TestIntegrationRaftMembersMove: a 3-node cluster restarted on its data
+// dirs with every member at a new address (pods rescheduled with new IPs)
+// elects a leader again, keeps its persistent data and takes writes.
+func TestIntegrationRaftMembersMove(t *testing.T) {
+	t.Parallel()
+	c := newRaftCluster(t, 3)
+	const svc = "DEFAULT_GROUP@@moving"
+	want := map[int]bool{}
+	for i := 1; i <= 20; i++ {
+		if st, body, err := persistentWrite(c.nodes[i%3], http.MethodPost, svc, i); err != nil || st != 200 {
+			t.Fatalf("write %d: %d %s %v", i, st, body, err)
+		}
+		want[i] = true
+	}
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, c.allHave(svc, want))
+	c.move([]string{"127.0.0.2", "127.0.0.3", "127.0.0.2"})
+	for _, n := range c.nodes {
+		testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, n.Ready)
+	}
+	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if _, err := c.leader(); err != nil {
+			return err
+		}
+		return c.allHave(svc, want)()
+	})
+	for i, n := range c.nodes {
+		if st, body, err := persistentWrite(n, http.MethodPost, svc, 100+i); err != nil || st != 200 {
+			t.Fatalf("write via %s after the move: %d %s %v", n.Addr(), st, body, err)
+		}
+		want[100+i] = true
+	}
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, c.allHave(svc, want))
+	li, _ := c.leader()
+	if v, err := metric(c.nodes[li], "distro_raft_voters"); err != nil || v != 3 {
+		t.Fatalf("voters after the move: %v %v", v, err)
+	}
+}
+
+// TestIntegrationRaftLowerLimits: a node restarted with a lower
+// --max-metadata-bytes keeps the persistent instance it accepted before
+// (its Raft log and snapshot are not judged by the new limit); the entry
+// point refuses a new one that large.
+func TestIntegrationRaftLowerLimits(t *testing.T) {
+	t.Parallel()
+	n := testutil.Start(t, testutil.FreePort(t), "--raft-snapshot-threshold", "2", "--raft-snapshot-interval", "100ms")
+	testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, n.Ready)
+	blob := strings.Repeat("m", 2000)
+	register := func(port int) (int, string) {
+		form := url.Values{"serviceName": {"limits"}, "ip": {"10.9.0.2"}, "port": {strconv.Itoa(port)}, "ephemeral": {"false"},
+			"metadata": {`{"blob":"` + blob + `"}`}}
+		resp, err := http.PostForm(n.URL()+"/nacos/v1/ns/instance", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// Two entries: with a threshold of 2 the first lands in a snapshot.
+	for _, p := range []int{1, 2, 3} {
+		if st, body := register(p); st != 200 {
+			t.Fatalf("register %d: %d %s", p, st, body)
+		}
+	}
+	n.Stop()
+	n.Args = append(n.Args, "--max-metadata-bytes", "1000")
+	n.Restart()
+	testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, n.Ready)
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+		resp, err := http.Get(n.URL() + "/nacos/v1/ns/instance/list?serviceName=limits")
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := strings.Count(string(b), blob); got != 3 {
+			return fmt.Errorf("%d of 3 instances with their metadata after the restart: %.300s", got, b)
+		}
+		return nil
+	})
+	if strings.Contains(n.Output(), "raft log entry refused") {
+		t.Fatal("the restarted node refused its own log")
+	}
+	if st, body := register(4); st != http.StatusBadRequest {
+		t.Fatalf("a new register over the lowered limit: %d %s", st, body)
 	}
 }
 

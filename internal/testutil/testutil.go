@@ -110,6 +110,10 @@ func canBind(ports []int) bool {
 // Node is one distrod process.
 type Node struct {
 	Port int
+	// Host is the loopback address the node binds to and is named by
+	// (127.0.0.1 when empty); a test may change it between runs to move
+	// the node (127.0.0.0/8 is all loopback).
+	Host string
 	Args []string
 	// Dir is the process's working directory (a fresh temporary directory,
 	// kept across restarts), so that its ./data stays out of the tree.
@@ -144,7 +148,14 @@ func (s *SyncBuffer) String() string {
 }
 
 // Addr is the node's member identity and HTTP address.
-func (n *Node) Addr() string { return fmt.Sprintf("127.0.0.1:%d", n.Port) }
+func (n *Node) Addr() string { return fmt.Sprintf("%s:%d", n.host(), n.Port) }
+
+func (n *Node) host() string {
+	if n.Host == "" {
+		return "127.0.0.1"
+	}
+	return n.Host
+}
 
 // URL returns the node's base URL.
 func (n *Node) URL() string { return "http://" + n.Addr() }
@@ -172,7 +183,7 @@ func (n *Node) start() {
 	// No server-side health check unless a test asks for one: tests
 	// register persistent instances at made-up addresses, and a check
 	// would send traffic off loopback.
-	args := []string{"--port", fmt.Sprint(n.Port), "--bind", "127.0.0.1", "--log-level", "debug", "--health-check-default", "NONE"}
+	args := []string{"--port", fmt.Sprint(n.Port), "--bind", n.host(), "--log-level", "debug", "--health-check-default", "NONE"}
 	if n.DataDir != "" {
 		// Loopback Raft timings: elections in well under a second.
 		args = append(args, "--data-dir", n.DataDir, "--raft-heartbeat-timeout", "500ms", "--raft-election-timeout", "500ms")
