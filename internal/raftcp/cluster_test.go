@@ -2,6 +2,7 @@ package raftcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -497,5 +498,69 @@ func TestLegacyServerID(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(raftDir(fresh), "incarnation"))
 	if string(n.ID())+"\n" != string(b) {
 		t.Fatalf("fresh id %s, incarnation %q", n.ID(), b)
+	}
+}
+
+// TestPeersJSONRecovery: the last resort when a quorum is gone for good.
+// Two of three members are lost; the operator writes raft/peers.json on
+// the survivor naming it the only voter; it starts, leads alone with its
+// data, and the file is renamed so it applies once. A peers.json that does
+// not name the node is refused.
+func TestPeersJSONRecovery(t *testing.T) {
+	c := newTCluster(t)
+	var list []string
+	for range 3 {
+		list = append(list, freeMember(t))
+	}
+	slices.Sort(list)
+	c.setMembers(list)
+	var nodes []*tnode
+	for _, m := range list {
+		nodes = append(nodes, c.start(m, "", nil))
+	}
+	c.leader(20 * time.Second)
+	for i := 1; i <= 10; i++ {
+		register(t, nodes[i%3].n, i)
+	}
+	survivor := nodes[0]
+	id := survivor.n.ID()
+	eventually(t, 10*time.Second, func() error {
+		if len(instances(survivor)) != 10 {
+			return fmt.Errorf("survivor has %d", len(instances(survivor)))
+		}
+		return nil
+	})
+	for _, nd := range nodes {
+		nd.stop()
+	}
+	peers := filepath.Join(raftDir(survivor.dir), PeersFile)
+	write := func(body string) {
+		if err := os.WriteFile(peers, []byte(body), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.setMembers([]string{survivor.self})
+	// Not naming this node: refused, nothing changed.
+	write(`[{"id": "someone-else", "address": "127.0.0.1:1"}]`)
+	cfg := DefaultConfig(survivor.self, survivor.dir)
+	cfg.Bind, cfg.PortOffset, cfg.Secret, cfg.Logger = "127.0.0.1", 0, testSecret, slog.New(slog.DiscardHandler)
+	if n, err := Open(cfg, store.New(survivor.self, hlc.New(nil)), caller{c: c, from: survivor.self}); err == nil {
+		n.Close()
+		t.Fatal("a peers.json without this node was applied")
+	}
+	write(fmt.Sprintf(`[{"id": %q, "address": %q}]`, id, survivor.self))
+	nd := c.start(survivor.self, survivor.dir, nil)
+	eventually(t, 20*time.Second, func() error {
+		if !nd.n.IsLeader() {
+			return fmt.Errorf("the survivor does not lead")
+		}
+		if got := len(instances(nd)); got != 10 {
+			return fmt.Errorf("the survivor holds %d of 10 instances", got)
+		}
+		return nil
+	})
+	register(t, nd.n, 11)
+	if _, err := os.Stat(peers); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("peers.json was not renamed: %v", err)
 	}
 }

@@ -236,6 +236,10 @@ func Open(cfg Config, st *store.Store, caller Caller) (*Node, error) {
 	// leader adds it again without a restart.
 	rc.ShutdownOnRemove = false
 	rc.NoLegacyTelemetry = true
+	if err := n.recoverFromPeersJSON(rc, dir); err != nil {
+		n.closeStores()
+		return nil, err
+	}
 	n.SetMembers(cfg.Members)
 	if !cfg.Standalone {
 		// Learn who holds which server id before Raft dials anyone (so a
@@ -291,6 +295,38 @@ func incarnation(dir string) (string, error) {
 		return "", err
 	}
 	return s, nil
+}
+
+// PeersFile is the manual recovery file in the Raft directory: a
+// hashicorp/raft peers.json ([{"id": …, "address": …, "non_voter": …}]).
+const PeersFile = "peers.json"
+
+// recoverFromPeersJSON replaces the stored configuration with the one in
+// raft/peers.json, if the operator put one there (the last resort when a
+// quorum is gone for good: docs/operations.md#raft-without-a-leader), and
+// renames the file so that it applies once.
+func (n *Node) recoverFromPeersJSON(rc *raft.Config, dir string) error {
+	p := filepath.Join(dir, PeersFile)
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	c, err := raft.ReadConfigJSON(p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	if !slices.ContainsFunc(c.Servers, func(s raft.Server) bool { return s.ID == n.id && s.Suffrage == raft.Voter }) {
+		return fmt.Errorf("%s does not list this node (id %s, from raft/incarnation or raft/server-id) as a voter", p, n.id)
+	}
+	if err := raft.RecoverCluster(rc, n.fsm, n.logs, n.logs, n.snaps, n.trans, c); err != nil {
+		return fmt.Errorf("raft recovery from %s: %w", p, err)
+	}
+	done := p + ".applied-" + time.Now().UTC().Format("20060102T150405Z")
+	if err := os.Rename(p, done); err != nil {
+		return err
+	}
+	n.log.Warn("raft configuration replaced from peers.json (manual recovery); entries in the log that never committed may have been applied",
+		"servers", len(c.Servers), "file", done)
+	return nil
 }
 
 // serverID returns the Raft server id of a data directory: its
