@@ -18,15 +18,20 @@
 //     the authenticated stream of internal/transport/raftstream (a
 //     standalone node uses an in-memory transport: one voter, same code).
 //     It bootstraps a whole-cluster first start, joins a running cluster
-//     (non-voter first, promoted once caught up), removes servers whose
-//     members left the member list, one change at a time, and proposes
-//     writes (forwarding to the leader over the cluster channel on a
-//     follower) and read indexes.
+//     (non-voter first, promoted once caught up), and proposes writes
+//     (forwarding to the leader over the cluster channel on a follower) and
+//     read indexes. Its server id is the data dir's incarnation, not an
+//     address.
+//   - Membership (membership.go) maps server ids to members: every node
+//     asks each listed member for its id over the cluster channel, the
+//     transport resolves ids through that table (ServerAddr), and the
+//     leader rewrites moved addresses and removes servers no member holds,
+//     one change at a time; it also serves joins.
 //   - Writer (writer.go) is the CP registry.Writer: prechecks that depend
 //     on ephemeral data, then a proposal. KV implements consistency.KV.
 //
 // Goroutines: Raft's own; Node.Run (bootstrap/join, leader duties,
-// catch-up tracking). FSM methods run on Raft's FSM goroutine; the tables
+// catch-up tracking) and its identification loop. FSM methods run on Raft's FSM goroutine; the tables
 // are guarded by FSM.mu for concurrent readers.
 //
 // docs/protocol.md §13 describes the design.
