@@ -396,18 +396,26 @@ func TestCatchUpWaitsForLeaderIndex(t *testing.T) {
 		c.start(m, "", big)
 	}
 	l := c.leader(20 * time.Second)
-	const entries = 20000
-	var last raft.ApplyFuture
-	for i := range entries {
-		in := model.Instance{IP: "10.2.0.1", Port: 1 + i%60000, Weight: 1, Healthy: true, Enabled: true, Cluster: "DEFAULT",
-			Metadata: map[string]string{"i": fmt.Sprint(i)}}
-		cmd, _ := EncodeOp(&registry.Op{Kind: registry.OpRegister, Key: tsvc, Instance: in})
-		last = l.n.raft.Apply(cmd, 10*time.Second)
-		if i%1000 == 999 {
-			if err := last.Error(); err != nil {
-				t.Fatal(err)
-			}
+	// A long log, written in batches straight to the leader's Raft (a
+	// leader change under load: go on with the new one).
+	const entries = 12000
+	for i := 0; i < entries; {
+		var last raft.ApplyFuture
+		for j := 0; j < 1000; j++ {
+			in := model.Instance{IP: "10.2.0.1", Port: 1 + (i+j)%60000, Weight: 1, Healthy: true, Enabled: true, Cluster: "DEFAULT",
+				Metadata: map[string]string{"i": fmt.Sprint(i + j)}}
+			cmd, _ := EncodeOp(&registry.Op{Kind: registry.OpRegister, Key: tsvc, Instance: in})
+			last = l.n.raft.Apply(cmd, 10*time.Second)
 		}
+		if err := last.Error(); err != nil {
+			t.Logf("batch at %d: %v; finding the leader again", i, err)
+			l = c.leader(20 * time.Second)
+			continue
+		}
+		i += 1000
+	}
+	if err := l.n.raft.Barrier(10 * time.Second).Error(); err != nil {
+		t.Fatal(err)
 	}
 	target := l.n.fsm.Applied()
 	if target < entries {

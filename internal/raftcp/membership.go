@@ -178,7 +178,8 @@ func (n *Node) raftAddrOf(member string) (raft.ServerAddress, error) {
 // by a hostname (whose connections may come from any of its addresses)
 // turns the filter off, and so does Config.AnySource (NAT).
 func (n *Node) setSources(list []string) {
-	if n.cfg.AnySource {
+	if n.cfg.AnySource || len(list) == 0 {
+		n.sources.Store(nil)
 		return
 	}
 	set := map[netip.Addr]bool{}
