@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,7 +27,7 @@ type raftCluster struct {
 	t     *testing.T
 	conf  string
 	ports []int
-	// hosts[i] is node i's loopback address (127.0.0.1 unless moved).
+	// hosts[i] is node i's loopback address (127.0.0.1 if unset).
 	hosts []string
 	nodes []*testutil.Node
 	extra []string
@@ -39,11 +40,10 @@ func newRaftCluster(t *testing.T, n int, extra ...string) *raftCluster {
 	c := &raftCluster{t: t, conf: filepath.Join(t.TempDir(), "cluster.conf"), extra: extra}
 	for range n {
 		c.ports = append(c.ports, testutil.FreePort(t))
-		c.hosts = append(c.hosts, "127.0.0.1")
 	}
 	c.writeConf()
-	for i, p := range c.ports {
-		c.nodes = append(c.nodes, testutil.Start(t, p, c.args(i)...))
+	for _, p := range c.ports {
+		c.nodes = append(c.nodes, testutil.Start(t, p, c.args(p)...))
 	}
 	for _, nd := range c.nodes {
 		testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, nd.Ready)
@@ -51,15 +51,23 @@ func newRaftCluster(t *testing.T, n int, extra ...string) *raftCluster {
 	return c
 }
 
-func (c *raftCluster) args(i int) []string {
-	return append([]string{"--auth=false", "--cluster-conf", c.conf, "--cluster-secret", raftTestSecret, "--advertise", fmt.Sprintf("%s:%d", c.hosts[i], c.ports[i]),
+// host is the loopback address of the node on port p.
+func (c *raftCluster) host(p int) string {
+	if i := slices.Index(c.ports, p); i >= 0 && i < len(c.hosts) {
+		return c.hosts[i]
+	}
+	return "127.0.0.1"
+}
+
+func (c *raftCluster) args(p int) []string {
+	return append([]string{"--auth=false", "--cluster-conf", c.conf, "--cluster-secret", raftTestSecret, "--advertise", fmt.Sprintf("%s:%d", c.host(p), p),
 		"--verify-interval", "500ms", "--probe-interval", "200ms", "--startup-timeout", "10s", "--raft-write-timeout", "3s"}, c.extra...)
 }
 
 func (c *raftCluster) writeConf() {
 	var b strings.Builder
-	for i, p := range c.ports {
-		fmt.Fprintf(&b, "%s:%d\n", c.hosts[i], p)
+	for _, p := range c.ports {
+		fmt.Fprintf(&b, "%s:%d\n", c.host(p), p)
 	}
 	tmp := c.conf + ".tmp"
 	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
@@ -74,9 +82,8 @@ func (c *raftCluster) writeConf() {
 func (c *raftCluster) add() *testutil.Node {
 	p := testutil.FreePort(c.t)
 	c.ports = append(c.ports, p)
-	c.hosts = append(c.hosts, "127.0.0.1")
 	c.writeConf()
-	n := testutil.Start(c.t, p, c.args(len(c.ports)-1)...)
+	n := testutil.Start(c.t, p, c.args(p)...)
 	c.nodes = append(c.nodes, n)
 	return n
 }
@@ -412,7 +419,7 @@ func (c *raftCluster) move(hosts []string) {
 	c.hosts = hosts
 	c.writeConf()
 	for i, n := range c.nodes {
-		n.Host, n.Args = hosts[i], c.args(i)
+		n.Host, n.Args = hosts[i], c.args(c.ports[i])
 		n.Restart()
 	}
 }
