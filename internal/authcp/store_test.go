@@ -16,6 +16,7 @@ import (
 	"github.com/distro-registry/distro/internal/auth"
 	"github.com/distro-registry/distro/internal/authcp"
 	"github.com/distro-registry/distro/internal/hlc"
+	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/raftcp"
 	"github.com/distro-registry/distro/internal/raftcp/raftcptest"
 	"github.com/distro-registry/distro/internal/registry"
