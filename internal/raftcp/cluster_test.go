@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -570,5 +572,62 @@ func TestPeersJSONRecovery(t *testing.T) {
 	register(t, nd.n, 11)
 	if _, err := os.Stat(peers); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("peers.json was not renamed: %v", err)
+	}
+}
+
+// TestLeaderlessReadiness: a node cut off from its quorum stays ready (its
+// reads work) but its readiness text says there is no leader, and how long.
+func TestLeaderlessReadiness(t *testing.T) {
+	c := newTCluster(t)
+	var list []string
+	for range 3 {
+		list = append(list, freeMember(t))
+	}
+	slices.Sort(list)
+	c.setMembers(list)
+	warn := func(cfg *Config) { cfg.LeaderlessWarn = time.Second }
+	var nodes []*tnode
+	for _, m := range list {
+		nodes = append(nodes, c.start(m, "", warn))
+	}
+	c.leader(20 * time.Second)
+	eventually(t, 10*time.Second, func() error {
+		if ok, msg := nodes[0].n.Ready(); !ok || strings.Contains(msg, "no Raft leader") {
+			return fmt.Errorf("ready %v %q with a leader", ok, msg)
+		}
+		return nil
+	})
+	nodes[1].stop()
+	nodes[2].stop()
+	eventually(t, 20*time.Second, func() error {
+		ok, msg := nodes[0].n.Ready()
+		if !ok || !strings.Contains(msg, "no Raft leader for") {
+			return fmt.Errorf("ready %v %q", ok, msg)
+		}
+		if d := nodes[0].n.Status().LeaderlessFor; d < time.Second {
+			return fmt.Errorf("leaderless for %v", d)
+		}
+		return nil
+	})
+}
+
+// TestSourceFilter: the Raft listener admits only members' IPs when every
+// member is an IP literal; a hostname member or AnySource admits any.
+func TestSourceFilter(t *testing.T) {
+	n := &Node{}
+	n.setSources([]string{"10.0.0.1:8848", "10.0.0.2:8848", "[fd00::3]:8848"})
+	for ip, want := range map[string]bool{"10.0.0.1": true, "10.0.0.2": true, "fd00::3": true, "10.0.0.9": false, "127.0.0.1": false} {
+		if got := n.allowSource(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("%s: allowed %v, want %v", ip, got, want)
+		}
+	}
+	n.setSources([]string{"10.0.0.1:8848", "distro-1.distro:8848"})
+	if !n.allowSource(netip.MustParseAddr("192.0.2.1")) {
+		t.Error("a hostname member did not turn the filter off")
+	}
+	n.cfg.AnySource = true
+	n.setSources([]string{"10.0.0.1:8848"})
+	if !n.allowSource(netip.MustParseAddr("192.0.2.1")) {
+		t.Error("AnySource did not turn the filter off")
 	}
 }

@@ -64,6 +64,9 @@ type Config struct {
 	// StartupGrace: after this long a node serves reads even if it could not
 	// catch up with a leader (a restarted node on the minority side).
 	StartupGrace time.Duration
+	// LeaderlessWarn: a node that has known no leader for this long says
+	// so in its readiness message.
+	LeaderlessWarn time.Duration
 	// CatchUpSlack: a non-voter within this many entries of the leader's
 	// commit index is promoted to voter.
 	CatchUpSlack uint64
@@ -80,7 +83,7 @@ func DefaultConfig(self, dataDir string) Config {
 	return Config{Self: self, DataDir: dataDir, Bind: "0.0.0.0", PortOffset: -1000,
 		HeartbeatTimeout: time.Second, ElectionTimeout: time.Second, SnapshotThreshold: 8192,
 		SnapshotInterval: 2 * time.Minute, TrailingLogs: 10240, WriteTimeout: 5 * time.Second,
-		StartupGrace: 15 * time.Second, CatchUpSlack: 1024}
+		StartupGrace: 15 * time.Second, LeaderlessWarn: 10 * time.Second, CatchUpSlack: 1024}
 }
 
 // Caller sends control calls to peers over the authenticated cluster
@@ -473,35 +476,31 @@ func (n *Node) Leader() string {
 // IsLeader reports whether this node leads.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
-// LeaderlessWarn is how long a node may know no Raft leader before its
-// readiness message says so.
-const LeaderlessWarn = 10 * time.Second
-
 // Ready reports whether reads of persistent data are served: this node has
 // applied the leader's read index once since it started, or the startup
 // grace has passed (it then serves what it has, and says so). A node that
-// has known no leader for LeaderlessWarn stays ready (reads and ephemeral
-// data work; failing readiness on every member at once would take the
-// whole registry out of service, and a StatefulSet would never start the
-// members a quorum needs) but says so: persistent writes answer 503.
+// has known no leader for Config.LeaderlessWarn stays ready (reads and
+// ephemeral data work; failing readiness on every member at once would
+// take the whole registry out of service, and a StatefulSet would never
+// start the members a quorum needs) but says so: persistent writes answer
+// 503.
 func (n *Node) Ready() (bool, string) {
-	var ok bool
 	var msg string
 	switch {
 	case n.caughtUp.Load():
-		ok, msg = true, "raft caught up"
+		msg = "raft caught up"
 	case time.Since(n.start) > n.cfg.StartupGrace:
-		ok, msg = true, "raft not caught up with a leader; serving local persistent data"
+		msg = "raft not caught up with a leader; serving local persistent data"
 	default:
 		return false, "raft catching up with the leader"
 	}
 	if tw := n.twin.Load(); tw != nil {
 		msg += "; member " + *tw + " reports this node's Raft server id (a copied data dir): stop one of them"
 	}
-	if d := n.LeaderlessFor(); d >= LeaderlessWarn {
+	if d := n.LeaderlessFor(); n.cfg.LeaderlessWarn > 0 && d >= n.cfg.LeaderlessWarn {
 		msg += fmt.Sprintf("; WARNING: no Raft leader for %s: persistent writes fail with 503 (docs/operations.md#raft-without-a-leader)", d.Round(time.Second))
 	}
-	return ok, msg
+	return true, msg
 }
 
 // LeaderlessFor returns how long this node has known no leader (0 while
