@@ -25,6 +25,7 @@ import (
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
+	"github.com/distro-registry/distro/internal/testutil"
 )
 
 // tcluster runs Raft nodes in this process over the real authenticated
@@ -145,6 +146,23 @@ func (c *tcluster) start(self, dir string, mod func(*Config)) *tnode {
 	return nd
 }
 
+// startTCluster starts n nodes on new data dirs, members of one list.
+func startTCluster(t *testing.T, n int, mod func(*Config)) (*tcluster, []string, []*tnode) {
+	t.Helper()
+	c := newTCluster(t)
+	var list []string
+	for range n {
+		list = append(list, freeMember(t))
+	}
+	slices.Sort(list)
+	c.setMembers(list)
+	var nodes []*tnode
+	for _, m := range list {
+		nodes = append(nodes, c.start(m, "", mod))
+	}
+	return c, list, nodes
+}
+
 func (c *tcluster) running() []*tnode {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -157,28 +175,12 @@ func (c *tcluster) running() []*tnode {
 	return out
 }
 
-// eventually polls f until it returns nil or the deadline passes.
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // leader waits for one running node to lead and every running node to
 // know it.
 func (c *tcluster) leader(d time.Duration) *tnode {
 	c.t.Helper()
 	var l *tnode
-	eventually(c.t, d, func() error {
+	testutil.Eventually(c.t, d, 20*time.Millisecond, func() error {
 		l = nil
 		for _, nd := range c.running() {
 			if nd.n.IsLeader() {
@@ -262,25 +264,14 @@ func (c *tcluster) settled(want map[int]bool) func() error {
 // again with the addresses permuted among the members (each takes over
 // another's old address).
 func TestEveryMemberMoves(t *testing.T) {
-	c := newTCluster(t)
-	var list []string
-	for range 3 {
-		list = append(list, freeMember(t))
-	}
-	slices.Sort(list)
-	c.setMembers(list)
-	var nodes []*tnode
-	for _, m := range list {
-		nodes = append(nodes, c.start(m, "", nil))
-	}
-	l := c.leader(20 * time.Second)
+	c, _, nodes := startTCluster(t, 3, nil)
+	c.leader(20 * time.Second)
 	want := map[int]bool{}
 	for i := 1; i <= 30; i++ {
 		register(t, nodes[i%3].n, i)
 		want[i] = true
 	}
-	_ = l
-	eventually(t, 10*time.Second, c.settled(want))
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, c.settled(want))
 	ids := map[string]raft.ServerID{}
 	for _, nd := range nodes {
 		ids[nd.dir] = nd.n.ID()
@@ -318,11 +309,11 @@ func TestEveryMemberMoves(t *testing.T) {
 			}
 		}
 		c.leader(30 * time.Second)
-		eventually(t, 20*time.Second, c.settled(want))
+		testutil.Eventually(t, 20*time.Second, 20*time.Millisecond, c.settled(want))
 		p := 100 + round
 		register(t, nodes[round%3].n, p)
 		want[p] = true
-		eventually(t, 10*time.Second, c.settled(want))
+		testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, c.settled(want))
 	}
 }
 
@@ -330,21 +321,11 @@ func TestEveryMemberMoves(t *testing.T) {
 // new address keeps its server id and gets its address updated (it is not
 // removed and re-added as a new server).
 func TestOneMemberMoves(t *testing.T) {
-	c := newTCluster(t)
-	var list []string
-	for range 3 {
-		list = append(list, freeMember(t))
-	}
-	slices.Sort(list)
-	c.setMembers(list)
-	var nodes []*tnode
-	for _, m := range list {
-		nodes = append(nodes, c.start(m, "", nil))
-	}
+	c, list, nodes := startTCluster(t, 3, nil)
 	c.leader(20 * time.Second)
 	register(t, nodes[0].n, 1)
 	want := map[int]bool{1: true}
-	eventually(t, 10*time.Second, c.settled(want))
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, c.settled(want))
 	// Move a follower.
 	var mover *tnode
 	for _, nd := range nodes {
@@ -367,10 +348,10 @@ func TestOneMemberMoves(t *testing.T) {
 	if nd.n.ID() != id {
 		t.Fatalf("server id %s became %s", id, nd.n.ID())
 	}
-	eventually(t, 20*time.Second, c.settled(want))
+	testutil.Eventually(t, 20*time.Second, 20*time.Millisecond, c.settled(want))
 	register(t, nd.n, 2)
 	want[2] = true
-	eventually(t, 10*time.Second, c.settled(want))
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, c.settled(want))
 	cfg, _, _ := nd.n.configuration()
 	for _, s := range cfg.Servers {
 		if s.ID == id && s.Suffrage != raft.Voter {
@@ -383,20 +364,11 @@ func TestOneMemberMoves(t *testing.T) {
 // long log reports caught up (and so ready) only once it has applied what
 // the leader had applied, not after its first batch of entries.
 func TestCatchUpWaitsForLeaderIndex(t *testing.T) {
-	c := newTCluster(t)
-	var list []string
-	for range 3 {
-		list = append(list, freeMember(t))
-	}
-	slices.Sort(list)
-	c.setMembers(list)
 	big := func(cfg *Config) {
 		cfg.SnapshotThreshold = 1 << 30
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout = time.Second, time.Second
 	}
-	for _, m := range list {
-		c.start(m, "", big)
-	}
+	c, list, _ := startTCluster(t, 3, big)
 	l := c.leader(20 * time.Second)
 	// A long log, written in batches straight to the leader's Raft (a
 	// leader change under load: go on with the new one).
@@ -426,7 +398,7 @@ func TestCatchUpWaitsForLeaderIndex(t *testing.T) {
 	newcomer := freeMember(t)
 	c.setMembers(append(slices.Clone(list), newcomer))
 	nd := c.start(newcomer, "", big)
-	eventually(t, 60*time.Second, func() error {
+	testutil.Eventually(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if ok, msg := nd.n.Ready(); !ok {
 			return fmt.Errorf("not ready: %s (applied %d of %d)", msg, nd.n.fsm.Applied(), target)
 		}
@@ -483,7 +455,7 @@ func TestLegacyServerID(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { n.Run(ctx); close(done) }()
-		eventually(t, 10*time.Second, func() error {
+		testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 			if !n.IsLeader() {
 				return fmt.Errorf("the upgraded node does not lead its one-voter configuration")
 			}
@@ -517,24 +489,14 @@ func TestLegacyServerID(t *testing.T) {
 // data, and the file is renamed so it applies once. A peers.json that does
 // not name the node is refused.
 func TestPeersJSONRecovery(t *testing.T) {
-	c := newTCluster(t)
-	var list []string
-	for range 3 {
-		list = append(list, freeMember(t))
-	}
-	slices.Sort(list)
-	c.setMembers(list)
-	var nodes []*tnode
-	for _, m := range list {
-		nodes = append(nodes, c.start(m, "", nil))
-	}
+	c, _, nodes := startTCluster(t, 3, nil)
 	c.leader(20 * time.Second)
 	for i := 1; i <= 10; i++ {
 		register(t, nodes[i%3].n, i)
 	}
 	survivor := nodes[0]
 	id := survivor.n.ID()
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if len(instances(survivor)) != 10 {
 			return fmt.Errorf("survivor has %d", len(instances(survivor)))
 		}
@@ -560,7 +522,7 @@ func TestPeersJSONRecovery(t *testing.T) {
 	}
 	write(fmt.Sprintf(`[{"id": %q, "address": %q}]`, id, survivor.self))
 	nd := c.start(survivor.self, survivor.dir, nil)
-	eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if !nd.n.IsLeader() {
 			return fmt.Errorf("the survivor does not lead")
 		}
@@ -578,20 +540,9 @@ func TestPeersJSONRecovery(t *testing.T) {
 // TestLeaderlessReadiness: a node cut off from its quorum stays ready (its
 // reads work) but its readiness text says there is no leader, and how long.
 func TestLeaderlessReadiness(t *testing.T) {
-	c := newTCluster(t)
-	var list []string
-	for range 3 {
-		list = append(list, freeMember(t))
-	}
-	slices.Sort(list)
-	c.setMembers(list)
-	warn := func(cfg *Config) { cfg.LeaderlessWarn = time.Second }
-	var nodes []*tnode
-	for _, m := range list {
-		nodes = append(nodes, c.start(m, "", warn))
-	}
+	c, _, nodes := startTCluster(t, 3, func(cfg *Config) { cfg.LeaderlessWarn = time.Second })
 	c.leader(20 * time.Second)
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if ok, msg := nodes[0].n.Ready(); !ok || strings.Contains(msg, "no Raft leader") {
 			return fmt.Errorf("ready %v %q with a leader", ok, msg)
 		}
@@ -599,7 +550,7 @@ func TestLeaderlessReadiness(t *testing.T) {
 	})
 	nodes[1].stop()
 	nodes[2].stop()
-	eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
 		ok, msg := nodes[0].n.Ready()
 		if !ok || !strings.Contains(msg, "no Raft leader for") {
 			return fmt.Errorf("ready %v %q", ok, msg)

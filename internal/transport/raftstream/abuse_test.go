@@ -8,39 +8,38 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/distro-registry/distro/internal/testutil"
 )
 
-// recorder copies what a client sends through a proxy to the server.
-type recorder struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (r *recorder) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.buf.Write(p)
-}
-func (r *recorder) bytes() []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return bytes.Clone(r.buf.Bytes())
+// acceptAndClose accepts and closes connections until srv closes,
+// signalling each on accepted (if set).
+func acceptAndClose(srv *Layer, accepted chan<- struct{}) {
+	for {
+		c, err := srv.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+		if accepted != nil {
+			accepted <- struct{}{}
+		}
+	}
 }
 
 // proxy forwards one connection to target, recording the client's bytes.
-func proxy(t *testing.T, target string) (string, *recorder) {
+func proxy(t *testing.T, target string) (string, *testutil.SyncBuffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	rec := &recorder{}
+	rec := &testutil.SyncBuffer{}
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -88,7 +87,7 @@ func TestReplayedHandshake(t *testing.T) {
 	c.Close()
 	first.Close()
 	hello := 4 + 1 + len(nodeA) + 1 + len(nodeB) + nonceSize
-	recorded := rec.bytes()
+	recorded := []byte(rec.String())
 	if len(recorded) < hello+macSize {
 		t.Fatalf("recorded %d bytes", len(recorded))
 	}
@@ -193,15 +192,7 @@ func TestFrameReplayReorderDrop(t *testing.T) {
 // still connects while one host holds every connection it can open.
 func TestStalledHandshakesBounded(t *testing.T) {
 	srv, cli, ref := pair(t, secret, secret, nodeA, nodeB)
-	go func() {
-		for {
-			c, err := srv.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(srv, nil)
 	var stalled []net.Conn
 	for range maxPending {
 		c, err := net.Dial("tcp", srv.Addr().String()) // from 127.0.0.1, sends nothing
@@ -242,15 +233,7 @@ func TestSourceFilter(t *testing.T) {
 	srv, cli, ref := pairWith(t, func(c *Config) {
 		c.AllowSource = func(ip netip.Addr) bool { return ip == netip.MustParseAddr("127.0.0.2") }
 	}, secret, secret, nodeA, nodeB)
-	go func() {
-		for {
-			c, err := srv.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(srv, nil)
 	if c, err := cli.Dial(raft.ServerAddress(srv.Addr().String()), time.Second); err == nil {
 		c.Close()
 		t.Fatal("a connection from a non-member address completed the handshake")
@@ -270,16 +253,7 @@ func TestSourceFilter(t *testing.T) {
 func TestWrongServerRefused(t *testing.T) {
 	srv, cli, ref := pairWith(t, func(c *Config) { c.ServerID = "b-incarnation" }, secret, secret, nodeA, nodeB)
 	accepted := make(chan struct{}, 1)
-	go func() {
-		for {
-			c, err := srv.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-			accepted <- struct{}{}
-		}
-	}()
+	go acceptAndClose(srv, accepted)
 	addr := srv.Addr().String()
 	if c, err := cli.Dial(raft.ServerAddress(addr+IDSeparator+"someone-else"), time.Second); err == nil {
 		c.Close()
