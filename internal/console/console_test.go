@@ -377,9 +377,11 @@ func TestPersistentInstanceActions(t *testing.T) {
 	}
 	e.w.mu.Unlock()
 
-	// A health check verdict (as the checker writes it) shows as such.
-	if _, err := e.w.inner.Apply(context.Background(), &registry.Op{Kind: registry.OpSetHealth, Key: svc,
-		Instance: model.Instance{IP: ik.IP, Port: ik.Port, Cluster: ik.Cluster, Healthy: false}}); err != nil {
+	// A health check verdict (as the checker writes it: the instance as
+	// checked, with its new health) shows as such.
+	checked := *e.st.PersistentInstance(svc, ik)
+	checked.Healthy = false
+	if _, err := e.w.inner.Apply(context.Background(), &registry.Op{Kind: registry.OpSetHealth, Key: svc, Instance: checked}); err != nil {
 		t.Fatal(err)
 	}
 	mustContain(t, e.get("/ui/service?name=db").body, `badge bad">unhealthy</span> <span class="muted">failed health check`)
