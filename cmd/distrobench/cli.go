@@ -65,6 +65,7 @@ type runFlags struct {
 	pollInterval   time.Duration
 	visibleTimeout time.Duration
 	mix            string
+	subscribers    int
 	seed           uint64
 	runID          string
 	tags           []string
@@ -91,7 +92,8 @@ Scenarios: ` + strings.Join(bench.Scenarios, ", ") + `.
 Closed loop by default (--concurrency workers); --rate N switches to an open loop that schedules
 requests at fixed intervals and measures latency from the scheduled time (no coordinated omission).
 
-Subcommands: ceiling (the trivial reference server), fill (bytes per instance), report and chart
+Subcommands: ceiling (the trivial reference servers, HTTP and gRPC), fill (bytes per instance),
+conns (bytes per connected v2 client), report and chart
 (docs/benchmarks.md from JSON results), summary (a median for scripts).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -119,6 +121,7 @@ Subcommands: ceiling (the trivial reference server), fill (bytes per instance), 
 	fs.DurationVar(&f.pollInterval, "poll-interval", 5*time.Millisecond, "converge: how often every other node is polled")
 	fs.DurationVar(&f.visibleTimeout, "visible-timeout", 10*time.Second, "converge/push: give up on a sample after this long")
 	fs.StringVar(&f.mix, "mix", bench.DefaultMix, "mixed: operation weights")
+	fs.IntVar(&f.subscribers, "subscribers", bench.DefaultFanoutSubscribers, "fanout: subscribers of the service, each on a connection of its own")
 	fs.Uint64Var(&f.seed, "seed", 0, "random seed (0: time-based)")
 	fs.StringVar(&f.runID, "run-id", "", "part of every service name (default random), so runs never collide")
 	fs.StringArrayVar(&f.tags, "tag", nil, "key=value copied into the JSON result (repeatable)")
@@ -130,7 +133,7 @@ Subcommands: ceiling (the trivial reference server), fill (bytes per instance), 
 	fs.BoolVar(&f.netHTTP, "net-http", false, "send requests through net/http's http.Transport instead of the lean keep-alive client (about twice the client CPU per request)")
 	fs.StringVar(&f.protocol, "protocol", "v1", "client protocol: v1 (HTTP Open API) or v2 (Nacos 2 gRPC on each target's port + --grpc-port-offset; no beat or mixed)")
 	fs.IntVar(&f.grpcPortOffset, "grpc-port-offset", bench.DefaultGRPCPortOffset, "v2: the gRPC port is each --target's HTTP port plus this")
-	root.AddCommand(c.ceilingCmd(), c.fillCmd(), c.reportCmd(), c.chartCmd(), c.summaryCmd())
+	root.AddCommand(c.ceilingCmd(), c.fillCmd(), c.connsCmd(), c.reportCmd(), c.chartCmd(), c.summaryCmd())
 	return root
 }
 
@@ -177,7 +180,7 @@ func (c *cli) runBench(cmd *cobra.Command, f *runFlags) error {
 		Rate: f.rate, MaxOutstanding: f.maxOutstanding, MaxRequests: f.maxRequests, Services: f.services,
 		InstancesPerService: f.perService, Ephemeral: f.ephemeral, Cleanup: f.cleanup, Timeout: f.timeout,
 		ServerPIDs: f.serverPIDs, BackgroundRate: f.backgroundRate, PollInterval: f.pollInterval,
-		VisibleTimeout: f.visibleTimeout, Mix: f.mix, Seed: f.seed, RunID: f.runID, Tags: tags,
+		VisibleTimeout: f.visibleTimeout, Mix: f.mix, Subscribers: f.subscribers, Seed: f.seed, RunID: f.runID, Tags: tags,
 		CaptureDir: f.captureDir, Progress: prog, StdTransport: f.netHTTP, Protocol: f.protocol,
 		GRPCPortOffset: f.grpcPortOffset,
 	}
@@ -201,6 +204,25 @@ func (c *cli) runBench(cmd *cobra.Command, f *runFlags) error {
 		}
 		if f.scenario == "converge" && !fs.Changed("services") {
 			cfg.Services = 100 // background pool: 100 services × --instances-per-service
+		}
+	}
+	// fanout: a few samples, one at a time; each one is a push to every
+	// subscriber.
+	if f.scenario == "fanout" {
+		if !fs.Changed("rate") {
+			cfg.Rate = 2
+		}
+		if !fs.Changed("max-requests") {
+			cfg.MaxRequests = 20
+		}
+		if !fs.Changed("duration") {
+			cfg.Duration = time.Duration(float64(cfg.MaxRequests)/cfg.Rate*float64(time.Second)) + 5*time.Second
+		}
+		if !fs.Changed("warmup") {
+			cfg.Warmup = 0
+		}
+		if !fs.Changed("concurrency") {
+			cfg.Concurrency = 1
 		}
 	}
 	if f.jsonOut != "" && f.jsonOut != "-" {

@@ -16,6 +16,8 @@ import (
 type Collection struct {
 	Runs   []*Result
 	Memory []*FillResult
+	// Conns are connected-client measurements (distrobench conns).
+	Conns []*ConnsResult
 	// Meta is the session description (meta.json): machine, mode,
 	// repetitions, commit; free-form strings.
 	Meta map[string]string
@@ -71,6 +73,12 @@ func LoadCollection(dir string) (*Collection, error) {
 				return nil, fmt.Errorf("%s: %w", f, err)
 			}
 			c.Memory = append(c.Memory, &r)
+		case "connections":
+			var r ConnsResult
+			if err := json.Unmarshal(b, &r); err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			c.Conns = append(c.Conns, &r)
 		}
 	}
 	return c, nil

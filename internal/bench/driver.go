@@ -54,6 +54,9 @@ type Outcome struct {
 	// push) recorded in the result's metric histogram when HasSample is set.
 	Sample    time.Duration
 	HasSample bool
+	// Samples are further measurements of the same kind, all recorded
+	// (fanout: one per subscriber).
+	Samples []time.Duration
 	// Stop tells the load loop that the scenario has no more work (a
 	// deregistration pool is empty). The operation is not counted.
 	Stop bool

@@ -53,6 +53,10 @@ type MemSnapshot struct {
 	// heap), and the settle phase makes sure that GC ran after the fill.
 	HeapLiveBytes int64 `json:"heap_live_bytes,omitempty"`
 	GCCycles      int64 `json:"gc_cycles,omitempty"`
+	// StackInuseBytes (goroutine stacks) and Goroutines, from go_memstats
+	// and go_goroutines.
+	StackInuseBytes int64 `json:"stack_inuse_bytes,omitempty"`
+	Goroutines      int64 `json:"goroutines,omitempty"`
 }
 
 // FillResult is the JSON result of a memory measurement (kind "memory").
@@ -231,6 +235,8 @@ func memSnapshot(cfg FillConfig) (MemSnapshot, error) {
 	s.HeapInuseBytes = int64(m["go_memstats_heap_inuse_bytes"])
 	s.NextGCBytes = int64(m["go_memstats_next_gc_bytes"])
 	s.GCCycles = int64(m["go_gc_duration_seconds_count"])
+	s.StackInuseBytes = int64(m["go_memstats_stack_inuse_bytes"])
+	s.Goroutines = int64(m["go_goroutines"])
 	gogc := 100.0
 	if v, ok := m["go_gc_gogc_percent"]; ok && v > 0 {
 		gogc = v

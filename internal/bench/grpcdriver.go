@@ -53,6 +53,9 @@ type GRPCOptions struct {
 	// MaxServicesPerConn bounds the services one connection registers
 	// instances in (the server's per-connection limit, default 10000).
 	MaxServicesPerConn int
+	// CaptureDir, when set, receives the first successful answer to every
+	// request type (see CaptureMethodGRPC); the gRPC ceiling replays them.
+	CaptureDir string
 }
 
 // GRPCDriver is the Nacos v2 gRPC driver. Each connection does what a
@@ -81,6 +84,9 @@ type GRPCDriver struct {
 	reqID   atomic.Uint64
 
 	pushes, acked, bad atomic.Int64
+
+	capMu    sync.Mutex
+	captured map[string]bool
 }
 
 var _ Watcher = (*GRPCDriver)(nil)
@@ -330,6 +336,7 @@ func (c *grpcConn) call(ctx context.Context, typ string, body []byte) (string, [
 	if err != nil {
 		return "", nil, err
 	}
+	c.d.captureGRPC(typ, f.Type, f.Body)
 	return f.Type, f.Body, nil
 }
 
@@ -647,6 +654,14 @@ func (d *GRPCDriver) Watch(ctx context.Context, node int, service string) (Subsc
 	if err != nil {
 		return nil, Outcome{Op: "subscribe", Kind: grpcKind(err)}
 	}
+	s, o := d.watchOn(ctx, c, service)
+	if !o.OK() {
+		return nil, o
+	}
+	return s, o
+}
+
+func (d *GRPCDriver) watchOn(ctx context.Context, c *grpcConn, service string) (*grpcSub, Outcome) {
 	s := &grpcSub{c: c, service: service, grouped: DefaultGroup + "@@" + service, ch: make(chan Notification, 16)}
 	c.subMu.Lock()
 	m := c.subs[s.grouped]
@@ -692,3 +707,39 @@ func (s *grpcSub) Close() {
 		}
 	})
 }
+
+// Subscribe implements Subscriber: SubscribeServiceRequest (subscribe
+// true) on one of node's connections, answer not decoded. The server keeps
+// the subscription until the connection closes.
+func (d *GRPCDriver) Subscribe(ctx context.Context, node int, service string) Outcome {
+	c, err := d.nodes[node].any(ctx)
+	if err != nil {
+		return Outcome{Op: "subscribe", Kind: grpcKind(err)}
+	}
+	o, _ := d.do(ctx, c, "subscribe", grpcapi.TypeSubscribeServiceRequest, d.subscribeBody(service, true), false)
+	return o
+}
+
+// WatchOwnConn implements OwnConnWatcher: Watch on a connection set up
+// for this subscription alone, closed with it.
+func (d *GRPCDriver) WatchOwnConn(ctx context.Context, node int, service string) (Subscription, Outcome) {
+	c, err := d.dial(ctx, d.nodes[node].addr)
+	if err != nil {
+		return nil, Outcome{Op: "subscribe", Kind: grpcKind(err)}
+	}
+	sub, o := d.watchOn(ctx, c, service)
+	if !o.OK() {
+		c.close()
+		return nil, o
+	}
+	return &ownConnSub{grpcSub: sub, conn: c}, o
+}
+
+// ownConnSub closes its connection with the subscription.
+type ownConnSub struct {
+	*grpcSub
+	conn *grpcConn
+	once sync.Once
+}
+
+func (s *ownConnSub) Close() { s.once.Do(func() { s.conn.close() }) }

@@ -135,6 +135,9 @@ func WriteCharts(c *Collection, dir string) ([]string, error) {
 			return written, err
 		}
 	}
+	if err := c.v2Charts(save); err != nil {
+		return written, err
+	}
 	if groups := c.propagationGroups(); len(groups) > 0 {
 		ch := &BarChart{Title: "Propagation: time to visible on every node, and register to push", YLabel: "milliseconds (log)",
 			Log: true, Format: fmtAxisMS, Refs: []RefLine{{Value: 100, Label: "converge target: p99 ≤ 100 ms"}}}
@@ -275,6 +278,8 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 		p("> **Runs left out of every figure:** %s. Each was repeated once on a fresh server.\n\n", strings.Join(c.Excluded, "; "))
 	}
 
+	c.writeGoals(p)
+
 	scen := intersect(closedScenarios, c.scenarios("closed"))
 	servers := c.servers("closed", scen)
 	var peers []string
@@ -345,6 +350,8 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 		}
 	}
 
+	c.writeV2(p, o)
+
 	if oscen := intersect(closedScenarios, c.scenarios("open")); len(oscen) > 0 {
 		p("## Open-loop latency\n\n")
 		p("Requests are scheduled at a fixed rate: half of distrod's median closed-loop throughput for that scenario, the same rate for every server.\n")
@@ -365,6 +372,13 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 			}
 		}
 		p("\n![open-loop latency](%s/%s)\n\n", o.ImgPath, ChartOpenLatency)
+		for _, s := range oscen {
+			d, ce := c.Find(s, "distrod", "open").Stat(FP99), c.Find(s, "ceiling", "open").Stat(FP99)
+			if d.N > 0 && ce.N > 0 && ce.Median > 0 {
+				p("* %s: distrod's p99 is %.1f× the ceiling's (%s vs %s).\n", s, d.Median/ce.Median, fmtMS(d.Median), fmtMS(ce.Median))
+			}
+		}
+		p("\nTarget for register: distrod's p99 at most %.0f× the ceiling's.\n\n", targetOpenP99x)
 	}
 
 	if groups := c.propagationGroups(); len(groups) > 0 {
@@ -408,6 +422,8 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 		}
 	}
 
+	c.writeFanout(p)
+
 	if len(c.Memory) > 0 {
 		p("## Memory per instance\n\n")
 		p("A fresh distrod is filled with N persistent instances, 10 per service, by concurrent v1 POSTs. Then `service/list` calls are sent until the\n")
@@ -432,6 +448,10 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 			p("%s\n\n", n)
 		}
 	}
+	if rss := c.idleRSS(); rss > 0 {
+		p("Idle RSS of a freshly started distrod (median over the memory and connection measurements, before they filled it): %s (target ≤ 20 MiB).\n\n", fmtBytes(rss))
+	}
+	c.writeConns(p)
 
 	if o.Extra != "" {
 		p("%s\n", strings.TrimRight(o.Extra, "\n")+"\n")
@@ -475,12 +495,14 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 	p("* `scripts/bench/run.sh --peer host:port` also runs every scenario against a Nacos-compatible server that you started yourself. Start\n")
 	p("  it pinned with `taskset -c 1` and pass `--peer-pid PID` to get its CPU figures.\n")
 	p("* A single run, for example: `distrobench --target 127.0.0.1:8848 --scenario query --duration 10s --server-pid $(pidof distrod) --json out.json`.\n")
-	p("* **v2 gRPC:** the figures above use the v1 HTTP API. `--protocol v2` drives the Nacos 2 gRPC API instead, on each target's port +\n")
-	p("  `--grpc-port-offset` (default 1000). Each connection is set up as a Nacos 2 client does (ServerCheck, bi-stream, ConnectionSetupRequest),\n")
-	p("  and pushes are acked on the stream. A v2 connection holds one instance per service, so each registered instance gets a connection slot of\n")
-	p("  its own, and `register` puts every new instance in a service of its own. Instances are connection-held (ephemeral). The `register`,\n")
-	p("  `reregister`, `deregister`, `query`, `push` and `converge` scenarios run over v2; `beat` and `mixed` are refused. For example:\n")
-	p("  `distrobench --protocol v2 --target 127.0.0.1:8848 --scenario register --duration 5s`.\n")
+	p("* **v2 gRPC:** `--protocol v2` drives the Nacos 2 gRPC API instead of v1 HTTP, on each target's port + `--grpc-port-offset` (default\n")
+	p("  1000). Each connection is set up as a Nacos 2 client does (ServerCheck, bi-stream, ConnectionSetupRequest), and pushes are acked on\n")
+	p("  the stream. A v2 connection holds one instance per service, so each registered instance gets a connection slot of its own, and\n")
+	p("  `register` puts every new instance in a service of its own. Instances are connection-held (ephemeral). The `register`,\n")
+	p("  `reregister`, `deregister`, `query`, `subscribe`, `push`, `fanout` and `converge` scenarios run over v2; `beat` and `mixed` are\n")
+	p("  refused. For example: `distrobench --protocol v2 --target 127.0.0.1:8848 --scenario register --duration 5s`.\n")
+	p("* `distrobench ceiling --routes DIR` serves both ceilings: HTTP on `--port`, gRPC on `--port` + `--grpc-port-offset`.\n")
+	p("  `distrobench conns --target host:port --connections N --server-pid PID` measures memory per connected v2 client.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -48,6 +48,9 @@ type Config struct {
 	// PollInterval and VisibleTimeout shape converge polling and bound the
 	// wait for a push.
 	PollInterval, VisibleTimeout time.Duration
+	// Subscribers is the fanout scenario's subscriber count (default
+	// DefaultFanoutSubscribers).
+	Subscribers int
 	// Mix is the mixed scenario's operation mix (see ParseMix).
 	Mix string
 	// Seed seeds the workers' random sources.
@@ -143,9 +146,6 @@ func (c *Config) Validate() error {
 		case "mixed":
 			errs = append(errs, errors.New("--scenario mixed is not available over --protocol v2: its mix has heartbeats and writes many instances into each service (a v2 connection holds one instance per service)"))
 		}
-		if c.CaptureDir != "" {
-			errs = append(errs, errors.New("--capture-dir captures HTTP bodies: --protocol v1 only"))
-		}
 		if c.StdTransport {
 			errs = append(errs, errors.New("--net-http selects an HTTP transport: --protocol v1 only"))
 		}
@@ -171,7 +171,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	d := cfg.Driver
 	if d == nil && cfg.Protocol == "v2" {
 		gt, _ := GRPCTargets(cfg.Targets, cfg.GRPCPortOffset) // checked by Validate
-		d = NewGRPCDriver(gt, GRPCOptions{Conns: min(max(cfg.Concurrency, cfg.MaxOutstanding), 64), Timeout: cfg.Timeout})
+		d = NewGRPCDriver(gt, GRPCOptions{Conns: min(max(cfg.Concurrency, cfg.MaxOutstanding), 64), Timeout: cfg.Timeout, CaptureDir: cfg.CaptureDir})
 		defer d.Close()
 	}
 	if d == nil {
@@ -370,6 +370,8 @@ func metricName(scenario string) string {
 		return "time_to_visible_everywhere"
 	case "push":
 		return "register_to_push"
+	case "fanout":
+		return "register_to_push_per_subscriber"
 	}
 	return scenario
 }

@@ -36,7 +36,7 @@ type Reporter interface {
 }
 
 // Scenarios lists the scenario names NewScenario accepts.
-var Scenarios = []string{"query", "register", "reregister", "beat", "deregister", "mixed", "converge", "push"}
+var Scenarios = []string{"query", "register", "reregister", "beat", "deregister", "mixed", "subscribe", "converge", "push", "fanout"}
 
 // NewScenario builds the named scenario for cfg.
 func NewScenario(name string, cfg *Config) (Scenario, error) {
@@ -64,6 +64,10 @@ func NewScenario(name string, cfg *Config) (Scenario, error) {
 		return &convergeScenario{}, nil
 	case "push":
 		return &pushScenario{}, nil
+	case "subscribe":
+		return &subscribeScenario{}, nil
+	case "fanout":
+		return &fanoutScenario{}, nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q (want one of %s)", name, strings.Join(Scenarios, ", "))
 }

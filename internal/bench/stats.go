@@ -61,11 +61,16 @@ func (s *Stats) Add(o Outcome, op string, lat time.Duration) {
 		ops.Failed++
 		s.Kinds[o.Kind]++
 	}
-	if o.HasSample {
+	if o.HasSample || len(o.Samples) > 0 {
 		if s.Metric == nil {
 			s.Metric = NewHistogram()
 		}
-		s.Metric.Record(o.Sample)
+		if o.HasSample {
+			s.Metric.Record(o.Sample)
+		}
+		for _, d := range o.Samples {
+			s.Metric.Record(d)
+		}
 	}
 }
 

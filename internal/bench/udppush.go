@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -239,4 +240,18 @@ func (p Push) Ack() []byte {
 		typ = "dump-ack"
 	}
 	return []byte(`{"type":"` + typ + `","lastRefTime":"` + p.AckID + `","data":""}`)
+}
+
+// Subscribe implements Subscriber: an instance list carrying this
+// driver's UDP push port (the v1 subscription), body discarded.
+func (d *HTTPDriver) Subscribe(ctx context.Context, node int, service string) Outcome {
+	w, err := d.watcher(node)
+	if err != nil {
+		return Outcome{Op: "subscribe", Kind: "udp_listen"}
+	}
+	q := "serviceName=" + url.QueryEscape(DefaultGroup+"@@"+service) + "&clusters=&healthyOnly=false&udpPort=" +
+		strconv.Itoa(w.port()) + "&clientIP=" + url.QueryEscape(w.clientIP) + "&app=distrobench"
+	o, _ := d.do(ctx, node, http.MethodGet, PathList, q, "", false)
+	o.Op = "subscribe"
+	return o
 }

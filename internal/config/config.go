@@ -154,6 +154,9 @@ type Config struct {
 	// NamespaceValidation refuses naming writes into namespaces that were
 	// never created (Nacos: nacos.core.namespace.validation.enabled).
 	NamespaceValidation bool `yaml:"namespace-validation"`
+	// PprofAddr, when set, serves net/http/pprof on its own listener (for
+	// profiling; keep it on loopback).
+	PprofAddr string `yaml:"pprof-addr"`
 
 	// DebugClockOffset shifts this node's wall clock as its version stamps
 	// see it. It exists for fault-injection tests of clock skew (hidden flag).
@@ -254,6 +257,11 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log-level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			bad("pprof-addr", "%q is not host:port", c.PprofAddr)
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log-format", "%q is not text or json", c.LogFormat)
@@ -409,6 +417,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RaftWriteTimeout, "raft-write-timeout", c.RaftWriteTimeout, "longest wait for a persistent write to commit")
 	fs.BoolVar(&c.RaftAnySource, "raft-any-source", c.RaftAnySource, "accept Raft connections from addresses that are no member's (members behind NAT)")
 	fs.BoolVar(&c.NamespaceValidation, "namespace-validation", c.NamespaceValidation, "refuse naming writes into namespaces that were never created")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (default off)")
 	fs.DurationVar(&c.DebugClockOffset, "debug-clock-offset", c.DebugClockOffset, "shift this node's version clock (fault-injection tests only)")
 	fs.IntVar(&c.RaftTrailingLogs, "raft-trailing-logs", c.RaftTrailingLogs, "Raft log entries kept after a snapshot")
 	_ = fs.MarkHidden("debug-clock-offset")

@@ -167,6 +167,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad log level", "", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"bad log format", "", []string{"--log-format", "xml"}, nil, "log-format"},
 		{"bad bind", "", []string{"--bind", "example.com"}, nil, "bind"},
+		{"bad pprof address", "", []string{"--pprof-addr", "6060"}, nil, "pprof-addr"},
 		{"port leaves no room", "", []string{"--port", "65000"}, nil, "port"},
 		{"port zero", "", []string{"--port", "0"}, nil, "port"},
 		{"fraction", "", []string{"--expire-max-fraction", "1.5"}, nil, "expire-max-fraction"},

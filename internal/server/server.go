@@ -121,6 +121,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.local = registry.NewLocal(s.store, hcfg, s.clk, log)
 	s.ap = s.local
 	s.loops = append(s.loops, s.local.Run, s.gcLoop)
+	if cfg.PprofAddr != "" {
+		s.loops = append(s.loops, s.pprofLoop)
+	}
 	if cl != nil {
 		if err := s.startCluster(cl, self); err != nil {
 			s.stop()

@@ -7,8 +7,11 @@
 # ceiling server (a trivial net/http handler replaying distrod's bytes) run
 # alternately, A/B/A/B..., each time freshly started with an empty store; the
 # report gives medians with min and max, and requests per server CPU-second.
-# Then: bytes per instance at 10k/100k/1M instances, a 3-node loopback cluster
-# for convergence (under ~2k background writes/s) and push latency.
+# The Nacos 2 gRPC scenarios run the same way against the gRPC ceiling (the
+# same proto and transport, a trivial handler replaying distrod's answers).
+# Then: push fan-out to 1000 gRPC subscribers, bytes per instance at
+# 10k/100k/1M instances, bytes per connected v2 client, a 3-node loopback
+# cluster for convergence (under ~2k background writes/s) and push latency.
 #
 # Usage: scripts/bench/run.sh [--quick] [options]      (make bench-report)
 #   --quick             smoke run (< 3 min): 1 repetition, 2 s runs, memory 10k/100k
@@ -17,6 +20,8 @@
 #   --warmup W          warmup seconds per run (default 2)
 #   --concurrency C     closed-loop connections (default 50)
 #   --scenarios "..."   subset of: query register reregister beat deregister mixed
+#   --v2-scenarios "..." Nacos 2 gRPC scenarios, subset of: register query subscribe (default all)
+#   --no-v2             skip the gRPC scenarios, the fan-out and the connection runs
 #   --peer host:port    also run every scenario against a server you started
 #   --peer-name NAME    its label in the report (default peer)
 #   --peer-pid PID      its process id, for CPU and memory figures
@@ -37,7 +42,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 
 QUICK=0 REPS="" DURATION="" WARMUP="" CONC=50 SCENARIOS="" PEER="" PEER_NAME=peer PEER_PID=""
-OPEN=1 MEMORY=1 CLUSTER=1 MEM_SIZES="" OUT=docs/bench-results DOC=docs/benchmarks.md IMG=docs/img
+OPEN=1 MEMORY=1 CLUSTER=1 V2=1 V2_SCENARIOS="register query subscribe" MEM_SIZES="" OUT=docs/bench-results DOC=docs/benchmarks.md IMG=docs/img
 PORT_BASE=27848 KEEP=0 QUIET_MAX="" QUIET_PCT=25 QUIET_BUDGET=180
 ARGS_ECHO="$*"
 while [[ $# -gt 0 ]]; do
@@ -48,6 +53,8 @@ while [[ $# -gt 0 ]]; do
     --warmup) WARMUP=$2; shift ;;
     --concurrency) CONC=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
+    --v2-scenarios) V2_SCENARIOS=$2; shift ;;
+    --no-v2) V2=0 ;;
     --peer) PEER=$2; shift ;;
     --peer-name) PEER_NAME=$2; shift ;;
     --peer-pid) PEER_PID=$2; shift ;;
@@ -72,12 +79,14 @@ if [[ $QUICK == 1 ]]; then
   : "${MEM_SIZES:=10000 100000}"
   : "${QUIET_MAX:=0}"
   OPEN=0 QUERY_SERVICES=1000 CONVERGE_SAMPLES=300 PUSH_SAMPLES=150 CONVERGE_REPS=1 FILL_MAX_TIME=60s MODE=quick
+  FANOUT_SAMPLES=10 CONN_COUNT=2000
   MODE_NOTE="1 repetition of ${DURATION} s runs; a smoke run, not a reference"
 else
   : "${REPS:=3}" "${DURATION:=8}" "${WARMUP:=2}" "${SCENARIOS:=query register reregister beat deregister mixed}"
   : "${MEM_SIZES:=10000 100000 1000000}"
   : "${QUIET_MAX:=10}"
   QUERY_SERVICES=10000 CONVERGE_SAMPLES=1000 PUSH_SAMPLES=300 CONVERGE_REPS=$REPS FILL_MAX_TIME=240s MODE=full
+  FANOUT_SAMPLES=30 CONN_COUNT=10000
   MODE_NOTE="${REPS} repetitions of ${DURATION} s runs per server and scenario"
 fi
 BG_RATE=2000 SAMPLE_RATE=50
@@ -188,7 +197,9 @@ start_single() {
 start_ceiling() {
   local try
   for try in 1 2 3; do
-    if ! port_free "$CEIL_PORT"; then CEIL_PORT=$((CEIL_PORT + 1)); log "  port busy, ceiling moves to $CEIL_PORT"; continue; fi
+    if ! port_free "$CEIL_PORT" || ! port_free $((CEIL_PORT + 1000)); then
+      CEIL_PORT=$((CEIL_PORT + 1)); log "  port busy, ceiling moves to $CEIL_PORT"; continue
+    fi
     taskset -c "$SERVER_CPU" env GOMAXPROCS=1 "$BIN/distrobench" ceiling --port "$CEIL_PORT" --routes "$1" \
       >>"$LOGS/ceiling.log" 2>&1 &
     SERVER_PID=$!
@@ -235,7 +246,15 @@ median() { "$BIN/distrobench" summary --in "$RES" "$@" 2>/dev/null || echo 0; }
 # Pool flags per scenario. deregister is sized from the register throughput
 # just measured, so that the pool outlasts warmup + duration.
 scenario_args() {
-  local s=$1 server=$2
+  local s=$1 server=$2 series=${3:-closed}
+  if [[ $series == v2 ]]; then
+    # v2 pools are connection-held; 1000 services keep the setup short.
+    case $s in
+      register) echo "--protocol v2 --services 1000" ;;
+      *) echo "--protocol v2 --services 1000 --instances-per-service 10" ;;
+    esac
+    return
+  fi
   case $s in
     query) echo "--services $QUERY_SERVICES --instances-per-service 10" ;;
     register) echo "--services 1000" ;;
@@ -252,6 +271,10 @@ scenario_args() {
   esac
 }
 
+# capdir SCENARIO SERIES: where distrod's answers for the ceiling are kept
+# (the open loop replays the closed loop's).
+capdir() { if [[ $2 == v2 ]]; then echo "$CAP/v2-$1"; else echo "$CAP/$1"; fi; }
+
 # run_one SCENARIO SERIES SERVER REP OUT [extra distrobench args]: one run on
 # a freshly started server. Fails (status 3) if the server died during the
 # run: its result is then kept but left out of the report.
@@ -262,17 +285,18 @@ run_one() {
   case $server in
     distrod)
       start_single "$s-$series-$rep"
-      local cap=()
-      [[ $series == closed && ! -e $CAP/$s/.done ]] && cap=(--capture-dir "$CAP/$s")
+      local cap=() cdir
+      cdir=$(capdir "$s" "$series")
+      [[ $series != open && ! -e $cdir/.done ]] && cap=(--capture-dir "$cdir")
       # shellcheck disable=SC2046
-      bench --target "127.0.0.1:$PORT" "${common[@]}" $(scenario_args "$s" distrod) --cleanup=false \
+      bench --target "127.0.0.1:$PORT" "${common[@]}" $(scenario_args "$s" distrod "$series") --cleanup=false \
         --server-pid "$SERVER_PID" "${cap[@]}" "$@" || true
-      [[ ${#cap[@]} -gt 0 ]] && touch "$CAP/$s/.done"
+      [[ ${#cap[@]} -gt 0 ]] && touch "$cdir/.done"
       ;;
     ceiling)
-      start_ceiling "$CAP/$s"
+      start_ceiling "$(capdir "$s" "$series")"
       # shellcheck disable=SC2046
-      bench --target "127.0.0.1:$CEIL_PORT" "${common[@]}" $(scenario_args "$s" ceiling) --cleanup=false \
+      bench --target "127.0.0.1:$CEIL_PORT" "${common[@]}" $(scenario_args "$s" ceiling "$series") --cleanup=false \
         --server-pid "$SERVER_PID" "$@" || true
       ;;
     *)
@@ -324,6 +348,30 @@ if [[ $OPEN == 1 ]]; then
     log "scenario $s (open loop at $rate req/s, half of distrod's closed-loop median)"
     run_ab "$s" open --rate "$rate" --max-outstanding 256
   done
+fi
+
+if [[ $V2 == 1 ]]; then
+  for s in $V2_SCENARIOS; do
+    log "scenario $s over Nacos 2 gRPC (closed loop, c=$CONC)"
+    mkdir -p "$CAP/v2-$s"
+    run_ab "$s" v2
+  done
+  log "push fan-out: 1000 gRPC subscribers of one service, $FANOUT_SAMPLES samples"
+  wait_quiet
+  start_single fanout
+  bench --target "127.0.0.1:$PORT" --protocol v2 --scenario fanout --subscribers 1000 --max-requests "$FANOUT_SAMPLES" \
+    --server-pid "$SERVER_PID" --cleanup=false --tag server=distrod --tag series=fanout --tag rep=1 \
+    --json "$RES/fanout-distrod-1.json" || true
+  stop "$SERVER_PID"
+  log "connected v2 clients: $CONN_COUNT"
+  wait_quiet
+  start_single conns
+  sleep 1
+  taskset -c "$LOAD_CPU" env GOMAXPROCS=1 "$BIN/distrobench" conns --target "127.0.0.1:$PORT" --connections "$CONN_COUNT" \
+    --server-pid "$SERVER_PID" --settle 30s --progress=never --tag server=distrod --json "$RES/conns-$CONN_COUNT.json" \
+    >>"$LOGS/distrobench.log" 2>&1 || log "conns $CONN_COUNT failed"
+  tail -2 "$LOGS/distrobench.log" >&2
+  stop "$SERVER_PID"
 fi
 
 MEM_NOTE=""

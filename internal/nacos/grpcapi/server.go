@@ -220,6 +220,27 @@ type Server struct {
 	connList  []*conn
 }
 
+// TransportOptions are the gRPC server options of the client API's
+// transport: keepalive policy, message and buffer sizes. They are exported
+// so that distrobench's gRPC ceiling server runs on exactly the same
+// transport and measures only what the handlers add.
+func TransportOptions(maxBodyBytes int64) []grpc.ServerOption {
+	if maxBodyBytes <= 0 {
+		maxBodyBytes = model.DefaultLimits().MaxBodyBytes
+	}
+	return []grpc.ServerOption{
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
+		// Server pings find transports whose peer vanished without a FIN.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.MaxRecvMsgSize(int(min(maxBodyBytes, 64<<20)) + 64<<10),
+		grpc.MaxConcurrentStreams(256),
+		// Idle clients hold no write buffer; this is most of the memory of a
+		// connected client otherwise.
+		grpc.SharedWriteBuffer(true),
+		grpc.ReadBufferSize(8 << 10),
+	}
+}
+
 // New builds the server and subscribes it to the store's change events, so
 // call it while wiring, before the store is shared.
 func New(cfg Config) (*Server, error) {
@@ -238,21 +259,12 @@ func New(cfg Config) (*Server, error) {
 		queue:   pushq.New[model.ServiceKey](),
 	}
 	s.m = newMetrics(s, cfg.Registerer)
-	opts := []grpc.ServerOption{
+	opts := append(TransportOptions(cfg.Limits.MaxBodyBytes),
 		grpc.StatsHandler(statsHandler{s}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
-		// Server pings find transports whose peer vanished without a FIN.
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
-		grpc.MaxRecvMsgSize(int(min(cfg.Limits.MaxBodyBytes, 64<<20)) + 64<<10),
-		grpc.MaxConcurrentStreams(256),
-		// Idle clients hold no write buffer; this is most of the memory of a
-		// connected client otherwise.
-		grpc.SharedWriteBuffer(true),
-		grpc.ReadBufferSize(8 << 10),
 		// Stop waits for handlers, so Serve returns after every connection
 		// was torn down.
 		grpc.WaitForHandlers(true),
-	}
+	)
 	s.gs = grpc.NewServer(append(opts, cfg.ServerOptions...)...)
 	nacospb.RegisterRequestServer(s.gs, requestService{s: s})
 	nacospb.RegisterBiRequestStreamServer(s.gs, streamService{s: s})
