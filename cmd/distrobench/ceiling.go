@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ func (c *cli) ceilingCmd() *cobra.Command {
 		routesDir string
 		routes    []string
 		grpcOff   int
+		pprofAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "ceiling --port P [--body FILE | --capture URL] [--routes DIR] [--route 'METHOD /path=FILE']",
@@ -75,6 +77,18 @@ have a ceiling too.`,
 				}
 				rm[key] = b
 			}
+			if pprofAddr != "" {
+				pl, err := net.Listen("tcp", pprofAddr)
+				if err != nil {
+					return err
+				}
+				pm := http.NewServeMux()
+				pm.HandleFunc("/debug/pprof/", pprof.Index)
+				pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+				ps := &http.Server{Handler: pm, ReadHeaderTimeout: 10 * time.Second}
+				go func() { _ = ps.Serve(pl) }()
+				defer ps.Close()
+			}
 			h := bench.NewCeiling(def, rm)
 			ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
 			if err != nil {
@@ -120,6 +134,7 @@ have a ceiling too.`,
 	fs.StringVar(&capture, "capture", "", "URL fetched once at start; its body answers every request")
 	fs.StringVar(&routesDir, "routes", "", "directory of bodies captured by a run's --capture-dir")
 	fs.StringArrayVar(&routes, "route", nil, "'METHOD /path=FILE': bytes for one method and path (repeatable)")
+	fs.StringVar(&pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (to profile the ceiling)")
 	fs.IntVar(&grpcOff, "grpc-port-offset", bench.DefaultGRPCPortOffset, "also serve the Nacos 2 gRPC API on port + offset (0: off)")
 	return cmd
 }

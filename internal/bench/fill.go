@@ -170,7 +170,9 @@ func settle(ctx context.Context, cfg FillConfig, d *HTTPDriver) (MemSnapshot, er
 		return first, err
 	}
 	if first.GCCycles > 0 || first.NextGCBytes > 0 {
-		ws := NewWorkers(min(cfg.Concurrency, 8), 1, 2)
+		// Few workers: the calls' own allocations are in flight when a GC
+		// marks, and would count as live.
+		ws := NewWorkers(min(cfg.Concurrency, 2), 1, 2)
 		var seq atomic.Int64
 		for time.Now().Before(deadline) {
 			RunLoop(ctx, LoopSpec{Workers: len(ws), Duration: 250 * time.Millisecond}, ws, &seq,

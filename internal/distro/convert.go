@@ -39,8 +39,8 @@ func recordFromPB(p *clusterpb.Record, l model.Limits) (*store.Record, error) {
 	if p.GetOrigin() == "" || p.GetStamp() == 0 {
 		return nil, fmt.Errorf("%w: record without version", model.ErrInvalid)
 	}
-	return &store.Record{Instance: in, Stamp: hlc.Timestamp(p.GetStamp()), Origin: p.GetOrigin(),
-		Kind: store.Kind(p.GetKind()), Conn: p.GetConn(), ConnNode: p.GetConnNode()}, nil
+	return &store.Record{Instance: in, Stamp: hlc.Timestamp(p.GetStamp()), Origin: model.Intern(p.GetOrigin()),
+		Kind: store.Kind(p.GetKind()), Conn: model.Intern(p.GetConn()), ConnNode: model.Intern(p.GetConnNode())}, nil
 }
 
 func metaToPB(m *store.MetaRecord) *clusterpb.ServiceMeta {

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/distro-registry/distro/internal/jsonscan"
 )
 
 // Limits bounds what a request may carry. Every field has a default
@@ -141,7 +143,12 @@ func ValidateIP(s string) (string, error) {
 		if a.Zone() != "" {
 			return "", invalidf("ip %q must not carry a zone", s)
 		}
-		return a.String(), nil
+		// The canonical form, without allocating when s already is one.
+		var buf [64]byte
+		if c := a.AppendTo(buf[:0]); string(c) != s {
+			return string(c), nil
+		}
+		return s, nil
 	}
 	if !validHostname(s) {
 		return "", invalidf("ip %q is neither an IP address nor a host name", s)
@@ -223,6 +230,7 @@ func ParseBool(s string, def bool) bool {
 // ParseMetadata decodes metadata given as a JSON object or as "k1=v1,k2=v2".
 // JSON scalars are kept as their string form, since clients decode metadata
 // values as strings; nested values are rejected. Blank input gives nil.
+// Keys and values are interned (see Intern).
 func (l Limits) ParseMetadata(s string) (map[string]string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -230,22 +238,9 @@ func (l Limits) ParseMetadata(s string) (map[string]string, error) {
 	}
 	var md map[string]string
 	if strings.HasPrefix(s, "{") {
-		var raw map[string]json.RawMessage
-		dec := json.NewDecoder(strings.NewReader(s))
-		dec.UseNumber()
-		if err := dec.Decode(&raw); err != nil {
-			return nil, invalidf("metadata is not a valid JSON object: %v", err)
-		}
-		if !AtEOF(dec) {
-			return nil, invalidf("metadata has trailing data after the JSON object")
-		}
-		md = make(map[string]string, len(raw))
-		for k, v := range raw {
-			str, err := jsonScalarString(v)
-			if err != nil {
-				return nil, invalidf("metadata value of %q: %v", k, err)
-			}
-			md[k] = str
+		var err error
+		if md, err = parseJSONMetadata(s); err != nil {
+			return nil, err
 		}
 	} else {
 		md = make(map[string]string)
@@ -257,7 +252,7 @@ func (l Limits) ParseMetadata(s string) (map[string]string, error) {
 			if !ok || k == "" {
 				return nil, invalidf("metadata %q is neither a JSON object nor k=v pairs", s)
 			}
-			md[k] = v
+			md[Intern(k)] = Intern(v)
 		}
 	}
 	if err := l.ValidateMetadata(md); err != nil {
@@ -274,6 +269,8 @@ func AtEOF(dec *json.Decoder) bool {
 	return errors.Is(err, io.EOF)
 }
 
+// jsonScalarString keeps a JSON scalar as a string: strings unescaped,
+// null as "", numbers and booleans as their literal text.
 func jsonScalarString(v json.RawMessage) (string, error) {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 {
@@ -293,6 +290,85 @@ func jsonScalarString(v json.RawMessage) (string, error) {
 	default: // number or boolean: keep its literal text
 		return string(v), nil
 	}
+}
+
+// metaPair is one metadata member as read: its key, the kind and text of
+// its value.
+type metaPair struct {
+	k, raw string
+	kind   jsonscan.Kind
+}
+
+// parseJSONMetadata decodes a metadata JSON object as encoding/json would
+// decode it into map[string]json.RawMessage (a repeated key keeps its
+// last value), then keeps scalar values as strings: strings unescaped,
+// numbers and booleans as their literal text, null as "".
+func parseJSONMetadata(s string) (map[string]string, error) {
+	d := jsonscan.New(s)
+	var buf [16]metaPair
+	pairs := buf[:0]
+	var index map[string]int // built once there are many keys
+	if d.BeginObject() {
+		for {
+			k, ok := d.NextKey()
+			if !ok {
+				break
+			}
+			kind := d.Peek()
+			raw, ok := d.Raw()
+			if !ok {
+				break
+			}
+			i := -1
+			if index != nil {
+				if j, dup := index[k]; dup {
+					i = j
+				}
+			} else {
+				for j := range pairs {
+					if pairs[j].k == k {
+						i = j
+						break
+					}
+				}
+			}
+			if i >= 0 {
+				pairs[i].raw, pairs[i].kind = raw, kind
+				continue
+			}
+			pairs = append(pairs, metaPair{k: k, raw: raw, kind: kind})
+			if index == nil && len(pairs) > len(buf) {
+				index = make(map[string]int, 2*len(pairs))
+				for j, p := range pairs {
+					index[p.k] = j
+				}
+			} else if index != nil {
+				index[k] = len(pairs) - 1
+			}
+		}
+	}
+	if err := d.Err(); err != nil {
+		return nil, invalidf("metadata is not a valid JSON object: %v", err)
+	}
+	if d.End() != nil {
+		return nil, invalidf("metadata has trailing data after the JSON object")
+	}
+	md := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		switch p.kind {
+		case jsonscan.String:
+			sd := jsonscan.New(p.raw)
+			v, _ := sd.String() // validated by Raw
+			md[Intern(p.k)] = Intern(v)
+		case jsonscan.Object, jsonscan.Array:
+			return nil, invalidf("metadata value of %q: must be a string, not an object or array", p.k)
+		case jsonscan.Null:
+			md[Intern(p.k)] = ""
+		default: // number or boolean: keep its literal text
+			md[Intern(p.k)] = Intern(p.raw)
+		}
+	}
+	return md, nil
 }
 
 // ValidateMetadata enforces the metadata size limits.

@@ -93,6 +93,7 @@ func (l *Local) registerConn(op *Op, ins []model.Instance) error {
 			if cur != nil && cur.Kind == store.KindLive && cur.Conn == op.Conn && cur.Instance.Equal(&in) {
 				continue // the SDK registers twice at start-up
 			}
+			in.Own()
 			tx.Put(&in, store.KindLive, op.Conn, op.ConnNode)
 		}
 		return nil

@@ -232,20 +232,23 @@ func (l *Local) register(op *Op) error {
 	}
 	in := op.Instance
 	var track *model.Instance
+	var key model.ServiceKey
 	err := l.store.Update(op.Key, func(tx *store.Tx) error {
 		cur := tx.Get(in.Key())
 		if cur != nil && cur.Kind == store.KindLive && cur.Conn == op.Conn && cur.Instance.Equal(&in) {
 			// Same data again (clients re-register on reconnect): no new
 			// version, just a sign of life.
-			track = cur.Instance
+			track, key = cur.Instance, tx.Key()
 			return nil
 		}
 		stored := in
+		stored.Own()
 		tx.Put(&stored, store.KindLive, op.Conn, op.ConnNode)
 		return nil
 	})
 	if track != nil && track.Ephemeral && op.Conn == "" && l.ownsKey(op.Key) {
-		l.tracker.Beat(health.Ref{Service: op.Key, Instance: in.Key()}, track, l.clk.Now())
+		// The stored key and instance: the tracker keeps them.
+		l.tracker.Beat(health.Ref{Service: key, Instance: track.Key()}, track, l.clk.Now())
 	}
 	return err
 }
@@ -267,6 +270,7 @@ func (l *Local) deregister(op *Op) error {
 		// outrank any copy another node still holds.
 		if cur == nil || cur.Kind == store.KindDeleted {
 			tomb := op.Instance
+			tomb.Own()
 			tx.Put(&tomb, store.KindDeleted, "", "")
 			return nil
 		}
@@ -302,6 +306,7 @@ func (l *Local) update(op *Op) error {
 		if next.Equal(cur.Instance) {
 			return nil
 		}
+		next.Own()
 		// An update is not a sign of life: an instance a heartbeat timeout
 		// marked unhealthy stays so (only a beat or a registration restores it).
 		tx.Put(&next, cur.Kind, cur.Conn, cur.ConnNode)
@@ -313,6 +318,7 @@ func (l *Local) beat(op *Op) (Result, error) {
 	k := op.Instance.Key()
 	res := Result{BeatCode: BeatOK, ClientBeatInterval: model.DefaultHeartBeatIntervalMs}
 	var beaten *store.Record
+	var key model.ServiceKey
 	err := l.store.Update(op.Key, func(tx *store.Tx) error {
 		cur := tx.Get(k)
 		if cur == nil || !cur.Alive() {
@@ -322,6 +328,7 @@ func (l *Local) beat(op *Op) (Result, error) {
 			}
 			// A beat carrying instance data registers it (Nacos "data compensation").
 			stored := op.Instance
+			stored.Own()
 			tx.Put(&stored, store.KindLive, "", "")
 			res.ClientBeatInterval = stored.HeartBeatIntervalMs()
 			return nil
@@ -336,11 +343,12 @@ func (l *Local) beat(op *Op) (Result, error) {
 		if cur.Kind == store.KindUnhealthy || (!l.ownsKey(op.Key) && heartbeatKept(cur)) {
 			tx.Renew(k)
 		}
-		beaten = cur
+		beaten, key = cur, tx.Key()
 		return nil
 	})
 	if beaten != nil && heartbeatKept(beaten) && l.ownsKey(op.Key) {
-		l.tracker.Beat(health.Ref{Service: op.Key, Instance: k}, beaten.Instance, l.clk.Now())
+		// The stored key and instance: the tracker keeps them.
+		l.tracker.Beat(health.Ref{Service: key, Instance: beaten.Key()}, beaten.Instance, l.clk.Now())
 	}
 	return res, err
 }

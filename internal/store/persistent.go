@@ -142,7 +142,7 @@ func (p *PTx) EphemeralLive() int { return p.svc.live }
 // the settings changed.
 func (s *Store) UpdatePersistent(k model.ServiceKey, fn func(*PTx) error) error {
 	var err error
-	s.inService(k, func(svc *service) (Event, bool) {
+	s.inService(k, func(_ *shard, svc *service) (Event, bool) {
 		p := &PTx{s: s, svc: svc}
 		err = fn(p)
 		if !p.changed {

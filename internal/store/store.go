@@ -47,6 +47,9 @@ type Store struct {
 type shard struct {
 	mu       sync.RWMutex
 	services map[model.ServiceKey]*service
+	// tx is the transaction of the Update holding mu (reused: a write
+	// allocates no Tx).
+	tx Tx
 }
 
 type service struct {
@@ -216,8 +219,12 @@ func (tx *Tx) PutMeta(m model.ServiceMeta, deleted bool) {
 // everything before its first Put. Subscribers are notified after commit.
 func (s *Store) Update(k model.ServiceKey, fn func(tx *Tx) error) error {
 	var err error
-	s.inService(k, func(svc *service) (Event, bool) {
-		tx := &Tx{s: s, svc: svc}
+	s.inService(k, func(sh *shard, svc *service) (Event, bool) {
+		// The shard's transaction is reused (no allocation per write);
+		// it is cleared after use, since the event keeps its changed slice.
+		tx := &sh.tx
+		*tx = Tx{s: s, svc: svc}
+		defer func() { *tx = Tx{} }()
 		err = fn(tx)
 		if len(tx.changed) == 0 && !tx.metaChanged {
 			return Event{}, false
@@ -233,17 +240,18 @@ func (s *Store) Update(k model.ServiceKey, fn func(tx *Tx) error) error {
 // for the call if k has none, and emits the event fn returns once the
 // lock is released. If fn reports no change, an entry created for the
 // call is dropped again. Update and UpdatePersistent share it.
-func (s *Store) inService(k model.ServiceKey, fn func(svc *service) (Event, bool)) {
+func (s *Store) inService(k model.ServiceKey, fn func(sh *shard, svc *service) (Event, bool)) {
 	sh := s.shardOf(k)
 	sh.mu.Lock()
 	svc := sh.services[k]
 	created := false
 	if svc == nil {
-		svc = &service{key: k, recs: make(map[model.InstanceKey]*entry)}
-		sh.services[k] = svc
+		// The key is interned: the caller's may share a request's memory.
+		svc = &service{key: k.Interned(), recs: make(map[model.InstanceKey]*entry)}
+		sh.services[svc.key] = svc
 		created = true
 	}
-	ev, changed := fn(svc)
+	ev, changed := fn(sh, svc)
 	if !changed && created {
 		delete(sh.services, k)
 	}
@@ -326,8 +334,9 @@ func (s *Store) Merge(k model.ServiceKey, recs []*Record, meta *MetaRecord, maxA
 	svc := sh.services[k]
 	created := false
 	if svc == nil {
-		svc = &service{key: k, recs: make(map[model.InstanceKey]*entry)}
-		sh.services[k] = svc
+		// The key is interned: the caller's may share a request's memory.
+		svc = &service{key: k.Interned(), recs: make(map[model.InstanceKey]*entry)}
+		sh.services[svc.key] = svc
 		created = true
 	}
 	var changed []*Record

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"fmt"
-	"maps"
 
 	"github.com/distro-registry/distro/api/clusterpb"
 	"github.com/distro-registry/distro/internal/model"
@@ -41,12 +40,13 @@ func InstanceFromPB(p *clusterpb.Instance, l model.Limits) (*model.Instance, err
 	}
 	in := &model.Instance{InstanceID: p.GetInstanceId(), IP: p.GetIp(), Port: int(p.GetPort()), Weight: p.GetWeight(),
 		Healthy: p.GetHealthy(), Enabled: p.GetEnabled(), Ephemeral: p.GetEphemeral(), Cluster: p.GetCluster()}
-	if md := p.GetMetadata(); len(md) > 0 {
-		in.Metadata = maps.Clone(md)
-	}
+	in.Metadata = model.InternMap(p.GetMetadata())
 	if err := l.ValidateInstance(in); err != nil {
 		return nil, err
 	}
+	// Decoded strings are exact copies; the cluster name repeats over
+	// records, so keep one.
+	in.Cluster = model.Intern(in.Cluster)
 	return in, nil
 }
 
@@ -78,9 +78,7 @@ func ClusterFromPB(p *clusterpb.ClusterSettings) model.ClusterMeta {
 	c := model.ClusterMeta{CheckPort: int(p.GetCheckPort()), UseInstancePort: p.GetUseInstancePort(),
 		HealthChecker: model.HealthChecker{Type: h.GetType(), Path: h.GetPath(), Headers: h.GetHeaders(),
 			ExpectedCode: int(h.GetExpectedCode()), IntervalMs: h.GetIntervalMs(), TimeoutMs: h.GetTimeoutMs()}}
-	if md := p.GetMetadata(); len(md) > 0 {
-		c.Metadata = maps.Clone(md)
-	}
+	c.Metadata = model.InternMap(p.GetMetadata())
 	return c
 }
 
@@ -88,9 +86,7 @@ func ClusterFromPB(p *clusterpb.ClusterSettings) model.ClusterMeta {
 func SettingsFromPB(p *clusterpb.ServiceMeta, l model.Limits) (model.ServiceMeta, error) {
 	var m model.ServiceMeta
 	m.ProtectThreshold = p.GetProtectThreshold()
-	if md := p.GetMetadata(); len(md) > 0 {
-		m.Metadata = maps.Clone(md)
-	}
+	m.Metadata = model.InternMap(p.GetMetadata())
 	m.Selector = model.Selector{Type: p.GetSelectorType(), Expression: p.GetSelectorExpression()}
 	if m.ProtectThreshold < 0 || m.ProtectThreshold > 1 || m.ProtectThreshold != m.ProtectThreshold {
 		return m, fmt.Errorf("%w: protect threshold %v", model.ErrInvalid, m.ProtectThreshold)

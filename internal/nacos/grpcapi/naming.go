@@ -152,8 +152,8 @@ func (s *Server) applyConn(ctx context.Context, c *conn, op *registry.Op, build 
 				c.services = make(map[model.ServiceKey]struct{})
 			}
 			// Recorded before the write, so that even a write whose outcome
-			// is unknown is covered by the teardown.
-			c.services[op.Key] = struct{}{}
+			// is unknown is covered by the teardown (interned: it is kept).
+			c.services[op.Key.Interned()] = struct{}{}
 		}
 	}
 	if _, err := s.cfg.Writer.Apply(ctx, op); err != nil {

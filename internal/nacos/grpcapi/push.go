@@ -67,6 +67,10 @@ func (s *Server) addSub(c *conn, key model.ServiceKey, clusters, who string) err
 	if c.subs == nil {
 		c.subs = make(map[subKey]*subscription)
 	}
+	// Kept for the connection's life: the request's strings may share its
+	// memory.
+	key, clusters = key.Interned(), model.Intern(clusters)
+	sk = subKey{key, clusters}
 	sub := &subscription{c: c, key: key, clusters: clusters, who: who}
 	c.subs[sk] = sub
 	ss := s.subs[key]

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -80,6 +79,66 @@ type HealthCheckInfo struct {
 type API struct {
 	cfg Config
 	mux *httproute.Mux
+	// exact maps a path to its handlers by method, for the patterns that
+	// name one method and one path: the common requests skip the mux's
+	// pattern matching. Anything else (HEAD, unknown paths, paths that need
+	// cleaning, wrong methods) goes through mux.
+	exact map[string]*methods
+}
+
+// methods are one path's handlers.
+type methods struct {
+	get, post, put, del, patch http.HandlerFunc
+}
+
+func (m *methods) of(method string) *http.HandlerFunc {
+	switch method {
+	case http.MethodGet:
+		return &m.get
+	case http.MethodPost:
+		return &m.post
+	case http.MethodPut:
+		return &m.put
+	case http.MethodDelete:
+		return &m.del
+	case http.MethodPatch:
+		return &m.patch
+	}
+	return nil
+}
+
+// handle registers h for pattern "METHOD /path" on the mux and in the
+// exact table.
+func (a *API) handle(pattern string, h http.HandlerFunc) {
+	a.mux.HandleFunc(pattern, h)
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok || strings.HasSuffix(path, "/") || strings.Contains(path, "{") {
+		return
+	}
+	m := a.exact[path]
+	if m == nil {
+		m = &methods{}
+		a.exact[path] = m
+	}
+	if f := m.of(method); f != nil {
+		*f = h
+	}
+}
+
+// registrar registers routes on the mux and in the exact table.
+type registrar struct{ a *API }
+
+func (r registrar) HandleFunc(pattern string, h http.HandlerFunc) { r.a.handle(pattern, h) }
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m := a.exact[r.URL.Path]; m != nil && r.URL.RawPath == "" {
+		if f := m.of(r.Method); f != nil && *f != nil {
+			(*f)(w, r)
+			return
+		}
+	}
+	a.mux.ServeHTTP(w, r)
 }
 
 // New builds the API. Mount Handler under "/nacos/".
@@ -99,8 +158,8 @@ func New(cfg Config) *API {
 	if cfg.HealthChecks.CheckTimes == 0 {
 		cfg.HealthChecks.CheckTimes = 3
 	}
-	a := &API{cfg: cfg, mux: httproute.New()}
-	m := a.mux
+	a := &API{cfg: cfg, mux: httproute.New(), exact: map[string]*methods{}}
+	m := registrar{a}
 	m.HandleFunc("POST /nacos/v1/ns/instance", a.write(a.registerOp))
 	m.HandleFunc("DELETE /nacos/v1/ns/instance", a.write(a.deregisterOp))
 	m.HandleFunc("PUT /nacos/v1/ns/instance", a.write(a.updateOp(registry.OpUpdate)))
@@ -128,7 +187,10 @@ func New(cfg Config) *API {
 	return a
 }
 
-// Handler returns the HTTP handler for the /nacos/ tree.
+// Handler returns the HTTP handler for the /nacos/ tree: the API's
+// http.ServeMux (the auth middleware resolves patterns with it). The API
+// itself (ServeHTTP) answers the same, the exact routes without the mux's
+// pattern matching.
 func (a *API) Handler() http.Handler { return a.mux.ServeMux }
 
 // Patterns returns the route patterns of Handler (for the auth rule check).
@@ -141,7 +203,9 @@ type reply struct {
 	json   bool
 }
 
-func okText() reply         { return reply{status: http.StatusOK, body: []byte("ok")} }
+var okBody = []byte("ok")
+
+func okText() reply         { return reply{status: http.StatusOK, body: okBody} }
 func okJSON(b []byte) reply { return reply{status: http.StatusOK, body: b, json: true} }
 func errReply(err error) reply {
 	return reply{status: registry.StatusOf(err), body: []byte(err.Error())}
@@ -156,7 +220,7 @@ func marshal(v any) reply {
 	return okJSON(b)
 }
 
-type handlerFunc func(r *http.Request, p url.Values) reply
+type handlerFunc func(r *http.Request, p *params) reply
 
 // gated answers 503 while the node is not ready (see Config.Ready).
 func (a *API) gated(h handlerFunc) handlerFunc {
@@ -164,7 +228,7 @@ func (a *API) gated(h handlerFunc) handlerFunc {
 	if a.cfg.Ready == nil {
 		return h
 	}
-	return func(r *http.Request, p url.Values) reply {
+	return func(r *http.Request, p *params) reply {
 		if ok, why := a.cfg.Ready(); !ok {
 			return reply{status: http.StatusServiceUnavailable, body: []byte("server is starting and has not loaded its data yet (" + why + "); try another server")}
 		}
@@ -174,7 +238,7 @@ func (a *API) gated(h handlerFunc) handlerFunc {
 
 // linearizable serves a read with linearizable=true after a read barrier.
 func (a *API) linearizable(h handlerFunc) handlerFunc {
-	return func(r *http.Request, p url.Values) reply {
+	return func(r *http.Request, p *params) reply {
 		if a.cfg.Sync != nil && model.ParseBool(p.Get("linearizable"), false) {
 			if err := a.cfg.Sync(r.Context()); err != nil {
 				return reply{status: http.StatusServiceUnavailable, body: []byte("linearizable read failed: " + err.Error())}
@@ -189,8 +253,11 @@ func (a *API) read(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		// With auth on, the middleware parsed the parameters already (with
 		// ReadParams) and left them in r.Form.
-		p, err := r.Form, error(nil)
-		if p == nil {
+		var p *params
+		var err error
+		if r.Form != nil {
+			p = paramsOf(r.Form)
+		} else {
 			p, err = readParams(r, a.cfg.Limits.MaxBodyBytes)
 		}
 		if err != nil {
@@ -202,13 +269,15 @@ func (a *API) read(h handlerFunc) http.HandlerFunc {
 			a.send(w, badRequest("cannot read request: "+err.Error()))
 			return
 		}
-		a.send(w, h(r, p))
+		rep := h(r, p)
+		p.release()
+		a.send(w, rep)
 	}
 }
 
 // write wraps an op builder: parse, build, apply, answer "ok".
-func (a *API) write(build func(r *http.Request, p url.Values) (*registry.Op, error)) http.HandlerFunc {
-	return a.read(func(r *http.Request, p url.Values) reply {
+func (a *API) write(build func(r *http.Request, p *params) (*registry.Op, error)) http.HandlerFunc {
+	return a.read(func(r *http.Request, p *params) reply {
 		op, err := build(r, p)
 		if err != nil {
 			return errReply(err)
@@ -220,32 +289,48 @@ func (a *API) write(build func(r *http.Request, p url.Values) (*registry.Op, err
 	})
 }
 
+// Header values shared by every response (net/http only reads them).
+var (
+	ctJSON = []string{"application/json;charset=UTF-8"}
+	ctText = []string{"text/plain;charset=UTF-8"}
+	clOK   = []string{"2"}
+)
+
 func (a *API) send(w http.ResponseWriter, rep reply) {
 	h := w.Header()
+	// Canonical keys set directly: Header.Set would canonicalise them again.
 	if rep.json {
-		h.Set("Content-Type", "application/json;charset=UTF-8")
+		h["Content-Type"] = ctJSON
 	} else {
-		h.Set("Content-Type", "text/plain;charset=UTF-8")
+		h["Content-Type"] = ctText
 	}
-	h.Set("Content-Length", strconv.Itoa(len(rep.body)))
+	if len(rep.body) == 2 {
+		h["Content-Length"] = clOK
+	} else {
+		h["Content-Length"] = []string{strconv.Itoa(len(rep.body))}
+	}
 	w.WriteHeader(rep.status)
 	_, _ = w.Write(rep.body)
 }
 
 // serviceKey reads namespaceId, groupName and serviceName.
-func (a *API) serviceKey(p url.Values) (model.ServiceKey, error) {
+func (a *API) serviceKey(p *params) (model.ServiceKey, error) {
 	return ParamServiceKey(a.cfg.Limits, p)
 }
 
+// Getter is what parameter readers need of a request's parameters: url.Values
+// (the auth middleware's) and the API's own parameter lists both have it.
+type Getter interface{ Get(name string) string }
+
 // ParamServiceKey reads the service key of a request's parameters exactly
 // as the handlers do (the auth middleware authorizes the same key).
-func ParamServiceKey(l model.Limits, p url.Values) (model.ServiceKey, error) {
+func ParamServiceKey(l model.Limits, p Getter) (model.ServiceKey, error) {
 	return l.ParseServiceKey(first(p, "namespaceId", "tenant"), p.Get("groupName"), p.Get("serviceName"))
 }
 
 // ParamNamespaceGroup reads the namespace and group of a listing (the
 // defaults when absent), as serviceList does.
-func ParamNamespaceGroup(p url.Values) (namespace, group string) {
+func ParamNamespaceGroup(p Getter) (namespace, group string) {
 	namespace, group = first(p, "namespaceId", "tenant"), first(p, "groupName")
 	if namespace == "" {
 		namespace = model.DefaultNamespace
@@ -257,7 +342,7 @@ func ParamNamespaceGroup(p url.Values) (namespace, group string) {
 }
 
 // instanceIdentity reads ip, port and the cluster (clusterName, then cluster).
-func (a *API) instanceIdentity(p url.Values, in *model.Instance) error {
+func (a *API) instanceIdentity(p *params, in *model.Instance) error {
 	ip, err := model.ValidateIP(p.Get("ip"))
 	if err != nil {
 		return err
@@ -274,7 +359,7 @@ func (a *API) instanceIdentity(p url.Values, in *model.Instance) error {
 	return nil
 }
 
-func (a *API) registerOp(_ *http.Request, p url.Values) (*registry.Op, error) {
+func (a *API) registerOp(_ *http.Request, p *params) (*registry.Op, error) {
 	key, err := a.serviceKey(p)
 	if err != nil {
 		return nil, err
@@ -297,7 +382,7 @@ func (a *API) registerOp(_ *http.Request, p url.Values) (*registry.Op, error) {
 	return op, a.cfg.Limits.ValidateInstance(in)
 }
 
-func (a *API) deregisterOp(_ *http.Request, p url.Values) (*registry.Op, error) {
+func (a *API) deregisterOp(_ *http.Request, p *params) (*registry.Op, error) {
 	key, err := a.serviceKey(p)
 	if err != nil {
 		return nil, err
@@ -307,8 +392,8 @@ func (a *API) deregisterOp(_ *http.Request, p url.Values) (*registry.Op, error) 
 	return op, a.instanceIdentity(p, &op.Instance)
 }
 
-func (a *API) updateOp(kind registry.OpKind) func(*http.Request, url.Values) (*registry.Op, error) {
-	return func(_ *http.Request, p url.Values) (*registry.Op, error) {
+func (a *API) updateOp(kind registry.OpKind) func(*http.Request, *params) (*registry.Op, error) {
+	return func(_ *http.Request, p *params) (*registry.Op, error) {
 		key, err := a.serviceKey(p)
 		if err != nil {
 			return nil, err
@@ -345,8 +430,8 @@ func (a *API) updateOp(kind registry.OpKind) func(*http.Request, url.Values) (*r
 	}
 }
 
-func (a *API) serviceOp(kind registry.OpKind) func(*http.Request, url.Values) (*registry.Op, error) {
-	return func(_ *http.Request, p url.Values) (*registry.Op, error) {
+func (a *API) serviceOp(kind registry.OpKind) func(*http.Request, *params) (*registry.Op, error) {
+	return func(_ *http.Request, p *params) (*registry.Op, error) {
 		key, err := a.serviceKey(p)
 		if err != nil {
 			return nil, err
@@ -371,7 +456,7 @@ func (a *API) serviceOp(kind registry.OpKind) func(*http.Request, url.Values) (*
 	}
 }
 
-func (a *API) instanceDetail(_ *http.Request, p url.Values) reply {
+func (a *API) instanceDetail(_ *http.Request, p *params) reply {
 	key, err := a.serviceKey(p)
 	if err != nil {
 		return errReply(err)
@@ -403,7 +488,7 @@ func (a *API) instanceDetail(_ *http.Request, p url.Values) reply {
 	return reply{status: http.StatusNotFound, body: []byte("no matched ip found!")}
 }
 
-func (a *API) instanceList(r *http.Request, p url.Values) reply {
+func (a *API) instanceList(r *http.Request, p *params) reply {
 	key, err := a.serviceKey(p)
 	if err != nil {
 		return errReply(err)
@@ -431,7 +516,7 @@ func (a *API) instanceList(r *http.Request, p url.Values) reply {
 // subscribe registers a UDP push subscriber for push-capable clients. The
 // address is clientIP:udpPort, except that a request arriving over loopback
 // is answered over loopback (the client reports its interface address).
-func (a *API) subscribe(r *http.Request, p url.Values, key model.ServiceKey, clusters string) {
+func (a *API) subscribe(r *http.Request, p *params, key model.ServiceKey, clusters string) {
 	port, err := strconv.Atoi(strings.TrimSpace(p.Get("udpPort")))
 	if err != nil || port <= 0 || port > 65535 {
 		return
@@ -455,12 +540,13 @@ func (a *API) subscribe(r *http.Request, p url.Values, key model.ServiceKey, clu
 	if a.cfg.Identity != nil {
 		who = a.cfg.Identity(r)
 	}
-	if err := a.cfg.Push.Subscribe(key, clusters, netip.AddrPortFrom(addr.Unmap(), uint16(port)), ua, who); err != nil {
+	// The subscriber is kept: its strings must not share the request's memory.
+	if err := a.cfg.Push.Subscribe(key.Interned(), model.Intern(clusters), netip.AddrPortFrom(addr.Unmap(), uint16(port)), ua, who); err != nil {
 		a.cfg.Logger.Debug("push subscribe refused", "service", key.String(), "error", err)
 	}
 }
 
-func (a *API) beat(r *http.Request, p url.Values) reply {
+func (a *API) beat(r *http.Request, p *params) reply {
 	op, err := a.beatOp(p)
 	if err != nil {
 		return errReply(err)
@@ -473,17 +559,36 @@ func (a *API) beat(r *http.Request, p url.Values) reply {
 	if interval <= 0 {
 		interval = a.cfg.ClientBeatInterval
 	}
-	b := make([]byte, 0, 96)
+	return okJSON(beatBody(interval, res.BeatCode))
+}
+
+// beatReplies are the answers to beats with the default interval.
+var beatReplies = [2][]byte{appendBeatBody(nil, model.DefaultHeartBeatIntervalMs, registry.BeatOK),
+	appendBeatBody(nil, model.DefaultHeartBeatIntervalMs, registry.BeatNotFound)}
+
+// beatBody is the answer to a beat.
+func beatBody(interval int64, code int) []byte {
+	if interval == model.DefaultHeartBeatIntervalMs {
+		switch code {
+		case registry.BeatOK:
+			return beatReplies[0]
+		case registry.BeatNotFound:
+			return beatReplies[1]
+		}
+	}
+	return appendBeatBody(make([]byte, 0, 96), interval, code)
+}
+
+func appendBeatBody(b []byte, interval int64, code int) []byte {
 	b = append(b, `{"clientBeatInterval":`...)
 	b = strconv.AppendInt(b, interval, 10)
 	b = append(b, `,"code":`...)
-	b = strconv.AppendInt(b, int64(res.BeatCode), 10)
-	b = append(b, `,"lightBeatEnabled":true}`...)
-	return okJSON(b)
+	b = strconv.AppendInt(b, int64(code), 10)
+	return append(b, `,"lightBeatEnabled":true}`...)
 }
 
 // beatOp builds a beat from the parameters and the optional beat JSON.
-func (a *API) beatOp(p url.Values) (*registry.Op, error) {
+func (a *API) beatOp(p *params) (*registry.Op, error) {
 	key, err := a.serviceKey(p)
 	if err != nil {
 		return nil, err
@@ -534,7 +639,7 @@ func (a *API) beatOp(p url.Values) (*registry.Op, error) {
 	return op, a.cfg.Limits.ValidateInstance(in)
 }
 
-func (a *API) serviceDetail(_ *http.Request, p url.Values) reply {
+func (a *API) serviceDetail(_ *http.Request, p *params) reply {
 	key, err := a.serviceKey(p)
 	if err != nil {
 		return errReply(err)
@@ -558,7 +663,7 @@ func (a *API) serviceDetail(_ *http.Request, p url.Values) reply {
 }
 
 // page parses 1-based pageNo/pageSize; required reports a missing one as 400.
-func page(p url.Values, required bool) (no, size int, err error) {
+func page(p *params, required bool) (no, size int, err error) {
 	no, size = 1, 100
 	for _, f := range []struct {
 		name string
@@ -595,7 +700,7 @@ func slice[T any](all []T, no, size int) []T {
 	return all[start:min(start+size, len(all))]
 }
 
-func (a *API) namespace(p url.Values) (string, error) {
+func (a *API) namespace(p *params) (string, error) {
 	ns := first(p, "namespaceId", "tenant")
 	if ns == "" {
 		return model.DefaultNamespace, nil
@@ -603,7 +708,7 @@ func (a *API) namespace(p url.Values) (string, error) {
 	return ns, a.cfg.Limits.ValidateName("namespaceId", ns)
 }
 
-func (a *API) serviceList(_ *http.Request, p url.Values) reply {
+func (a *API) serviceList(_ *http.Request, p *params) reply {
 	no, size, err := page(p, true)
 	if err != nil {
 		return errReply(err)
@@ -625,7 +730,7 @@ func (a *API) serviceList(_ *http.Request, p url.Values) reply {
 	return marshal(map[string]any{"count": len(names), "doms": slice(names, no, size)})
 }
 
-func (a *API) catalogServices(_ *http.Request, p url.Values) reply {
+func (a *API) catalogServices(_ *http.Request, p *params) reply {
 	no, size, err := page(p, false)
 	if err != nil {
 		return errReply(err)
@@ -680,7 +785,7 @@ func (a *API) catalogServices(_ *http.Request, p url.Values) reply {
 	return marshal(map[string]any{"count": count, "serviceList": list})
 }
 
-func (a *API) catalogInstances(_ *http.Request, p url.Values) reply {
+func (a *API) catalogInstances(_ *http.Request, p *params) reply {
 	key, err := a.serviceKey(p)
 	if err != nil {
 		return errReply(err)
@@ -701,7 +806,7 @@ func (a *API) catalogInstances(_ *http.Request, p url.Values) reply {
 	return marshal(map[string]any{"count": len(list), "list": slice(list, no, size)})
 }
 
-func (a *API) metrics(_ *http.Request, p url.Values) reply {
+func (a *API) metrics(_ *http.Request, p *params) reply {
 	if model.ParseBool(p.Get("onlyStatus"), true) {
 		return okJSON([]byte(`{"status":"UP"}`))
 	}
@@ -720,7 +825,7 @@ func (a *API) metrics(_ *http.Request, p url.Values) reply {
 	return marshal(out)
 }
 
-func (a *API) switches(_ *http.Request, _ url.Values) reply {
+func (a *API) switches(_ *http.Request, _ *params) reply {
 	return marshal(map[string]any{
 		"name": "00-00---000-NACOS_SWITCH_DOMAIN-000---00-00", "masters": nil, "adWeightMap": map[string]any{},
 		"defaultPushCacheMillis": a.cfg.CacheMillis, "clientBeatInterval": a.cfg.ClientBeatInterval,
@@ -738,11 +843,11 @@ func (a *API) switches(_ *http.Request, _ url.Values) reply {
 	})
 }
 
-func (a *API) putSwitch(_ *http.Request, p url.Values) reply {
+func (a *API) putSwitch(_ *http.Request, p *params) reply {
 	return badRequest("switch " + strconv.Quote(p.Get("entry")) + " cannot be changed at runtime; set it in the distrod configuration")
 }
 
-func (a *API) login(_ *http.Request, p url.Values) reply {
+func (a *API) login(_ *http.Request, p *params) reply {
 	// Authentication is not enabled: answer like a Nacos server with auth
 	// off, so clients configured with credentials still start.
 	return marshal(map[string]any{"accessToken": "", "tokenTtl": 18000, "globalAdmin": false, "username": p.Get("username")})

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,7 +15,7 @@ import (
 // serviceName, clusterName, checkPort, useInstancePort4Check and
 // healthChecker (JSON) are required, metadata is optional. The whole
 // request is validated before anything is written.
-func (a *API) clusterOp(_ *http.Request, p url.Values) (*registry.Op, error) {
+func (a *API) clusterOp(_ *http.Request, p *params) (*registry.Op, error) {
 	key, err := a.serviceKey(p)
 	if err != nil {
 		return nil, err

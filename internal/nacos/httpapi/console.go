@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/distro-registry/distro/internal/model"
@@ -36,7 +35,7 @@ func nsJSON(ns namespace.Namespace) map[string]any {
 		"quota": 200, "configCount": 0, "type": typ}
 }
 
-func (a *API) getNamespaces(_ *http.Request, p url.Values) reply {
+func (a *API) getNamespaces(_ *http.Request, p *params) reply {
 	reg := a.cfg.Namespaces
 	switch {
 	case model.ParseBool(p.Get("checkNamespaceIdExist"), false):
@@ -61,7 +60,7 @@ func (a *API) getNamespaces(_ *http.Request, p url.Values) reply {
 	return marshal(map[string]any{"code": 200, "message": nil, "data": data})
 }
 
-func (a *API) createNamespace(r *http.Request, p url.Values) reply {
+func (a *API) createNamespace(r *http.Request, p *params) reply {
 	ns := namespace.Namespace{ID: first(p, "customNamespaceId", "namespaceId"), Name: p.Get("namespaceName"), Desc: p.Get("namespaceDesc")}
 	if _, err := a.cfg.Namespaces.Create(r.Context(), ns); err != nil {
 		return errReply(err)
@@ -69,7 +68,7 @@ func (a *API) createNamespace(r *http.Request, p url.Values) reply {
 	return okJSON([]byte("true"))
 }
 
-func (a *API) updateNamespace(r *http.Request, p url.Values) reply {
+func (a *API) updateNamespace(r *http.Request, p *params) reply {
 	ns := namespace.Namespace{ID: strings.TrimSpace(first(p, "namespace", "namespaceId")), Name: first(p, "namespaceShowName", "namespaceName"), Desc: p.Get("namespaceDesc")}
 	if ns.ID == "" {
 		return badRequest("Param 'namespace' is required.")
@@ -80,7 +79,7 @@ func (a *API) updateNamespace(r *http.Request, p url.Values) reply {
 	return okJSON([]byte("true"))
 }
 
-func (a *API) deleteNamespace(r *http.Request, p url.Values) reply {
+func (a *API) deleteNamespace(r *http.Request, p *params) reply {
 	id := strings.TrimSpace(p.Get("namespaceId"))
 	if id == "" {
 		return badRequest("Param 'namespaceId' is required.")

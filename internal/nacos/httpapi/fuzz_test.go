@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,25 +47,37 @@ func FuzzReadParams(f *testing.F) {
 		if len(body) > max && method != "GET" && method != "HEAD" && isForm(ct) {
 			t.Fatalf("a %d-byte body was accepted", len(body))
 		}
-		for k := range vals {
-			if k == "" {
+		for _, kv := range vals.kv {
+			if kv.k == "" {
 				t.Fatal("empty parameter name")
 			}
 		}
-		// Query parameters are always kept, whatever the body.
-		q := make(url.Values)
-		parseLenient(query, q)
-		for k, vs := range q {
-			got := vals[k]
-			if len(got) < len(vs) {
-				t.Fatalf("query parameter %q lost: %q vs %q", k, got, vs)
+		// Query parameters are always kept first, whatever the body.
+		q := getParams()
+		q.parseLenient(query)
+		for i, kv := range q.kv {
+			if vals.kv[i] != kv {
+				t.Fatalf("query parameter %d = %q, want %q first", i, vals.kv[i], kv)
 			}
-			for i := range vs {
-				if got[i] != vs[i] {
-					t.Fatalf("query parameter %q = %q, want %q first", k, got, vs)
-				}
+			if vals.Get(kv.k) != q.Get(kv.k) {
+				t.Fatalf("Get(%q) = %q, want the query's %q", kv.k, vals.Get(kv.k), q.Get(kv.k))
 			}
 		}
+		// Every pair matches what net/url makes of it, unless net/url
+		// refuses it (then the raw text is kept).
+		for _, part := range strings.Split(query, "&") {
+			k, v, _ := strings.Cut(part, "=")
+			uk, kerr := url.QueryUnescape(k)
+			uv, verr := url.QueryUnescape(v)
+			if part == "" || kerr != nil || verr != nil || uk == "" {
+				continue
+			}
+			if !slices.Contains(vals.All(uk), uv) {
+				t.Fatalf("pair %q: %q=%q missing from %v", part, uk, uv, vals.kv)
+			}
+		}
+		vals.release()
+		q.release()
 	})
 }
 

@@ -34,8 +34,30 @@ type Query struct {
 	CacheMillis int64
 }
 
+// commonKeys are the cache keys of the usual queries (no cluster filter,
+// the default cacheMillis), by style and healthyOnly.
+var commonKeys = func() (k [2][2]string) {
+	for st := range 2 {
+		for h := range 2 {
+			k[st][h] = Query{Style: Style(st), HealthyOnly: h == 1, CacheMillis: DefaultCacheMillis}.cacheKey()
+		}
+	}
+	return k
+}()
+
 // CacheKey identifies a rendering of one view for View.Rendered.
 func (q Query) CacheKey() string {
+	if q.Clusters == "" && q.CacheMillis == DefaultCacheMillis && q.Style <= V2 {
+		h := 0
+		if q.HealthyOnly {
+			h = 1
+		}
+		return commonKeys[q.Style][h]
+	}
+	return q.cacheKey()
+}
+
+func (q Query) cacheKey() string {
 	b := make([]byte, 0, len(q.Clusters)+8)
 	b = append(b, byte('0'+q.Style))
 	if q.HealthyOnly {
