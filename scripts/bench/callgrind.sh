@@ -57,7 +57,7 @@ start_vg() {
 dump() {
   local before n
   before=$(find "$WORK" -name 'cg.out.*' | wc -l)
-  callgrind_control -d "$VPID" >/dev/null
+  callgrind_control -d "$VPID" >/dev/null 2>&1
   for _ in $(seq 100); do
     n=$(find "$WORK" -name 'cg.out.*' | wc -l)
     if [[ $n -gt $before ]]; then

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/distro-registry/distro/api/nacospb"
+	"github.com/distro-registry/distro/internal/jsonscan"
 	"github.com/distro-registry/distro/internal/nacos/render"
 )
 
@@ -110,7 +111,7 @@ func DecodePayload(p *nacospb.Payload, maxBody int) (Frame, error) {
 	if len(f.Body) == 0 {
 		f.Body = []byte("{}")
 	}
-	if f.Body[0] != '{' || !json.Valid(f.Body) {
+	if f.Body[0] != '{' || !jsonscan.Valid(bodyString(f.Body)) {
 		return f, errNotJSON
 	}
 	return f, nil

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/distro-registry/distro/api/nacospb"
 	"github.com/distro-registry/distro/internal/model"
 )
 
@@ -105,7 +104,9 @@ func (s *Server) openConn(remote net.Addr) *conn {
 		}
 		ms++
 	}
-	c.nc = s.nets[c.remote]
+	if a := s.nets[c.remote]; a != nil {
+		c.nc, a.tagged = a.nc, true
+	}
 	s.conns[c.id] = c
 	return c
 }
@@ -116,6 +117,9 @@ func (s *Server) closeConn(c *conn) {
 	s.connMu.Lock()
 	if s.conns[c.id] == c {
 		delete(s.conns, c.id)
+	}
+	if a := s.nets[c.remote]; a != nil && a.nc == c.nc {
+		delete(s.nets, c.remote)
 	}
 	s.connMu.Unlock()
 }
@@ -225,7 +229,7 @@ func (s *Server) setup(c *conn, f Frame) error {
 // answers (by requestId).
 func (s *Server) settle(c *conn, f Frame) error {
 	var r wireResponse
-	if err := decodeBody(f, &r); err != nil {
+	if err := decodeWireResponse(f, &r); err != nil {
 		return err
 	}
 	now := s.clk.Now()
@@ -254,75 +258,109 @@ func (s *Server) settle(c *conn, f Frame) error {
 
 // send queues a server request for c's stream. Caller holds s.mu. It
 // reports false when the connection cannot take it (no stream, or its queue
-// is full); the caller then drops the connection.
-func (c *conn) send(p *nacospb.Payload) bool {
-	return c.out != nil && c.out.push(p)
+// is full); the caller then drops the connection. m is a *nacospb.Payload
+// or an encodedMsg (a push encoded once for all its subscribers).
+func (c *conn) send(m any) bool {
+	return c.out != nil && c.out.push(m)
 }
 
-// outbox is one stream's queue of outgoing messages and its writer. A
-// stream needs a single sender, so each connection has one writer
-// goroutine; everything else only queues.
+// outbox is one stream's queue of outgoing messages. A stream needs a
+// single sender, and a send can block on a client that stops reading, so
+// queued messages are sent by a goroutine of the stream's own; it runs only
+// while the queue is not empty (an idle connection has none), and sends
+// everything queued meanwhile in one go, which the transport writes in one
+// batch.
 type outbox struct {
-	mu     sync.Mutex
-	queue  []*nacospb.Payload
-	max    int
-	closed bool
-	sig    chan struct{}
-	done   chan struct{}
+	send func(any) error
+
+	mu      sync.Mutex
+	queue   []any
+	max     int
+	closed  bool
+	running bool
+	// exited is closed when the sender stops after close (nil if none ran).
+	exited chan struct{}
 }
 
-func newOutbox(max int) *outbox {
-	return &outbox{max: max, sig: make(chan struct{}, 1), done: make(chan struct{})}
+func newOutbox(max int, send func(any) error) *outbox {
+	return &outbox{max: max, send: send}
 }
 
-// push queues p; false if the outbox is closed or full.
-func (o *outbox) push(p *nacospb.Payload) bool {
+// push queues m; false if the outbox is closed or full.
+func (o *outbox) push(m any) bool {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.closed || len(o.queue) >= o.max {
-		o.mu.Unlock()
 		return false
 	}
-	o.queue = append(o.queue, p)
-	o.mu.Unlock()
-	select {
-	case o.sig <- struct{}{}:
-	default:
+	o.queue = append(o.queue, m)
+	if !o.running {
+		o.running = true
+		go o.drain()
 	}
 	return true
 }
 
-func (o *outbox) close() {
-	o.mu.Lock()
-	if !o.closed {
-		o.closed = true
-		o.queue = nil
-		close(o.done)
-	}
-	o.mu.Unlock()
-}
-
-// run sends queued messages until the outbox is closed or a send fails.
-func (o *outbox) run(send func(*nacospb.Payload) error) {
-	var batch []*nacospb.Payload
+// drain sends until the queue is empty, the outbox closes, or a send fails
+// (the stream is gone; its teardown follows).
+func (o *outbox) drain() {
+	var batch []any
 	for {
-		select {
-		case <-o.done:
-			return
-		case <-o.sig:
-		}
 		o.mu.Lock()
+		if o.closed || len(o.queue) == 0 {
+			o.stop()
+			o.mu.Unlock()
+			return
+		}
 		batch, o.queue = o.queue, batch[:0]
 		o.mu.Unlock()
-		for i, p := range batch {
-			select {
-			case <-o.done:
+		for i, m := range batch {
+			if o.isClosed() {
+				o.mu.Lock()
+				o.stop()
+				o.mu.Unlock()
 				return
-			default:
 			}
-			if err := send(p); err != nil {
+			if err := o.send(m); err != nil {
+				o.mu.Lock()
+				o.closed, o.queue = true, nil
+				o.stop()
+				o.mu.Unlock()
 				return
 			}
 			batch[i] = nil
 		}
 	}
 }
+
+// stop marks the sender stopped. Caller holds o.mu.
+func (o *outbox) stop() {
+	o.running = false
+	if o.exited != nil {
+		close(o.exited)
+		o.exited = nil
+	}
+}
+
+func (o *outbox) isClosed() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.closed
+}
+
+// close stops accepting messages and drops what is queued. It returns a
+// channel closed once no send is in progress any more.
+func (o *outbox) close() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed, o.queue = true, nil
+	if !o.running {
+		return closedCh
+	}
+	if o.exited == nil {
+		o.exited = make(chan struct{})
+	}
+	return o.exited
+}
+
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()

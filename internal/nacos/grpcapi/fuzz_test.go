@@ -49,7 +49,7 @@ func FuzzDecodePayload(f *testing.F) {
 		f.Fatal(err)
 	}
 	c := s.openConn(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000})
-	c.out = newOutbox(1 << 20)
+	c.out = newOutbox(1<<20, func(any) error { return nil })
 	c.state.Store(stateRegistered)
 	ctx := context.Background()
 

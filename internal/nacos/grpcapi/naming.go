@@ -25,7 +25,7 @@ func (s *Server) serviceKey(r *namingRequest) (model.ServiceKey, error) {
 // HTTP register).
 func (s *Server) instanceRequest(ctx context.Context, c *conn, f Frame, persistent bool) (string, []byte, error) {
 	var r instanceRequest
-	if err := decodeBody(f, &r); err != nil {
+	if err := decodeInstanceRequest(f, &r); err != nil {
 		return "", nil, err
 	}
 	key, err := s.serviceKey(&r.namingRequest)
@@ -68,7 +68,7 @@ func (s *Server) instanceRequest(ctx context.Context, c *conn, f Frame, persiste
 // batchDeregisterInstance removes the given ones from it.
 func (s *Server) batchRequest(ctx context.Context, c *conn, f Frame) (string, []byte, error) {
 	var r batchInstanceRequest
-	if err := decodeBody(f, &r); err != nil {
+	if err := decodeBatchRequest(f, &r); err != nil {
 		return "", nil, err
 	}
 	key, err := s.serviceKey(&r.namingRequest)
@@ -230,7 +230,7 @@ func (s *Server) metadataFrom(raw json.RawMessage) (map[string]string, error) {
 // queryRequest handles ServiceQueryRequest.
 func (s *Server) queryRequest(f Frame) (string, []byte, error) {
 	var r serviceQueryRequest
-	if err := decodeBody(f, &r); err != nil {
+	if err := decodeQueryRequest(f, &r); err != nil {
 		return "", nil, err
 	}
 	key, err := s.serviceKey(&r.namingRequest)
@@ -252,7 +252,7 @@ func (s *Server) queryRequest(f Frame) (string, []byte, error) {
 // who is the caller the Guard identified (pushes check it again).
 func (s *Server) subscribeRequest(c *conn, f Frame, who string) (string, []byte, error) {
 	var r subscribeServiceRequest
-	if err := decodeBody(f, &r); err != nil {
+	if err := decodeSubscribeRequest(f, &r); err != nil {
 		return "", nil, err
 	}
 	key, err := s.serviceKey(&r.namingRequest)

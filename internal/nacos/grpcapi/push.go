@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distro-registry/distro/api/nacospb"
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/nacos/render"
 	"github.com/distro-registry/distro/internal/store"
@@ -32,7 +31,7 @@ type subscription struct {
 
 	// The pending push, valid while reqID != "".
 	reqID      string
-	msg        *nacospb.Payload
+	msg        encodedMsg
 	sentAt     time.Time
 	due        time.Time
 	sent       int
@@ -160,6 +159,7 @@ func (s *Server) step(now time.Time) {
 	s.resend(now)
 	if !now.Before(s.nextProbe) {
 		s.probe(now)
+		s.forgetUntagged(now)
 		s.nextProbe = now.Add(s.cfg.ProbeInterval)
 	}
 }
@@ -215,7 +215,7 @@ func (s *Server) pushKey(key model.ServiceKey, now time.Time) {
 	}
 	type group struct {
 		start, end int
-		msg        *nacospb.Payload
+		msg        encodedMsg
 		id         string
 	}
 	var groups []group
@@ -226,8 +226,14 @@ func (s *Server) pushKey(key model.ServiceKey, now time.Time) {
 		}
 		id := s.nextRequestID()
 		info := s.pushInfo(key, v, subs[i].clusters, ref)
-		groups = append(groups, group{start: i, end: j, id: id,
-			msg: EncodePayload(TypeNotifySubscriberRequest, notifyBody(id, key.Namespace, key.Group, key.Name, info))})
+		// Encoded once: every subscriber of the group gets the same bytes.
+		msg, err := encodeMsg(EncodePayload(TypeNotifySubscriberRequest, notifyBody(id, key.Namespace, key.Group, key.Name, info)))
+		if err != nil {
+			s.log.Error("cannot encode a push", "service", key.String(), "error", err)
+			i = j
+			continue
+		}
+		groups = append(groups, group{start: i, end: j, id: id, msg: msg})
 		i = j
 	}
 

@@ -194,7 +194,7 @@ type Server struct {
 	// sockets by remote address, so that a transport can be closed).
 	connMu sync.RWMutex
 	conns  map[string]*conn
-	nets   map[string]net.Conn
+	nets   map[string]*acceptedSock
 
 	// mu guards subscriptions, pending pushes, probes and per-connection
 	// client info and outboxes. Lock order: conn.opMu, then mu, then qmu,
@@ -238,6 +238,7 @@ func TransportOptions(maxBodyBytes int64) []grpc.ServerOption {
 		// connected client otherwise.
 		grpc.SharedWriteBuffer(true),
 		grpc.ReadBufferSize(8 << 10),
+		codecOption(),
 	}
 }
 
@@ -253,7 +254,7 @@ func New(cfg Config) (*Server, error) {
 		epoch:   cfg.Clock.Now(),
 		tick:    max(cfg.MergeWindow/2, time.Millisecond),
 		conns:   make(map[string]*conn),
-		nets:    make(map[string]net.Conn),
+		nets:    make(map[string]*acceptedSock),
 		subs:    make(map[model.ServiceKey]*serviceSubs),
 		watched: make(map[model.ServiceKey]struct{}),
 		queue:   pushq.New[model.ServiceKey](),
@@ -371,40 +372,47 @@ func (statsHandler) HandleRPC(context.Context, stats.RPCStats)                  
 
 // trackingListener records accepted sockets by remote address, so that the
 // server can close a client's transport (grpc-go has no per-connection
-// close).
+// close). It hands grpc-go the socket itself, not a wrapper: grpc-go then
+// reads with a buffer borrowed only while data is waiting, instead of a
+// read buffer held by every idle connection.
 type trackingListener struct {
 	net.Listener
 	s *Server
 }
+
+// acceptedSock is a socket accepted and not yet closed by its transport.
+type acceptedSock struct {
+	nc net.Conn
+	at time.Time
+	// tagged is set once the socket's transport has its conn record;
+	// closeConn then forgets the socket.
+	tagged bool
+}
+
+// untaggedMaxAge: a socket whose transport never started (the handshake
+// failed, and grpc-go closed it) is forgotten after this long.
+const untaggedMaxAge = 3 * time.Minute
 
 func (l trackingListener) Accept() (net.Conn, error) {
 	nc, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	tc := &trackedConn{Conn: nc, s: l.s, key: nc.RemoteAddr().String()}
 	l.s.connMu.Lock()
-	l.s.nets[tc.key] = tc
+	l.s.nets[nc.RemoteAddr().String()] = &acceptedSock{nc: nc, at: l.s.clk.Now()}
 	l.s.connMu.Unlock()
-	return tc, nil
+	return nc, nil
 }
 
-type trackedConn struct {
-	net.Conn
-	s    *Server
-	key  string
-	once sync.Once
-}
-
-func (c *trackedConn) Close() error {
-	c.once.Do(func() {
-		c.s.connMu.Lock()
-		if c.s.nets[c.key] == net.Conn(c) {
-			delete(c.s.nets, c.key)
+// forgetUntagged drops sockets whose transport never started.
+func (s *Server) forgetUntagged(now time.Time) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	for k, a := range s.nets {
+		if !a.tagged && now.Sub(a.at) > untaggedMaxAge {
+			delete(s.nets, k)
 		}
-		c.s.connMu.Unlock()
-	})
-	return c.Conn.Close()
+	}
 }
 
 // requestService serves /Request/request.
@@ -468,7 +476,7 @@ var errUnregistered = &rpcError{code: CodeUnregistered, msg: "Connection is unre
 func (s *Server) route(ctx context.Context, c *conn, f Frame) (string, []byte, error) {
 	if f.Type == TypeServerCheckRequest {
 		var r baseRequest
-		if err := decodeBody(f, &r); err != nil {
+		if err := decodeBase(f, &r); err != nil {
 			return "", nil, err
 		}
 		if !s.isReady() {
@@ -496,7 +504,7 @@ func (s *Server) route(ctx context.Context, c *conn, f Frame) (string, []byte, e
 	switch f.Type {
 	case TypeHealthCheckRequest:
 		var r baseRequest
-		if err := decodeBody(f, &r); err != nil {
+		if err := decodeBase(f, &r); err != nil {
 			return "", nil, err
 		}
 		return TypeHealthCheckResponse, okBody(r.RequestID), nil
@@ -563,16 +571,16 @@ func errorCode(err error) (int, string) {
 	return CodeServerError, err.Error()
 }
 
-// serveStream runs one bi-stream: a writer goroutine sends what the server
-// queues for the connection, and this goroutine reads the client's setup
+// serveStream runs one bi-stream: this goroutine reads the client's setup
 // and its answers to server requests until the stream ends, then tears the
-// connection down.
+// connection down; what the server queues for the connection is sent by
+// its outbox.
 func (s *Server) serveStream(stream nacospb.BiRequestStream_RequestBiStreamServer) error {
 	c := connFrom(stream.Context())
 	if c == nil {
 		return status.Error(codes.Internal, "no connection record")
 	}
-	ob := newOutbox(s.cfg.MaxQueued)
+	ob := newOutbox(s.cfg.MaxQueued, stream.SendMsg)
 	s.mu.Lock()
 	switch {
 	case c.state.Load() == stateClosed:
@@ -585,11 +593,6 @@ func (s *Server) serveStream(stream nacospb.BiRequestStream_RequestBiStreamServe
 	c.out = ob
 	s.mu.Unlock()
 
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		ob.run(stream.Send)
-	}()
 	for {
 		p, err := stream.Recv()
 		if err != nil {
@@ -599,14 +602,15 @@ func (s *Server) serveStream(stream nacospb.BiRequestStream_RequestBiStreamServe
 		s.onStreamPayload(c, p)
 	}
 	s.teardown(c, "stream closed")
-	ob.close()
+	// A send must not outlive the handler.
+	idle := ob.close()
 	select {
-	case <-writerDone:
+	case <-idle:
 	case <-time.After(writerStopTimeout):
-		// The writer is stuck in Send on a client that stopped reading.
+		// The sender is stuck in Send on a client that stopped reading.
 		c.closeNet()
 		select {
-		case <-writerDone:
+		case <-idle:
 		case <-time.After(writerStopTimeout):
 		}
 	}

@@ -1,0 +1,68 @@
+package grpcapi
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+var decodeSamples = []string{
+	`{"requestId":"7","module":"naming","namespace":"public","serviceName":"svc","groupName":"DEFAULT_GROUP","type":"registerInstance",` +
+		`"instance":{"ip":"10.0.0.1","port":8848,"weight":1.0,"healthy":true,"enabled":true,"ephemeral":true,"clusterName":"DEFAULT",` +
+		`"serviceName":"svc","metadata":{"k":"v"},"instanceHeartBeatInterval":5000}}`,
+	`{"instances":[{"ip":"a","port":1},{"ip":"b","port":2,"weight":null}],"type":"batchRegisterInstance"}`,
+	`{"instances":[{"ip":"a","port":1}],"instances":[{"port":2}]}`, `{"instances":[{"ip":"a"},{"ip":"b"}],"instances":[],"instances":[{"port":3}]}`,
+	`{"instances":null}`, `{"instances":[null]}`, `{"instances":{}}`, `{"cluster":"c1","healthyOnly":true,"udpPort":0}`,
+	`{"subscribe":true,"clusters":"a,b"}`, `{"subscribe":"true"}`, `{"resultCode":200,"errorCode":0,"requestId":"12","message":null}`,
+	`{"resultCode":2e2}`, `{"resultCode":200.0}`, `{"resultCode":-0}`, `{"RESULTCODE":500}`, `{"requestId":5}`, `null`, `[]`, `"x"`,
+	`{"instance":null}`, `{"instance":"x"}`, `{"instance":{"port":"80"}}`, `{"instance":{"port":99999999999999999999}}`,
+	`{"instance":{"weight":1e999}}`, `{"instance":{"healthy":true,"healthy":null}}`, `{"instance":{"metadata":null}}`,
+	`{"instance":{"metadata":[1, {"a":2}]}}`, `{"ſerviceName":"x","Namespace":"n"}`, `{"a":1}{}`, `{"a":1`, `{}`,
+	"{\"requestId\":\"\xff\\ud800\"}",
+}
+
+// FuzzRequestDecodersMatchEncodingJSON: every hand-written request decoder
+// accepts exactly what json.Unmarshal accepts into its struct, and decodes
+// the same values.
+func FuzzRequestDecodersMatchEncodingJSON(f *testing.F) {
+	for _, s := range decodeSamples {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		fr := Frame{Type: "Test", Body: []byte(body)}
+		check := func(name string, got any, err error, want any) {
+			werr := json.Unmarshal([]byte(body), want)
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("%s %q: error %v, encoding/json %v", name, body, err, werr)
+			}
+			if err == nil && !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s %q:\n got  %+v\n want %+v", name, body, got, want)
+			}
+		}
+		var b baseRequest
+		check("base", &b, decodeBase(fr, &b), &baseRequest{})
+		var ir instanceRequest
+		check("instance", &ir, decodeInstanceRequest(fr, &ir), &instanceRequest{})
+		var br batchInstanceRequest
+		check("batch", &br, decodeBatchRequest(fr, &br), &batchInstanceRequest{})
+		var q serviceQueryRequest
+		check("query", &q, decodeQueryRequest(fr, &q), &serviceQueryRequest{})
+		var sr subscribeServiceRequest
+		check("subscribe", &sr, decodeSubscribeRequest(fr, &sr), &subscribeServiceRequest{})
+		var wr wireResponse
+		check("response", &wr, decodeWireResponse(fr, &wr), &wireResponse{})
+	})
+}
+
+func TestDecodeInstanceRequestAllocations(t *testing.T) {
+	fr := Frame{Type: TypeInstanceRequest, Body: []byte(decodeSamples[0])}
+	allocs := testing.AllocsPerRun(100, func() {
+		var r instanceRequest
+		if err := decodeInstanceRequest(fr, &r); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations decoding an InstanceRequest", allocs)
+	}
+}
