@@ -69,7 +69,12 @@ dump() {
   done
   echo 0
 }
-stop_vg() { kill -9 "$VPID" 2>/dev/null || true; wait "$VPID" 2>/dev/null || true; }
+stop_vg() {
+  kill -9 "$VPID" 2>/dev/null || true
+  wait "$VPID" 2>/dev/null || true
+  # KEEP=DIR keeps the profile of the 2N run for callgrind_annotate.
+  if [[ -n ${KEEP:-} ]]; then mkdir -p "$KEEP"; cp "$(ls -t "$WORK"/cg.out.* | head -1)" "$KEEP/$1.callgrind"; fi
+}
 
 # load SCENARIO COUNT CAPTURE: one distrobench run of COUNT requests.
 load() {
@@ -95,9 +100,9 @@ for s in "${SCEN[@]}"; do
   mkdir -p "$WORK/cap-$s"
   start_vg "$WORK/distro-server" --port "$PORT" --bind 127.0.0.1 --log-level warn
   d=$(measure "$s" "$WORK/cap-$s")
-  stop_vg
+  stop_vg "distrod-$PROTO-$s"
   start_vg "$WORK/distrobench" ceiling --port "$PORT" --routes "$WORK/cap-$s"
   c=$(measure "$s")
-  stop_vg
+  stop_vg "ceiling-$PROTO-$s"
   printf '%-12s %-8s %14s %14s %9s\n' "$s" "$PROTO" "$d" "$c" "$(awk -v d="$d" -v c="$c" 'BEGIN { if (d > 0) printf "%.2f", c / d }')"
 done

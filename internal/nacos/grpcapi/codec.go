@@ -258,16 +258,6 @@ func errorBody(requestID string, code int, msg string) []byte {
 	return append(b, '}')
 }
 
-// serviceInfoBody is a QueryServiceResponse or SubscribeServiceResponse
-// body around rendered ServiceInfo JSON.
-func serviceInfoBody(requestID string, info []byte) []byte {
-	b := make([]byte, 0, len(info)+128)
-	b = appendOK(b, requestID)
-	b = append(b, `,"serviceInfo":`...)
-	b = append(b, info...)
-	return append(b, '}')
-}
-
 // serviceListBody is a ServiceListResponse body.
 func serviceListBody(requestID string, count int, names []string) []byte {
 	b := appendOK(nil, requestID)

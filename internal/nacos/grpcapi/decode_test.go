@@ -1,9 +1,17 @@
 package grpcapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
+
+	"google.golang.org/grpc/encoding"
+	gproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/distro-registry/distro/api/nacospb"
 )
 
 var decodeSamples = []string{
@@ -64,5 +72,31 @@ func TestDecodeInstanceRequestAllocations(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations decoding an InstanceRequest", allocs)
+	}
+}
+
+// TestReplyEncoding: a reply encodes to the bytes proto.Marshal gives for
+// its Payload, and decodes back to its type and body.
+func TestReplyEncoding(t *testing.T) {
+	big := []byte(strings.Repeat(`{"x":"y"}`, 1000))
+	for _, r := range []reply{
+		simpleReply(TypeHealthCheckResponse, okBody("1")), simpleReply("", nil), simpleReply(TypeErrorResponse, nil),
+		infoReply(TypeQueryServiceResponse, "42", []byte(`{"name":"s","hosts":[]}`)), infoReply(TypeSubscribeServiceResponse, "", big),
+	} {
+		want, err := proto.Marshal(r.payload())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.appendProto(nil); !bytes.Equal(got, want) || r.protoSize() != len(want) {
+			t.Fatalf("%s: encoding %x (size %d), proto.Marshal %x", r.typ, got, r.protoSize(), want)
+		}
+		m, err := wireCodec{encoding.GetCodecV2(gproto.Name)}.Marshal(&r)
+		if err != nil || !bytes.Equal(m.Materialize(), want) {
+			t.Fatalf("%s: codec %v", r.typ, err)
+		}
+		var back nacospb.Payload
+		if err := proto.Unmarshal(want, &back); err != nil || back.GetMetadata().GetType() != r.typ || !bytes.Equal(back.GetBody().GetValue(), r.body()) {
+			t.Fatalf("%s: decodes to %v (%v)", r.typ, &back, err)
+		}
 	}
 }

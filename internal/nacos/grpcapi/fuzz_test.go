@@ -74,7 +74,8 @@ func FuzzDecodePayload(f *testing.F) {
 			c.state.Store(stateRegistered) // a reset answer may close it
 			return
 		}
-		rt, rb, err := s.route(ctx, c, fr)
+		rep, err := s.route(ctx, c, fr)
+		rt, rb := rep.typ, rep.body()
 		if err != nil {
 			code, msg := errorCode(err)
 			if code == 0 || msg == "" {

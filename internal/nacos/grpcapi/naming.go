@@ -23,21 +23,21 @@ func (s *Server) serviceKey(r *namingRequest) (model.ServiceKey, error) {
 // instanceRequest handles InstanceRequest (ephemeral, held by the
 // connection) and PersistentInstanceRequest (persistent, written like an
 // HTTP register).
-func (s *Server) instanceRequest(ctx context.Context, c *conn, f Frame, persistent bool) (string, []byte, error) {
+func (s *Server) instanceRequest(ctx context.Context, c *conn, f Frame, persistent bool) (reply, error) {
 	var r instanceRequest
 	if err := decodeInstanceRequest(f, &r); err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	key, err := s.serviceKey(&r.namingRequest)
 	if err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	op := &registry.Op{Key: key}
 	switch r.Type {
 	case opRegisterInstance:
 		op.Kind = registry.OpRegister
 		if op.Instance, err = s.instanceFrom(&r.Instance, persistent); err != nil {
-			return "", nil, err
+			return reply{}, err
 		}
 	case opDeregisterInstance:
 		// A connection removes its own instance of the service whatever the
@@ -45,38 +45,38 @@ func (s *Server) instanceRequest(ctx context.Context, c *conn, f Frame, persiste
 		// the identity must still be well formed.
 		op.Kind = registry.OpDeregister
 		if op.Instance, err = s.identityFrom(&r.Instance); err != nil {
-			return "", nil, err
+			return reply{}, err
 		}
 		op.Instance.Ephemeral = !persistent
 	default:
-		return "", nil, invalidf("unsupported %s type %q (registerInstance, deregisterInstance)", f.Type, r.Type)
+		return reply{}, invalidf("unsupported %s type %q (registerInstance, deregisterInstance)", f.Type, r.Type)
 	}
 	if persistent {
 		// Not connection-held: the write path treats it as an HTTP write
 		// (in a cluster it is handed to the service's owner).
 		if _, err := s.cfg.Writer.Apply(ctx, op); err != nil {
-			return "", nil, err
+			return reply{}, err
 		}
 	} else if err := s.applyConn(ctx, c, op, nil); err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
-	return TypeInstanceResponse, okTypeBody(r.RequestID, r.Type), nil
+	return simpleReply(TypeInstanceResponse, okTypeBody(r.RequestID, r.Type)), nil
 }
 
 // batchRequest handles BatchInstanceRequest: batchRegisterInstance replaces
 // the connection's instances of the service with the given set;
 // batchDeregisterInstance removes the given ones from it.
-func (s *Server) batchRequest(ctx context.Context, c *conn, f Frame) (string, []byte, error) {
+func (s *Server) batchRequest(ctx context.Context, c *conn, f Frame) (reply, error) {
 	var r batchInstanceRequest
 	if err := decodeBatchRequest(f, &r); err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	key, err := s.serviceKey(&r.namingRequest)
 	if err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	if len(r.Instances) > s.cfg.MaxBatchInstances {
-		return "", nil, invalidf("batch has %d instances; the limit is %d", len(r.Instances), s.cfg.MaxBatchInstances)
+		return reply{}, invalidf("batch has %d instances; the limit is %d", len(r.Instances), s.cfg.MaxBatchInstances)
 	}
 	ins := make([]model.Instance, 0, len(r.Instances))
 	pos := make(map[model.InstanceKey]int, len(r.Instances))
@@ -88,7 +88,7 @@ func (s *Server) batchRequest(ctx context.Context, c *conn, f Frame) (string, []
 			in, err = s.instanceFrom(&r.Instances[i], false)
 		}
 		if err != nil {
-			return "", nil, invalidf("instance %d: %v", i, err)
+			return reply{}, invalidf("instance %d: %v", i, err)
 		}
 		// One record per (ip, port, cluster): a later duplicate wins.
 		if j, dup := pos[in.Key()]; dup {
@@ -118,12 +118,12 @@ func (s *Server) batchRequest(ctx context.Context, c *conn, f Frame) (string, []
 			return nil
 		}
 	default:
-		return "", nil, invalidf("unsupported %s type %q (batchRegisterInstance, batchDeregisterInstance)", f.Type, r.Type)
+		return reply{}, invalidf("unsupported %s type %q (batchRegisterInstance, batchDeregisterInstance)", f.Type, r.Type)
 	}
 	if err := s.applyConn(ctx, c, op, build); err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
-	return TypeBatchInstanceResponse, okTypeBody(r.RequestID, r.Type), nil
+	return simpleReply(TypeBatchInstanceResponse, okTypeBody(r.RequestID, r.Type)), nil
 }
 
 // applyConn applies a connection-held write. It runs under the
@@ -228,20 +228,20 @@ func (s *Server) metadataFrom(raw json.RawMessage) (map[string]string, error) {
 }
 
 // queryRequest handles ServiceQueryRequest.
-func (s *Server) queryRequest(f Frame) (string, []byte, error) {
+func (s *Server) queryRequest(f Frame) (reply, error) {
 	var r serviceQueryRequest
 	if err := decodeQueryRequest(f, &r); err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	key, err := s.serviceKey(&r.namingRequest)
 	if err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	if len(r.Cluster) > maxClustersLen {
-		return "", nil, invalidf("cluster is too long")
+		return reply{}, invalidf("cluster is too long")
 	}
 	info := s.renderInfo(key, s.st.ListView(key), r.Cluster, r.HealthyOnly)
-	return TypeQueryServiceResponse, serviceInfoBody(r.RequestID, info), nil
+	return infoReply(TypeQueryServiceResponse, r.RequestID, info), nil
 }
 
 // subscribeRequest handles SubscribeServiceRequest. The subscription is
@@ -250,49 +250,49 @@ func (s *Server) queryRequest(f Frame) (string, []byte, error) {
 // either way.
 //
 // who is the caller the Guard identified (pushes check it again).
-func (s *Server) subscribeRequest(c *conn, f Frame, who string) (string, []byte, error) {
+func (s *Server) subscribeRequest(c *conn, f Frame, who string) (reply, error) {
 	var r subscribeServiceRequest
 	if err := decodeSubscribeRequest(f, &r); err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	key, err := s.serviceKey(&r.namingRequest)
 	if err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	if len(r.Clusters) > maxClustersLen {
-		return "", nil, invalidf("clusters is too long")
+		return reply{}, invalidf("clusters is too long")
 	}
 	if r.Subscribe {
 		if err := s.addSub(c, key, r.Clusters, who); err != nil {
-			return "", nil, err
+			return reply{}, err
 		}
 	} else {
 		s.unsubscribe(c, key, r.Clusters)
 	}
 	info := s.renderInfo(key, s.st.ListView(key), r.Clusters, false)
-	return TypeSubscribeServiceResponse, serviceInfoBody(r.RequestID, info), nil
+	return infoReply(TypeSubscribeServiceResponse, r.RequestID, info), nil
 }
 
 // serviceListRequest handles ServiceListRequest: bare names of the
 // services of one group, paged from 1.
-func (s *Server) serviceListRequest(f Frame) (string, []byte, error) {
+func (s *Server) serviceListRequest(f Frame) (reply, error) {
 	var r serviceListRequest
 	if err := decodeBody(f, &r); err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	ns := strings.TrimSpace(r.Namespace)
 	if ns == "" {
 		ns = model.DefaultNamespace
 	}
 	if err := s.cfg.Limits.ValidateName("namespace", ns); err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	group := strings.TrimSpace(r.GroupName)
 	if group == "" {
 		group = model.DefaultGroup
 	}
 	if err := s.cfg.Limits.ValidateName("groupName", group); err != nil {
-		return "", nil, err
+		return reply{}, err
 	}
 	var names []string
 	for _, k := range s.st.ServiceKeys(ns) {
@@ -308,7 +308,7 @@ func (s *Server) serviceListRequest(f Frame) (string, []byte, error) {
 			page = names[start:min(start+size, int64(len(names)))]
 		}
 	}
-	return TypeServiceListResponse, serviceListBody(r.RequestID, len(names), page), nil
+	return simpleReply(TypeServiceListResponse, serviceListBody(r.RequestID, len(names), page)), nil
 }
 
 // renderInfo renders the v2 ServiceInfo of a response from a ListView

@@ -267,7 +267,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.WaitForHandlers(true),
 	)
 	s.gs = grpc.NewServer(append(opts, cfg.ServerOptions...)...)
-	nacospb.RegisterRequestServer(s.gs, requestService{s: s})
+	s.gs.RegisterService(&requestServiceDesc, s)
 	nacospb.RegisterBiRequestStreamServer(s.gs, streamService{s: s})
 	cfg.Store.OnChange(s.onChange)
 	cfg.Conns.SetConnAlive(s.connAlive)
@@ -415,16 +415,6 @@ func (s *Server) forgetUntagged(now time.Time) {
 	}
 }
 
-// requestService serves /Request/request.
-type requestService struct {
-	nacospb.UnimplementedRequestServer
-	s *Server
-}
-
-func (r requestService) Request(ctx context.Context, p *nacospb.Payload) (*nacospb.Payload, error) {
-	return r.s.handleUnary(ctx, p), nil
-}
-
 // streamService serves /BiRequestStream/requestBiStream.
 type streamService struct {
 	nacospb.UnimplementedBiRequestStreamServer
@@ -437,13 +427,21 @@ func (r streamService) RequestBiStream(stream nacospb.BiRequestStream_RequestBiS
 
 // handleUnary answers one unary request. It always answers with a Payload
 // (an ErrorResponse on failure), as Nacos does, and never panics.
-func (s *Server) handleUnary(ctx context.Context, p *nacospb.Payload) (out *nacospb.Payload) {
+func (s *Server) handleUnary(ctx context.Context, p *nacospb.Payload) *nacospb.Payload {
+	rep := s.answer(ctx, p)
+	return rep.payload()
+}
+
+// answer is handleUnary without building the Payload: the transport
+// encodes the reply's parts itself (see reply).
+func (s *Server) answer(ctx context.Context, p *nacospb.Payload) (out *reply) {
 	var f Frame
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("grpc request handler panicked", "type", f.Type, "panic", r, "stack", string(debug.Stack()))
 			s.m.request(f.Type, CodeServerError)
-			out = EncodePayload(TypeErrorResponse, errorBody(requestID(f.Body), CodeServerError, "internal server error"))
+			rep := simpleReply(TypeErrorResponse, errorBody(requestID(f.Body), CodeServerError, "internal server error"))
+			out = &rep
 		}
 	}()
 	c := connFrom(ctx)
@@ -453,19 +451,21 @@ func (s *Server) handleUnary(ctx context.Context, p *nacospb.Payload) (out *naco
 	f, err := DecodePayload(p, int(s.cfg.Limits.MaxBodyBytes))
 	if err != nil {
 		s.m.request(f.Type, CodeInvalidParam)
-		return EncodePayload(TypeErrorResponse, errorBody("", CodeInvalidParam, err.Error()))
+		rep := simpleReply(TypeErrorResponse, errorBody("", CodeInvalidParam, err.Error()))
+		return &rep
 	}
-	typ, body, err := s.route(ctx, c, f)
+	rep, err := s.route(ctx, c, f)
 	if err != nil {
 		code, msg := errorCode(err)
 		s.m.request(f.Type, code)
 		if code >= CodeServerError {
 			s.log.Warn("grpc request failed", "type", f.Type, "code", code, "error", msg)
 		}
-		return EncodePayload(errorType(err), errorBody(requestID(f.Body), code, msg))
+		rep = simpleReply(errorType(err), errorBody(requestID(f.Body), code, msg))
+		return &rep
 	}
 	s.m.request(f.Type, 0)
-	return EncodePayload(typ, body)
+	return &rep
 }
 
 // errUnregistered answers requests on connections that did not (or no
@@ -473,22 +473,22 @@ func (s *Server) handleUnary(ctx context.Context, p *nacospb.Payload) (out *naco
 var errUnregistered = &rpcError{code: CodeUnregistered, msg: "Connection is unregistered."}
 
 // route answers a unary request by type.
-func (s *Server) route(ctx context.Context, c *conn, f Frame) (string, []byte, error) {
+func (s *Server) route(ctx context.Context, c *conn, f Frame) (reply, error) {
 	if f.Type == TypeServerCheckRequest {
 		var r baseRequest
 		if err := decodeBase(f, &r); err != nil {
-			return "", nil, err
+			return reply{}, err
 		}
 		if !s.isReady() {
-			return "", nil, &rpcError{code: CodeServerStarting, msg: "server is starting; try later or another server"}
+			return reply{}, &rpcError{code: CodeServerStarting, msg: "server is starting; try later or another server"}
 		}
 		if c == nil {
-			return "", nil, &rpcError{code: CodeServerError, msg: "no connection record"}
+			return reply{}, &rpcError{code: CodeServerError, msg: "no connection record"}
 		}
-		return TypeServerCheckResponse, serverCheckBody(r.RequestID, c.id), nil
+		return simpleReply(TypeServerCheckResponse, serverCheckBody(r.RequestID, c.id)), nil
 	}
 	if c == nil || c.state.Load() != stateRegistered {
-		return "", nil, errUnregistered
+		return reply{}, errUnregistered
 	}
 	var who string
 	if g := s.cfg.Guard; g != nil {
@@ -498,16 +498,16 @@ func (s *Server) route(ctx context.Context, c *conn, f Frame) (string, []byte, e
 			// Nacos answers a refused request with the handler's own
 			// response type: an ErrorResponse would make the SDKs retry and
 			// switch servers.
-			return "", nil, &rpcError{code: code, msg: msg, typ: responseTypeOf(f.Type)}
+			return reply{}, &rpcError{code: code, msg: msg, typ: responseTypeOf(f.Type)}
 		}
 	}
 	switch f.Type {
 	case TypeHealthCheckRequest:
 		var r baseRequest
 		if err := decodeBase(f, &r); err != nil {
-			return "", nil, err
+			return reply{}, err
 		}
-		return TypeHealthCheckResponse, okBody(r.RequestID), nil
+		return simpleReply(TypeHealthCheckResponse, okBody(r.RequestID)), nil
 	case TypeInstanceRequest:
 		return s.instanceRequest(ctx, c, f, false)
 	case TypePersistentInstanceRequest:
@@ -521,7 +521,7 @@ func (s *Server) route(ctx context.Context, c *conn, f Frame) (string, []byte, e
 	case TypeServiceListRequest:
 		return s.serviceListRequest(f)
 	}
-	return "", nil, &rpcError{code: CodeNoHandler, msg: "RequestHandler Not Found: no handler for " + f.Type}
+	return reply{}, &rpcError{code: CodeNoHandler, msg: "RequestHandler Not Found: no handler for " + f.Type}
 }
 
 // responseTypeOf is the response type of a request type's handler.

@@ -25,10 +25,20 @@ func encodeMsg(p *nacospb.Payload) (encodedMsg, error) {
 type wireCodec struct{ encoding.CodecV2 }
 
 func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if b, ok := v.(encodedMsg); ok {
+	switch m := v.(type) {
+	case encodedMsg:
 		// A SliceBuffer is not reference counted: the transport's Free of
 		// it is a no-op, so the bytes can be shared by every send.
-		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+		return mem.BufferSlice{mem.SliceBuffer(m)}, nil
+	case *reply:
+		n := m.protoSize()
+		if mem.IsBelowBufferPoolingThreshold(n) {
+			return mem.BufferSlice{mem.SliceBuffer(m.appendProto(make([]byte, 0, n)))}, nil
+		}
+		pool := mem.DefaultBufferPool()
+		buf := pool.Get(n)
+		*buf = m.appendProto((*buf)[:0])
+		return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 	}
 	return c.CodecV2.Marshal(v)
 }
