@@ -73,13 +73,29 @@ func (l *Local) SweepConns(self string) int {
 // replaced (a connection publishes one instance per service, or one batch).
 func (l *Local) registerConn(op *Op, ins []model.Instance) error {
 	return l.store.Update(op.Key, func(tx *store.Tx) error {
-		keep := make(map[model.InstanceKey]bool, len(ins))
-		for i := range ins {
-			keep[ins[i].Key()] = true
+		// A connection registers one instance per service, or a batch: a
+		// map only for big batches.
+		var keep map[model.InstanceKey]bool
+		if len(ins) > 8 {
+			keep = make(map[model.InstanceKey]bool, len(ins))
+			for i := range ins {
+				keep[ins[i].Key()] = true
+			}
+		}
+		kept := func(k model.InstanceKey) bool {
+			if keep != nil {
+				return keep[k]
+			}
+			for i := range ins {
+				if ins[i].Key() == k {
+					return true
+				}
+			}
+			return false
 		}
 		var drop []*store.Record
 		tx.Range(func(r *store.Record) bool {
-			if r.Conn == op.Conn && r.Alive() && !keep[r.Key()] {
+			if r.Conn == op.Conn && r.Alive() && !kept(r.Key()) {
 				drop = append(drop, r)
 			}
 			return true

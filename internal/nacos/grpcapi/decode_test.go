@@ -100,3 +100,20 @@ func TestReplyEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestOkReply: the reply built without copying has the bytes of the body
+// built by okBody and okTypeBody, whatever the request id holds.
+func TestOkReply(t *testing.T) {
+	for _, id := range []string{"", "12", "a\"b", "x\\y", "\n", "é", "\u2028", "\x7f", "id-with-dashes"} {
+		for _, typ := range []string{"", opRegisterInstance, opDeregisterInstance, opBatchRegisterInstance, "other"} {
+			r := okReply(TypeInstanceResponse, id, typ)
+			want := okBody(id)
+			if typ != "" {
+				want = okTypeBody(id, typ)
+			}
+			if got := r.body(); !bytes.Equal(got, want) {
+				t.Errorf("id %q type %q: %s, want %s", id, typ, got, want)
+			}
+		}
+	}
+}

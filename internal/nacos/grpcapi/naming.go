@@ -60,7 +60,7 @@ func (s *Server) instanceRequest(ctx context.Context, c *conn, f Frame, persiste
 	} else if err := s.applyConn(ctx, c, op, nil); err != nil {
 		return reply{}, err
 	}
-	return simpleReply(TypeInstanceResponse, okTypeBody(r.RequestID, r.Type)), nil
+	return okReply(TypeInstanceResponse, r.RequestID, r.Type), nil
 }
 
 // batchRequest handles BatchInstanceRequest: batchRegisterInstance replaces
@@ -123,7 +123,7 @@ func (s *Server) batchRequest(ctx context.Context, c *conn, f Frame) (reply, err
 	if err := s.applyConn(ctx, c, op, build); err != nil {
 		return reply{}, err
 	}
-	return simpleReply(TypeBatchInstanceResponse, okTypeBody(r.RequestID, r.Type)), nil
+	return okReply(TypeBatchInstanceResponse, r.RequestID, r.Type), nil
 }
 
 // applyConn applies a connection-held write. It runs under the

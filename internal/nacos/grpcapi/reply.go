@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"context"
+	"unsafe"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -33,9 +34,55 @@ func infoReply(typ, requestID string, info []byte) reply {
 
 var closeBrace = []byte("}")
 
+// okHead starts every success body, up to the requestId's opening quote.
+var okHead = []byte(`{"resultCode":200,"errorCode":0,"success":true,"message":"","requestId":"`)
+
+// Tails of the success bodies of okReply, after the requestId: its closing
+// quote and the rest of the body.
+var (
+	tailOK    = []byte(`"}`)
+	typeTails = map[string][]byte{}
+)
+
+func init() {
+	for _, t := range []string{opRegisterInstance, opDeregisterInstance, opBatchRegisterInstance, opBatchDeregisterInstance} {
+		typeTails[t] = []byte(`","type":"` + t + `"}`)
+	}
+}
+
+// okReply is a success answer: the body of okBody (typ == "") or of
+// okTypeBody, built without copying when the requestId needs no escaping
+// (the usual case: it is the client's counter).
+func okReply(respType, requestID, typ string) reply {
+	tail := tailOK
+	if typ != "" {
+		if tail = typeTails[typ]; tail == nil {
+			return simpleReply(respType, okTypeBody(requestID, typ))
+		}
+	}
+	if !plainJSON(requestID) {
+		if typ == "" {
+			return simpleReply(respType, okBody(requestID))
+		}
+		return simpleReply(respType, okTypeBody(requestID, typ))
+	}
+	// The id's bytes are only read (they belong to the request body).
+	return reply{typ: respType, head: okHead, info: unsafe.Slice(unsafe.StringData(requestID), len(requestID)), tail: tail}
+}
+
+// plainJSON reports whether s can stand between quotes in JSON as is.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // body returns the JSON body in one piece.
 func (r *reply) body() []byte {
-	if r.info == nil && r.tail == nil {
+	if len(r.info) == 0 && len(r.tail) == 0 {
 		return r.head
 	}
 	b := make([]byte, 0, len(r.head)+len(r.info)+len(r.tail))

@@ -507,7 +507,7 @@ func (s *Server) route(ctx context.Context, c *conn, f Frame) (reply, error) {
 		if err := decodeBase(f, &r); err != nil {
 			return reply{}, err
 		}
-		return simpleReply(TypeHealthCheckResponse, okBody(r.RequestID)), nil
+		return okReply(TypeHealthCheckResponse, r.RequestID, ""), nil
 	case TypeInstanceRequest:
 		return s.instanceRequest(ctx, c, f, false)
 	case TypePersistentInstanceRequest:
