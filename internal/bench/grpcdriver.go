@@ -17,7 +17,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/distro-registry/distro/api/nacospb"
+	"github.com/distro-registry/distro/internal/jsonscan"
 	"github.com/distro-registry/distro/internal/nacos/grpcapi"
+	"github.com/distro-registry/distro/internal/nacos/render"
 )
 
 // DefaultGRPCPortOffset is where Nacos 2 servers (and distrod) serve the
@@ -360,7 +362,7 @@ func (c *grpcConn) read() {
 		case grpcapi.TypeNotifySubscriberRequest:
 			c.d.pushes.Add(1)
 			var nr notifyRequest
-			if err := json.Unmarshal(f.Body, &nr); err != nil {
+			if err := nr.decode(f.Body); err != nil {
 				c.d.bad.Add(1)
 				continue
 			}
@@ -390,8 +392,89 @@ func (c *grpcConn) deliver(service string, n Notification) {
 
 // ackBody is a success response to a server request.
 func ackBody(requestID string) []byte {
-	b, _ := json.Marshal(requestID)
-	return append(append([]byte(`{"resultCode":200,"errorCode":0,"success":true,"message":"","requestId":`), b...), '}')
+	b := make([]byte, 0, 80+len(requestID))
+	b = append(b, `{"resultCode":200,"errorCode":0,"success":true,"message":"","requestId":`...)
+	return append(render.AppendString(b, requestID), '}')
+}
+
+// decode reads the fields of a NotifySubscriberRequest the driver uses
+// (requestId, the service, the hosts' ip and port), skipping the rest: a
+// fan-out delivers a push to many connections of this one process, whose
+// own decoding cost must stay small next to the server's.
+func (n *notifyRequest) decode(body []byte) error {
+	d := jsonscan.New(string(body))
+	d.BeginObject()
+	for {
+		k, ok := d.NextKey()
+		if !ok {
+			break
+		}
+		switch k {
+		case "requestId":
+			n.RequestID, _ = d.String()
+		case "serviceName":
+			n.ServiceName, _ = d.String()
+		case "groupName":
+			n.GroupName, _ = d.String()
+		case "serviceInfo":
+			n.ServiceInfo.decode(&d)
+		default:
+			d.Skip()
+		}
+	}
+	return d.End()
+}
+
+func (si *serviceInfo) decode(d *jsonscan.Decoder) {
+	if d.Peek() == jsonscan.Null {
+		d.Null()
+		return
+	}
+	d.BeginObject()
+	for {
+		k, ok := d.NextKey()
+		if !ok {
+			return
+		}
+		switch k {
+		case "name":
+			si.Name, _ = d.String()
+		case "groupName":
+			si.GroupName, _ = d.String()
+		case "hosts":
+			if d.Peek() != jsonscan.Array {
+				d.Skip()
+				continue
+			}
+			d.BeginArray()
+			for d.NextElem() {
+				var ip string
+				var port int
+				d.BeginObject()
+				for {
+					hk, ok := d.NextKey()
+					if !ok {
+						break
+					}
+					switch hk {
+					case "ip":
+						ip, _ = d.String()
+					case "port":
+						n, _ := d.Number()
+						port, _ = strconv.Atoi(n)
+					default:
+						d.Skip()
+					}
+				}
+				si.Hosts = append(si.Hosts, struct {
+					IP   string `json:"ip"`
+					Port int    `json:"port"`
+				}{ip, port})
+			}
+		default:
+			d.Skip()
+		}
+	}
 }
 
 func requestIDOf(body []byte) string {

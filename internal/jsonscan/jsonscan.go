@@ -547,5 +547,20 @@ func Valid(s string) bool {
 // Field reports whether the key matches a field name as encoding/json
 // matches them: exactly, or else case-insensitively (bytes.EqualFold).
 func Field(key, name string) bool {
-	return key == name || strings.EqualFold(key, name)
+	if len(key) == len(name) {
+		return key == name || strings.EqualFold(key, name)
+	}
+	// A rune folds to runes of at most as many bytes (non-ASCII ones to
+	// ASCII ones in the case that matters here), so a key that folds to a
+	// name of another length is longer and holds non-ASCII bytes.
+	return len(key) > len(name) && !isASCII(key) && strings.EqualFold(key, name)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -136,4 +137,20 @@ func TestStringAliases(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations walking a plain object", allocs)
 	}
+}
+
+// FuzzField: Field matches exactly as bytes.EqualFold (encoding/json's
+// rule) for the ASCII field names decoders use.
+func FuzzField(f *testing.F) {
+	for _, k := range []string{"ip", "IP", "serviceName", "ſerviceName", "K", "k", "port", "Port", "portx", ""} {
+		f.Add(k)
+	}
+	names := []string{"ip", "port", "serviceName", "metadata", "requestId", "k", "s"}
+	f.Fuzz(func(t *testing.T, key string) {
+		for _, n := range names {
+			if got, want := Field(key, n), bytes.EqualFold([]byte(key), []byte(n)); got != want {
+				t.Fatalf("Field(%q, %q) = %v, bytes.EqualFold says %v", key, n, got, want)
+			}
+		}
+	})
 }

@@ -53,10 +53,16 @@ func invalidf(format string, args ...any) error {
 // nameChar reports whether c may appear in a namespace, group or service name.
 // The set covers what real clients send (Dubbo uses ':' in service names,
 // namespace ids are UUIDs) and excludes separators and control characters.
-func nameChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '_' || c == '-' || c == '.' || c == ':'
-}
+func nameChar(c byte) bool { return nameChars[c] }
+
+var nameChars = func() (t [256]bool) {
+	for c := range 256 {
+		b := byte(c)
+		t[c] = b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' ||
+			b == '_' || b == '-' || b == '.' || b == ':'
+	}
+	return t
+}()
 
 // ValidateName checks one name component (namespace, group, bare service name
 // or cluster) against the allowed characters and the length limit.

@@ -309,7 +309,13 @@ func (s *Server) Start() error {
 		_ = ln.Close()
 		return fmt.Errorf("client gRPC listener: %w", err)
 	}
-	s.httpSrv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	h := s.handler
+	if s.auth == nil {
+		// No middleware in front of the mux: the API's exact routes can
+		// skip its pattern matching.
+		h = s.api.Front(s.mux)
+	}
+	s.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	return nil
 }

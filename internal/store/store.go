@@ -1,6 +1,7 @@
 package store
 
 import (
+	"hash/maphash"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -104,8 +105,13 @@ func (s *Store) Clock() *hlc.Clock { return s.clock }
 // OnChange registers a subscriber. Call it before the store is shared.
 func (s *Store) OnChange(fn func(Event)) { s.hooks = append(s.hooks, fn) }
 
+// shardSeed hashes keys to shards. Shards are local to the process, so a
+// seeded (hardware-accelerated) hash does; HashKey is for what nodes must
+// agree on.
+var shardSeed = maphash.MakeSeed()
+
 func (s *Store) shardOf(k model.ServiceKey) *shard {
-	return &s.shards[HashKey(k)%shardCount]
+	return &s.shards[maphash.Comparable(shardSeed, k)%shardCount]
 }
 
 func (s *Store) emit(ev Event) {

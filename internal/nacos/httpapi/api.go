@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -129,6 +130,44 @@ func (a *API) handle(pattern string, h http.HandlerFunc) {
 type registrar struct{ a *API }
 
 func (r registrar) HandleFunc(pattern string, h http.HandlerFunc) { r.a.handle(pattern, h) }
+// Front returns a handler for a server whose mux hands this API its paths:
+// the API's exact routes are served directly, skipping the mux's pattern
+// matching, and everything else goes through mux. A route for which mux
+// would pick another handler is left to mux, so Front answers exactly as
+// mux does. Call it once every route is registered on mux.
+func (a *API) Front(mux *http.ServeMux) http.Handler {
+	f := &front{mux: mux, exact: map[string]*methods{}}
+	for path, m := range a.exact {
+		fm := &methods{}
+		for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+			h := m.of(method)
+			if *h == nil {
+				continue
+			}
+			probe := &http.Request{Method: method, URL: &url.URL{Path: path}, Host: "localhost"}
+			if got, _ := mux.Handler(probe); got == a.mux {
+				*fm.of(method) = *h
+			}
+		}
+		f.exact[path] = fm
+	}
+	return f
+}
+
+type front struct {
+	mux   *http.ServeMux
+	exact map[string]*methods
+}
+
+func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m := f.exact[r.URL.Path]; m != nil && r.URL.RawPath == "" {
+		if h := m.of(r.Method); h != nil && *h != nil {
+			(*h)(w, r)
+			return
+		}
+	}
+	f.mux.ServeHTTP(w, r)
+}
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {

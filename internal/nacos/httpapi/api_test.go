@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -581,5 +582,28 @@ func TestReadsWaitForReadiness(t *testing.T) {
 	ready = true
 	if w := h.do(t, "GET", "/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP@@r", ""); w.Code != 200 || !strings.Contains(w.Body.String(), "10.0.0.1") {
 		t.Fatalf("list when ready: %d %s", w.Code, w.Body.String())
+	}
+}
+
+// TestFront: the front handler serves the API's routes as the mux would,
+// and leaves to the mux a path the mux gives to another handler.
+func TestFront(t *testing.T) {
+	h := newHarness(t)
+	mux := http.NewServeMux()
+	mux.Handle("/nacos/", h.api)
+	mux.HandleFunc("GET /nacos/v1/ns/service/list", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("mux")) })
+	mux.HandleFunc("GET /other", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("other")) })
+	f := h.api.Front(mux)
+	for _, c := range []struct{ method, target, want string }{
+		{"GET", "/nacos/v1/ns/service/list?pageNo=1&pageSize=10", "mux"},
+		{"GET", "/other", "other"},
+		{"PUT", "/nacos/v1/ns/instance/beat?serviceName=x&ip=10.0.0.1&port=1", `"code":20404`},
+		{"HEAD", "/nacos/v1/ns/operator/metrics", ""},
+	} {
+		w := httptest.NewRecorder()
+		f.ServeHTTP(w, httptest.NewRequest(c.method, c.target, nil))
+		if !strings.Contains(w.Body.String(), c.want) || w.Code != http.StatusOK {
+			t.Errorf("%s %s: %d %q, want %q", c.method, c.target, w.Code, w.Body.String(), c.want)
+		}
 	}
 }

@@ -166,3 +166,20 @@ func FuzzRegister(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnescape: unescape decodes as url.QueryUnescape does, and keeps the
+// raw text where that refuses it.
+func FuzzUnescape(f *testing.F) {
+	for _, s := range []string{"", "plain", "a+b", "%7B%22ip%22%3A1%7D", "%", "%4", "%zz", "50%", "%41%42+%43", "%e2%82%ac", "%ff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := url.QueryUnescape(s)
+		if err != nil {
+			want = s
+		}
+		if got := unescape(s); got != want {
+			t.Fatalf("unescape(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
