@@ -23,7 +23,7 @@ func (passProber) Probe(context.Context, *Probe) error { return nil }
 // benchNode is a standalone node on a fake clock holding n persistent
 // instances, 10 per TCP-checked service, with a checker unless
 // withChecker is false. The checker is driven by hand (no Run).
-func benchNode(tb testing.TB, n int, withChecker bool) (*Checker, *clock.Fake, *store.Store) {
+func benchNode(tb testing.TB, n int, withChecker bool, check string) (*Checker, *clock.Fake, *store.Store) {
 	tb.Helper()
 	clk := clock.NewFake(t0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -43,15 +43,19 @@ func benchNode(tb testing.TB, n int, withChecker bool) (*Checker, *clock.Fake, *
 		if _, err := local.Apply(ctx, &registry.Op{Kind: registry.OpRegister, Key: k, Instance: in}); err != nil {
 			tb.Fatal(err)
 		}
-		if i%10 == 0 {
-			op := &registry.Op{Kind: registry.OpUpdateCluster, Key: k, ClusterName: model.DefaultCluster, Cluster: model.DefaultClusterMeta(model.CheckTCP)}
+		if i%10 == 0 && check != model.CheckNone {
+			op := &registry.Op{Kind: registry.OpUpdateCluster, Key: k, ClusterName: model.DefaultCluster, Cluster: model.DefaultClusterMeta(check)}
 			if _, err := local.Apply(ctx, op); err != nil {
 				tb.Fatal(err)
 			}
 		}
 	}
-	if c != nil && c.Scheduled() != n {
-		tb.Fatalf("%d scheduled, want %d", c.Scheduled(), n)
+	want := n
+	if check == model.CheckNone {
+		want = 0
+	}
+	if c != nil && c.Scheduled() != want {
+		tb.Fatalf("%d scheduled, want %d", c.Scheduled(), want)
 	}
 	return c, clk, st
 }
@@ -61,7 +65,7 @@ func benchNode(tb testing.TB, n int, withChecker bool) (*Checker, *clock.Fake, *
 // rescheduling; the probe itself is free): a tick costs this times its
 // due checks.
 func BenchmarkSteadyStateCheck(b *testing.B) {
-	c, clk, _ := benchNode(b, 100_000, true)
+	c, clk, _ := benchNode(b, 100_000, true, model.CheckTCP)
 	var buf []job
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -78,20 +82,26 @@ func BenchmarkSteadyStateCheck(b *testing.B) {
 // BenchmarkTargetMemory reports the checker's heap per checked instance:
 // a node with 100k persistent instances with and without a checker.
 func BenchmarkTargetMemory(b *testing.B) {
-	const n = 100_000
-	heap := func(withChecker bool) uint64 {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		c, _, st := benchNode(b, n, withChecker)
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		runtime.KeepAlive(c)
-		runtime.KeepAlive(st)
-		return after.HeapAlloc - before.HeapAlloc
-	}
-	for i := 0; i < b.N; i++ {
-		without, with := heap(false), heap(true)
-		b.ReportMetric(float64(int64(with)-int64(without))/n, "checker-bytes/instance")
+	// TCP: every instance is a target. NONE (the default): none is, and a
+	// persistent instance costs the checker nothing.
+	for _, check := range []string{model.CheckTCP, model.CheckNone} {
+		b.Run(check, func(b *testing.B) {
+			const n = 100_000
+			heap := func(withChecker bool) uint64 {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				c, _, st := benchNode(b, n, withChecker, check)
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				runtime.KeepAlive(c)
+				runtime.KeepAlive(st)
+				return after.HeapAlloc - before.HeapAlloc
+			}
+			for i := 0; i < b.N; i++ {
+				without, with := heap(false), heap(true)
+				b.ReportMetric(float64(int64(with)-int64(without))/n, "checker-bytes/instance")
+			}
+		})
 	}
 }

@@ -114,7 +114,11 @@ type service struct {
 	targets map[model.InstanceKey]*target
 }
 
-// target is one persistent instance of an owned service.
+// target is one persistent instance of an owned service that has something
+// to check: a checker other than NONE, or a verdict to lift. Instances of
+// NONE clusters without a verdict (the default) have none, so that they
+// cost nothing here; a change of the service's settings looks them up in
+// the store again.
 type target struct {
 	svc  model.ServiceKey
 	ik   model.InstanceKey
@@ -508,29 +512,41 @@ func (c *Checker) onChange(ev store.Event) {
 	c.mu.Lock()
 	s := c.services[ev.Key]
 	c.mu.Unlock()
-	if s == nil && !anyPersistent(ev.Changed) {
+	if s == nil && !anyPersistent(ev.Changed) && !ev.MetaChanged {
 		return
 	}
 	var meta *model.ServiceMeta
 	if s == nil || ev.MetaChanged {
 		meta = c.loadMeta(ev.Key)
 	}
+	var recs []*store.Record
+	if ev.MetaChanged {
+		// Instances without a target may need one under the new settings.
+		recs, _ = c.st.Records(ev.Key, nil)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	created := false
 	if s = c.services[ev.Key]; s == nil {
 		s = &service{meta: meta, targets: make(map[model.InstanceKey]*target)}
-		c.services[ev.Key] = s
+		created = true
 	} else if ev.MetaChanged {
 		s.meta = meta
 		for _, t := range s.targets {
 			c.refreshLocked(s, t, t.inst, t.lift)
 		}
 	}
+	for _, r := range recs {
+		c.upsertLocked(s, ev.Key, r)
+	}
 	for _, r := range ev.Changed {
 		c.upsertLocked(s, ev.Key, r)
 	}
-	if len(s.targets) == 0 {
+	switch {
+	case len(s.targets) == 0 && !created:
 		delete(c.services, ev.Key)
+	case len(s.targets) > 0 && created:
+		c.services[ev.Key] = s
 	}
 }
 
@@ -594,7 +610,8 @@ func liveMeta(mr *store.MetaRecord) *model.ServiceMeta {
 	return &m
 }
 
-// upsertLocked adds, updates or removes the target of record r.
+// upsertLocked adds, updates or removes the target of record r: a
+// persistent instance has one while it has something to check (see target).
 func (c *Checker) upsertLocked(s *service, k model.ServiceKey, r *store.Record) {
 	t := s.targets[r.Key()]
 	if !persistent(r) {
@@ -603,11 +620,18 @@ func (c *Checker) upsertLocked(s *service, k model.ServiceKey, r *store.Record) 
 		}
 		return
 	}
+	lift := r.Kind == store.KindUnhealthy
 	if t == nil {
+		if p, _ := c.resolve(s.meta, r.Instance); p.Check.Type == model.CheckNone && !lift {
+			return
+		}
 		t = &target{svc: k, ik: r.Key(), idx: -1}
 		s.targets[t.ik] = t
 	}
-	c.refreshLocked(s, t, r.Instance, r.Kind == store.KindUnhealthy)
+	c.refreshLocked(s, t, r.Instance, lift)
+	if t.probe.Check.Type == model.CheckNone && !t.lift && !t.inflight {
+		c.removeTargetLocked(s, t)
+	}
 }
 
 // refreshLocked re-resolves t from its instance and the service settings;

@@ -615,3 +615,31 @@ func TestFailedWritesAreRetriedAndLogLimited(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckerKeepsNothingForNone: persistent instances of a NONE cluster
+// without a verdict have no target (they cost the checker nothing), and a
+// later change of the cluster to TCP finds them in the store.
+func TestCheckerKeepsNothingForNone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, testConfig())
+		e.register(svcKey, persistentInstance("10.1.0.1", 3306))
+		e.register(svcKey, persistentInstance("10.1.0.2", 3306))
+		e.c.mu.Lock()
+		n := len(e.c.services)
+		e.c.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("%d services tracked for NONE instances", n)
+		}
+		e.setCluster(svcKey, model.DefaultCluster, tcpCluster())
+		if e.c.Scheduled() != 2 {
+			t.Fatalf("%d targets after the cluster became TCP, want 2", e.c.Scheduled())
+		}
+		e.setCluster(svcKey, model.DefaultCluster, model.DefaultClusterMeta(model.CheckNone))
+		e.c.mu.Lock()
+		n = len(e.c.services)
+		e.c.mu.Unlock()
+		if e.c.Scheduled() != 0 || n != 0 {
+			t.Fatalf("after NONE again: %d scheduled, %d services", e.c.Scheduled(), n)
+		}
+	})
+}
