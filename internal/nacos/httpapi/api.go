@@ -130,6 +130,7 @@ func (a *API) handle(pattern string, h http.HandlerFunc) {
 type registrar struct{ a *API }
 
 func (r registrar) HandleFunc(pattern string, h http.HandlerFunc) { r.a.handle(pattern, h) }
+
 // Front returns a handler for a server whose mux hands this API its paths:
 // the API's exact routes are served directly, skipping the mux's pattern
 // matching, and everything else goes through mux. A route for which mux
