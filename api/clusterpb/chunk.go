@@ -3,6 +3,7 @@ package clusterpb
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -76,7 +77,7 @@ func (c *Chunker) Add(kr *KeyRecords) error {
 	if c.closed {
 		return errors.New("clusterpb: Chunker used after Close")
 	}
-	n := entrySize(proto.Size(kr))
+	n := entrySize(sizeKeyRecords(kr))
 	if n <= c.budget {
 		if c.size+n > c.budget {
 			if err := c.flush(false); err != nil {
@@ -93,7 +94,7 @@ func (c *Chunker) Add(kr *KeyRecords) error {
 // split adds an oversized kr as several KeyRecords for the same key.
 func (c *Chunker) split(kr *KeyRecords) error {
 	part := &KeyRecords{Key: kr.Key, Meta: kr.Meta}
-	partSize := proto.Size(part)
+	partSize := sizeKeyRecords(part)
 	if entrySize(partSize) > c.budget {
 		return fmt.Errorf("%w: key and meta alone take %d bytes", ErrEntryTooLarge, partSize)
 	}
@@ -104,13 +105,13 @@ func (c *Chunker) split(kr *KeyRecords) error {
 		}
 	}
 	for _, r := range kr.Records {
-		rs := entrySize(proto.Size(r))
+		rs := entrySize(sizeRecord(r))
 		if entrySize(partSize+rs) > c.budget-c.size {
 			if len(part.Records) > 0 || part.Meta != nil {
 				c.cur.Entries = append(c.cur.Entries, part)
 				c.size += entrySize(partSize)
 				part = &KeyRecords{Key: kr.Key}
-				partSize = proto.Size(part)
+				partSize = sizeKeyRecords(part)
 			}
 			if c.size > 0 {
 				if err := c.flush(false); err != nil {
@@ -153,3 +154,76 @@ func (c *Chunker) flush(last bool) error {
 // entrySize is the encoded size of a length-delimited field of n bytes with
 // a one-byte tag.
 func entrySize(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
+
+// Sizes of the snapshot's messages, computed by hand: proto.Size walks a
+// map with reflection, and a snapshot sizes every record's metadata once
+// here and once again when the chunk is marshaled. TestSizes checks them
+// against proto.Size for every field.
+
+func sizeString(num protowire.Number, s string) int {
+	if s == "" {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeBytes(len(s))
+}
+
+func sizeMessage(num protowire.Number, n int) int {
+	return protowire.SizeTag(num) + protowire.SizeBytes(n)
+}
+
+func sizeServiceKey(k *ServiceKey) int {
+	if k == nil {
+		return 0
+	}
+	return sizeString(1, k.GetNamespace()) + sizeString(2, k.GetGroup()) + sizeString(3, k.GetName())
+}
+
+func sizeInstance(in *Instance) int {
+	n := sizeString(1, in.GetInstanceId()) + sizeString(2, in.GetIp()) + sizeString(8, in.GetCluster())
+	if p := in.GetPort(); p != 0 {
+		n += protowire.SizeTag(3) + protowire.SizeVarint(uint64(int64(p)))
+	}
+	if w := in.GetWeight(); math.Float64bits(w) != 0 {
+		n += protowire.SizeTag(4) + protowire.SizeFixed64()
+	}
+	for _, b := range []bool{in.GetHealthy(), in.GetEnabled(), in.GetEphemeral()} {
+		if b {
+			n += 2 // tags 5, 6, 7 take one byte, the value one
+		}
+	}
+	for k, v := range in.GetMetadata() {
+		// A map entry is a message of key (1) and value (2), both always
+		// written.
+		e := protowire.SizeTag(1) + protowire.SizeBytes(len(k)) + protowire.SizeTag(2) + protowire.SizeBytes(len(v))
+		n += sizeMessage(9, e)
+	}
+	return n
+}
+
+func sizeRecord(r *Record) int {
+	n := sizeString(3, r.GetOrigin()) + sizeString(5, r.GetConn()) + sizeString(6, r.GetConnNode())
+	if in := r.GetInstance(); in != nil {
+		n += sizeMessage(1, sizeInstance(in))
+	}
+	if r.GetStamp() != 0 {
+		n += protowire.SizeTag(2) + protowire.SizeFixed64()
+	}
+	if k := r.GetKind(); k != 0 {
+		n += protowire.SizeTag(4) + protowire.SizeVarint(uint64(k))
+	}
+	return n
+}
+
+func sizeKeyRecords(kr *KeyRecords) int {
+	n := 0
+	if k := kr.GetKey(); k != nil {
+		n += sizeMessage(1, sizeServiceKey(k))
+	}
+	for _, r := range kr.GetRecords() {
+		n += sizeMessage(2, sizeRecord(r))
+	}
+	if m := kr.GetMeta(); m != nil {
+		n += sizeMessage(3, proto.Size(m)) // rare: settings, not per record
+	}
+	return n
+}

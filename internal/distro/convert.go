@@ -20,7 +20,7 @@ func keyFromPB(pk *clusterpb.ServiceKey, l model.Limits) (model.ServiceKey, erro
 func instanceToPB(in *model.Instance) *clusterpb.Instance { return wire.InstanceToPB(in) }
 
 func instanceFromPB(p *clusterpb.Instance, l model.Limits) (*model.Instance, error) {
-	return wire.InstanceFromPB(p, l)
+	return wire.TakeInstanceFromPB(p, l) // every caller discards the message
 }
 
 func recordToPB(r *store.Record) *clusterpb.Record {

@@ -35,12 +35,31 @@ func InstanceToPB(in *model.Instance) *clusterpb.Instance {
 
 // InstanceFromPB decodes and validates an instance.
 func InstanceFromPB(p *clusterpb.Instance, l model.Limits) (*model.Instance, error) {
+	return instanceFromPB(p, l, false)
+}
+
+// TakeInstanceFromPB is InstanceFromPB for a message the caller discards
+// right after: its metadata map is taken over rather than copied, with
+// the values interned in place (they repeat over instances; the keys are
+// small copies already). Loading a snapshot decodes millions of them.
+func TakeInstanceFromPB(p *clusterpb.Instance, l model.Limits) (*model.Instance, error) {
+	return instanceFromPB(p, l, true)
+}
+
+func instanceFromPB(p *clusterpb.Instance, l model.Limits, take bool) (*model.Instance, error) {
 	if p == nil {
 		return nil, fmt.Errorf("%w: missing instance", model.ErrInvalid)
 	}
 	in := &model.Instance{InstanceID: p.GetInstanceId(), IP: p.GetIp(), Port: int(p.GetPort()), Weight: p.GetWeight(),
 		Healthy: p.GetHealthy(), Enabled: p.GetEnabled(), Ephemeral: p.GetEphemeral(), Cluster: p.GetCluster()}
-	in.Metadata = model.InternMap(p.GetMetadata())
+	if md := p.GetMetadata(); !take {
+		in.Metadata = model.InternMap(md)
+	} else if len(md) > 0 {
+		for k, v := range md {
+			md[k] = model.Intern(v)
+		}
+		in.Metadata = md
+	}
 	if err := l.ValidateInstance(in); err != nil {
 		return nil, err
 	}
