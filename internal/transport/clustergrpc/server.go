@@ -158,11 +158,12 @@ func (v service) Snapshot(env *clusterpb.Envelope, stream grpc.ServerStreamingSe
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if n := proto.Size(ch); n > s.cfg.MaxChunkBytes {
+		if n := clusterpb.SizeSnapshotChunk(ch); n > s.cfg.MaxChunkBytes {
 			return fmt.Errorf("%w: %d bytes, limit %d", ErrChunkTooLarge, n, s.cfg.MaxChunkBytes)
 		}
 		ch.Seq = seq
-		body, err := proto.Marshal(&clusterpb.Response{Kind: &clusterpb.Response_Chunk{Chunk: ch}})
+		// The Response{chunk} encoding, by hand (see clusterpb.AppendChunkResponse).
+		body, err := clusterpb.AppendChunkResponse(nil, ch)
 		if err != nil {
 			return fmt.Errorf("clustergrpc: marshal chunk: %w", err)
 		}
