@@ -64,10 +64,21 @@
 // Serve runs the gRPC server, the dispatcher (pushes, resends, idle
 // probes), and a one-shot sweep of instances a previous process left once
 // the node is ready. gRPC runs a goroutine per unary request and per
-// stream; each stream adds one writer goroutine that sends what the server
-// queued for it (a stream needs a single sender), so a slow client never
-// blocks the dispatcher: its bounded outbox overflows and the client is
-// dropped instead.
+// stream (plus its reader, writer and keepalive goroutines per
+// transport). What the server queues for a stream is sent by a sender
+// goroutine of the stream's own, which runs only while its outbox holds
+// something (a stream needs a single sender, and an idle connection then
+// costs no goroutine of ours); a slow client never blocks the dispatcher:
+// its bounded outbox overflows and the client is dropped instead.
+//
+// # Memory and encoding
+//
+// The accepted sockets go to grpc-go as they are, not wrapped, so that it
+// reads with a buffer borrowed only while data is waiting. The hot request
+// bodies are decoded by hand (decode.go); answers are encoded by the codec
+// straight from their parts (reply.go), so a ServiceInfo rendered once per
+// revision is copied only into the transport's buffer; a push is encoded
+// once for all of its subscribers (encodedMsg).
 //
 // # Locks
 //

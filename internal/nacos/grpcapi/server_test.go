@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -379,4 +380,45 @@ func TestDisconnectRacesRegister(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestAcceptedSockets: the socket of a transport is forgotten when the
+// transport ends, and one whose transport never started (no HTTP/2
+// preface) is forgotten once it is old.
+func TestAcceptedSockets(t *testing.T) {
+	ts := newTestServer(t)
+	socks := func() (tagged, untagged int) {
+		ts.connMu.RLock()
+		defer ts.connMu.RUnlock()
+		for _, a := range ts.nets {
+			if a.tagged {
+				tagged++
+			} else {
+				untagged++
+			}
+		}
+		return
+	}
+	c := connect(t, ts.addr)
+	if tg, _ := socks(); tg != 1 {
+		t.Fatalf("%d tagged sockets with one client, want 1", tg)
+	}
+	_ = c.cc.Close()
+	waitFor(t, "the closed transport's socket to be forgotten", func() bool { tg, _ := socks(); return tg == 0 })
+
+	raw, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = raw.Write([]byte("not http/2\r\n\r\n"))
+	waitFor(t, "the garbage socket to be accepted", func() bool { _, u := socks(); return u == 1 })
+	ts.forgetUntagged(time.Now())
+	if _, u := socks(); u != 1 {
+		t.Fatal("a fresh untagged socket was forgotten")
+	}
+	ts.forgetUntagged(time.Now().Add(untaggedMaxAge + time.Second))
+	if _, u := socks(); u != 0 {
+		t.Fatalf("%d untagged sockets after their age limit", u)
+	}
+	_ = raw.Close()
 }
