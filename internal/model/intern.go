@@ -90,9 +90,53 @@ func (in *Instance) Own() {
 	for k, v := range in.Metadata {
 		if !interned(k) || !interned(v) {
 			in.Metadata = InternMap(in.Metadata)
-			return
+			break
 		}
 	}
+	in.Metadata = ShareMetadata(in.Metadata)
+}
+
+// Metadata maps are shared too: the instances of a service (and of many
+// services) often carry the same metadata, and an instance's map is never
+// changed once it is stored (an update stores a new map). ShareMetadata
+// returns an equal map seen before, or keeps m as the one to share. Like
+// Intern, the table is lossy and bounded.
+const (
+	mapSlots  = 1 << 12
+	mapMaxLen = 32
+)
+
+var mapTab [mapSlots]atomic.Pointer[map[string]string]
+
+// ShareMetadata returns a map equal to m that other callers may share
+// (m itself, the first time). m must not be changed afterwards.
+func ShareMetadata(m map[string]string) map[string]string {
+	if len(m) == 0 || len(m) > mapMaxLen {
+		return m
+	}
+	var h uint64
+	for k, v := range m {
+		// Order-independent: map iteration order varies.
+		h += maphash.String(internSeed, k)*31 + maphash.String(internSeed, v)
+	}
+	slot := &mapTab[h&(mapSlots-1)]
+	if p := slot.Load(); p != nil && sameMap(*p, m) {
+		return *p
+	}
+	slot.Store(&m)
+	return m
+}
+
+func sameMap(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 // InternMap returns a copy of m with interned keys and values (nil if m is

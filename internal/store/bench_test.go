@@ -62,6 +62,7 @@ func BenchmarkMemoryPerInstance(b *testing.B) {
 					IP: fmt.Sprintf("10.%d.%d.%d", si/256, si%256, ii+1), Port: 8080, Weight: 1, Healthy: true,
 					Enabled: true, Ephemeral: true, Cluster: model.DefaultCluster, Metadata: md,
 				}
+				in.Own() // as the registry does before it stores an instance
 				_ = s.Update(k, func(tx *Tx) error { tx.Put(in, KindLive, "", ""); return nil })
 			}
 		}

@@ -41,7 +41,9 @@ func InstanceFromPB(p *clusterpb.Instance, l model.Limits) (*model.Instance, err
 // TakeInstanceFromPB is InstanceFromPB for a message the caller discards
 // right after: its metadata map is taken over rather than copied, with
 // the values interned in place (they repeat over instances; the keys are
-// small copies already). Loading a snapshot decodes millions of them.
+// small copies already), and shared with equal maps (model.ShareMetadata:
+// the result's map must never be changed). Loading a snapshot decodes
+// millions of them.
 func TakeInstanceFromPB(p *clusterpb.Instance, l model.Limits) (*model.Instance, error) {
 	return instanceFromPB(p, l, true)
 }
@@ -58,7 +60,7 @@ func instanceFromPB(p *clusterpb.Instance, l model.Limits, take bool) (*model.In
 		for k, v := range md {
 			md[k] = model.Intern(v)
 		}
-		in.Metadata = md
+		in.Metadata = model.ShareMetadata(md)
 	}
 	if err := l.ValidateInstance(in); err != nil {
 		return nil, err
