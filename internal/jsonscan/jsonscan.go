@@ -564,3 +564,20 @@ func isASCII(s string) bool {
 	}
 	return true
 }
+
+// Match returns the index of the first name key matches as encoding/json
+// matches a field (an exact match first, then a case-insensitive one), or
+// -1: one call per key instead of a Field call per candidate.
+func Match(key string, names ...string) int {
+	for i, n := range names {
+		if key == n {
+			return i
+		}
+	}
+	for i, n := range names {
+		if Field(key, n) {
+			return i
+		}
+	}
+	return -1
+}

@@ -164,14 +164,14 @@ func readRaw(d *jsonscan.Decoder, dst *json.RawMessage) bool {
 
 // namingField decodes the fields every naming request has.
 func namingField(d *jsonscan.Decoder, k string, r *namingRequest) (handled, ok bool) {
-	switch {
-	case jsonscan.Field(k, "requestId"):
+	switch jsonscan.Match(k, "requestId", "namespace", "serviceName", "groupName") {
+	case 0:
 		return true, readString(d, k, &r.RequestID)
-	case jsonscan.Field(k, "namespace"):
+	case 1:
 		return true, readString(d, k, &r.Namespace)
-	case jsonscan.Field(k, "serviceName"):
+	case 2:
 		return true, readString(d, k, &r.ServiceName)
-	case jsonscan.Field(k, "groupName"):
+	case 3:
 		return true, readString(d, k, &r.GroupName)
 	}
 	return false, true
@@ -189,26 +189,26 @@ func decodeWireInstance(d *jsonscan.Decoder, w *wireInstance) bool {
 }
 
 func (w *wireInstance) field(d *jsonscan.Decoder, k string) bool {
-	switch {
-	case jsonscan.Field(k, "instanceId"):
+	switch jsonscan.Match(k, "instanceId", "ip", "port", "weight", "healthy", "enabled", "ephemeral", "clusterName", "serviceName", "metadata") {
+	case 0:
 		return readString(d, k, &w.InstanceID)
-	case jsonscan.Field(k, "ip"):
+	case 1:
 		return readString(d, k, &w.IP)
-	case jsonscan.Field(k, "port"):
+	case 2:
 		return readInt(d, k, &w.Port)
-	case jsonscan.Field(k, "weight"):
+	case 3:
 		return readFloatPtr(d, k, &w.Weight)
-	case jsonscan.Field(k, "healthy"):
+	case 4:
 		return readBoolPtr(d, k, &w.Healthy)
-	case jsonscan.Field(k, "enabled"):
+	case 5:
 		return readBoolPtr(d, k, &w.Enabled)
-	case jsonscan.Field(k, "ephemeral"):
+	case 6:
 		return readBoolPtr(d, k, &w.Ephemeral)
-	case jsonscan.Field(k, "clusterName"):
+	case 7:
 		return readString(d, k, &w.ClusterName)
-	case jsonscan.Field(k, "serviceName"):
+	case 8:
 		return readString(d, k, &w.ServiceName)
-	case jsonscan.Field(k, "metadata"):
+	case 9:
 		return readRaw(d, &w.Metadata)
 	}
 	return d.Skip()

@@ -47,8 +47,9 @@ func DecodeBeat(s string, l model.Limits) (*Beat, error) {
 				break
 			}
 			kind := d.Peek()
+			f := jsonscan.Match(k, "ip", "serviceName", "cluster", "port", "weight", "ephemeral", "metadata")
 			switch {
-			case jsonscan.Field(k, "ip"), jsonscan.Field(k, "serviceName"), jsonscan.Field(k, "cluster"):
+			case f <= 2 && f >= 0:
 				if kind == jsonscan.Null {
 					d.Null()
 					continue
@@ -57,15 +58,15 @@ func DecodeBeat(s string, l model.Limits) (*Beat, error) {
 					return bad(k)
 				}
 				v, _ := d.String()
-				switch {
-				case jsonscan.Field(k, "ip"):
+				switch f {
+				case 0:
 					b.IP = v
-				case jsonscan.Field(k, "serviceName"):
+				case 1:
 					b.ServiceName = v
 				default:
 					b.Cluster = v
 				}
-			case jsonscan.Field(k, "port"):
+			case f == 3:
 				// A json.Number: a number, or a string holding one.
 				switch kind {
 				case jsonscan.Null:
@@ -81,7 +82,7 @@ func DecodeBeat(s string, l model.Limits) (*Beat, error) {
 				default:
 					return bad(k)
 				}
-			case jsonscan.Field(k, "weight"):
+			case f == 4:
 				switch kind {
 				case jsonscan.Null:
 					d.Null()
@@ -96,7 +97,7 @@ func DecodeBeat(s string, l model.Limits) (*Beat, error) {
 				default:
 					return bad(k)
 				}
-			case jsonscan.Field(k, "ephemeral"):
+			case f == 5:
 				switch kind {
 				case jsonscan.Null:
 					d.Null()
@@ -107,7 +108,7 @@ func DecodeBeat(s string, l model.Limits) (*Beat, error) {
 				default:
 					return bad(k)
 				}
-			case jsonscan.Field(k, "metadata"):
+			case f == 6:
 				md, _ = d.Raw()
 			default:
 				d.Skip()

@@ -227,40 +227,46 @@ func unescape(s string) string {
 	if i == len(s) {
 		return s
 	}
-	b := make([]byte, i, len(s))
-	copy(b, s[:i])
+	b := make([]byte, len(s))
+	j := copy(b, s[:i])
 	for ; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '+':
-			b = append(b, ' ')
+			b[j] = ' '
 		case '%':
 			if i+2 >= len(s) {
 				return s // malformed: keep the raw text
 			}
-			h, l := unhex(s[i+1]), unhex(s[i+2])
-			if h < 0 || l < 0 {
+			h, l := hexVal[s[i+1]], hexVal[s[i+2]]
+			if h|l > 0xf {
 				return s
 			}
-			b = append(b, byte(h<<4|l))
+			b[j] = h<<4 | l
 			i += 2
 		default:
-			b = append(b, c)
+			b[j] = c
 		}
+		j++
 	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return unsafe.String(&b[0], j)
 }
 
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c - 'a' + 10)
-	case 'A' <= c && c <= 'F':
-		return int(c - 'A' + 10)
+// hexVal maps a hex digit to its value, anything else to 0xff.
+var hexVal = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = byte(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			t[c] = byte(c - 'A' + 10)
+		default:
+			t[c] = 0xff
+		}
 	}
-	return -1
-}
+	return t
+}()
 
 // first returns the first non-blank value among the given parameter names.
 func first(p Getter, names ...string) string {
