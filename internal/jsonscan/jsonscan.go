@@ -260,20 +260,29 @@ func (d *Decoder) String() (string, bool) {
 	return d.str()
 }
 
+// plain marks the bytes a string holds as they are: printable ASCII
+// other than the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str reads the string at the cursor.
 func (d *Decoder) str() (string, bool) {
+	s := d.s
 	start := d.i + 1
 	i := start
-	for i < len(d.s) {
-		c := d.s[i]
-		switch {
-		case c == '"':
-			d.i = i + 1
-			return d.s[start:i], true
-		case c == '\\' || c < ' ' || c >= utf8.RuneSelf:
-			return d.slowStr(start, i)
-		}
+	for i < len(s) && plain[s[i]] {
 		i++
+	}
+	if i < len(s) && s[i] == '"' {
+		d.i = i + 1
+		return s[start:i], true
+	}
+	if i < len(s) {
+		return d.slowStr(start, i)
 	}
 	d.i = i
 	return "", d.syntax("unterminated string")
