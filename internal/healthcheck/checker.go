@@ -519,6 +519,9 @@ func (c *Checker) onChange(ev store.Event) {
 	if s == nil || ev.MetaChanged {
 		meta = c.loadMeta(ev.Key)
 	}
+	if s == nil && !ev.MetaChanged && !c.anyToCheck(meta, ev.Changed) {
+		return // e.g. instances of a NONE cluster: nothing to keep
+	}
 	var recs []*store.Record
 	if ev.MetaChanged {
 		// Instances without a target may need one under the new settings.
@@ -602,12 +605,29 @@ func (c *Checker) loadMeta(k model.ServiceKey) *model.ServiceMeta {
 	return liveMeta(mr)
 }
 
+// liveMeta returns the settings of mr (stored records are never changed,
+// so the checker reads them in place).
 func liveMeta(mr *store.MetaRecord) *model.ServiceMeta {
 	if mr == nil || mr.Deleted {
 		return nil
 	}
-	m := mr.Meta
-	return &m
+	return &mr.Meta
+}
+
+// anyToCheck reports whether one of recs would get a target under meta.
+func (c *Checker) anyToCheck(meta *model.ServiceMeta, recs []*store.Record) bool {
+	for _, r := range recs {
+		if !persistent(r) {
+			continue
+		}
+		if r.Kind == store.KindUnhealthy {
+			return true
+		}
+		if p, _ := c.resolve(meta, r.Instance); p.Check.Type != model.CheckNone {
+			return true
+		}
+	}
+	return false
 }
 
 // upsertLocked adds, updates or removes the target of record r: a

@@ -121,7 +121,10 @@ type Result struct {
 	ClientBeatInterval int64
 }
 
-// Writer applies client writes. Implementations must be safe for concurrent use.
+// Writer applies client writes. Implementations must be safe for concurrent
+// use, and must not keep the *Op once Apply returned: callers reset and
+// reuse it (what its fields point to, such as a metadata map, may be kept;
+// callers never change those).
 type Writer interface {
 	Apply(ctx context.Context, op *Op) (Result, error)
 }

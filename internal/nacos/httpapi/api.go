@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/distro-registry/distro/internal/httproute"
 	"github.com/distro-registry/distro/internal/model"
@@ -319,6 +320,9 @@ func (a *API) read(h handlerFunc) http.HandlerFunc {
 func (a *API) write(build func(r *http.Request, p *params) (*registry.Op, error)) http.HandlerFunc {
 	return a.read(func(r *http.Request, p *params) reply {
 		op, err := build(r, p)
+		if op != nil {
+			defer releaseOp(op)
+		}
 		if err != nil {
 			return errReply(err)
 		}
@@ -327,6 +331,21 @@ func (a *API) write(build func(r *http.Request, p *params) (*registry.Op, error)
 		}
 		return okText()
 	})
+}
+
+// opPool recycles write operations: a Writer does not keep an Op once
+// Apply returned (registry.Writer), and an Op is 400 bytes per write.
+var opPool = sync.Pool{New: func() any { return new(registry.Op) }}
+
+func newOp(kind registry.OpKind, key model.ServiceKey) *registry.Op {
+	op := opPool.Get().(*registry.Op)
+	op.Kind, op.Key = kind, key
+	return op
+}
+
+func releaseOp(op *registry.Op) {
+	*op = registry.Op{}
+	opPool.Put(op)
 }
 
 // Header values shared by every response (net/http only reads them).
@@ -404,7 +423,7 @@ func (a *API) registerOp(_ *http.Request, p *params) (*registry.Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	op := &registry.Op{Kind: registry.OpRegister, Key: key}
+	op := newOp(registry.OpRegister, key)
 	in := &op.Instance
 	if err := a.instanceIdentity(p, in); err != nil {
 		return nil, err
@@ -427,7 +446,7 @@ func (a *API) deregisterOp(_ *http.Request, p *params) (*registry.Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	op := &registry.Op{Kind: registry.OpDeregister, Key: key}
+	op := newOp(registry.OpDeregister, key)
 	op.Instance.Ephemeral = model.ParseBool(p.Get("ephemeral"), true)
 	return op, a.instanceIdentity(p, &op.Instance)
 }
@@ -588,6 +607,9 @@ func (a *API) subscribe(r *http.Request, p *params, key model.ServiceKey, cluste
 
 func (a *API) beat(r *http.Request, p *params) reply {
 	op, err := a.beatOp(p)
+	if op != nil {
+		defer releaseOp(op)
+	}
 	if err != nil {
 		return errReply(err)
 	}
@@ -633,7 +655,7 @@ func (a *API) beatOp(p *params) (*registry.Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	op := &registry.Op{Kind: registry.OpBeat, Key: key}
+	op := newOp(registry.OpBeat, key)
 	in := &op.Instance
 	in.Healthy, in.Enabled, in.Weight = true, true, 1
 	in.Ephemeral = model.ParseBool(p.Get("ephemeral"), true)
