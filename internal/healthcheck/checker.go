@@ -525,7 +525,7 @@ func (c *Checker) onChange(ev store.Event) {
 	var recs []*store.Record
 	if ev.MetaChanged {
 		// Instances without a target may need one under the new settings.
-		recs, _ = c.st.Records(ev.Key, nil)
+		recs, _ = c.records(ev.Key, nil)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -643,3 +643,41 @@ func TestCheckerKeepsNothingForNone(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckerKeepsNothingForNoneCP: the same with the instances and the
+// settings in the store's persistent part, where the CP side (Raft) keeps
+// them: a settings change finds the instances there.
+func TestCheckerKeepsNothingForNoneCP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, testConfig())
+		put := func(fn func(*store.PTx)) {
+			t.Helper()
+			if err := e.st.UpdatePersistent(svcKey, func(p *store.PTx) error { fn(p); return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, ip := range []string{"10.1.0.1", "10.1.0.2"} {
+			in := persistentInstance(ip, 3306)
+			put(func(p *store.PTx) { p.Put(&in) })
+		}
+		services := func() int {
+			e.c.mu.Lock()
+			defer e.c.mu.Unlock()
+			return len(e.c.services)
+		}
+		if n := services(); n != 0 {
+			t.Fatalf("%d services tracked for NONE instances", n)
+		}
+		settings := func(typ string) *model.ServiceMeta {
+			return &model.ServiceMeta{Clusters: map[string]model.ClusterMeta{model.DefaultCluster: model.DefaultClusterMeta(typ)}}
+		}
+		put(func(p *store.PTx) { p.SetSettings(settings(model.CheckTCP)) })
+		if e.c.Scheduled() != 2 {
+			t.Fatalf("%d targets after the cluster became TCP, want 2", e.c.Scheduled())
+		}
+		put(func(p *store.PTx) { p.SetSettings(settings(model.CheckNone)) })
+		if n := services(); e.c.Scheduled() != 0 || n != 0 {
+			t.Fatalf("after NONE again: %d scheduled, %d services", e.c.Scheduled(), n)
+		}
+	})
+}
