@@ -113,7 +113,7 @@ conns (bytes per connected v2 client), report and chart
 	fs.Int64Var(&f.maxRequests, "max-requests", 0, "stop after this many measured requests (0: --duration only)")
 	fs.IntVar(&f.services, "services", 1000, "services in the pre-registered pools (and spread of new registrations)")
 	fs.IntVar(&f.perService, "instances-per-service", 10, "pre-registered instances per service")
-	fs.BoolVar(&f.ephemeral, "ephemeral", false, "register scenario: register ephemeral instead of persistent instances")
+	fs.BoolVar(&f.ephemeral, "ephemeral", false, "register, deregister and mixed: write ephemeral instead of persistent instances (distrod commits persistent ones through Raft)")
 	fs.BoolVar(&f.cleanup, "cleanup", true, "deregister everything the run registered (set false when the server is discarded anyway)")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Second, "per-request timeout")
 	fs.IntSliceVar(&f.serverPIDs, "server-pid", nil, "server process id(s): report CPU seconds (/proc/PID/stat) and RSS (/proc/PID/status)")

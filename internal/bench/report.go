@@ -350,6 +350,7 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 		}
 	}
 
+	c.writePersistent(p)
 	c.writeV2(p, o)
 
 	if oscen := intersect(closedScenarios, c.scenarios("open")); len(oscen) > 0 {
@@ -426,7 +427,7 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 
 	if len(c.Memory) > 0 {
 		p("## Memory per instance\n\n")
-		p("A fresh distrod is filled with N persistent instances, 10 per service, by concurrent v1 POSTs. Then `service/list` calls are sent until the\n")
+		p("A fresh distrod is filled with N persistent instances (through Raft), 10 per service, by concurrent v1 POSTs. Then `service/list` calls are sent until the\n")
 		p("server has completed two GC cycles after the fill. These calls allocate in proportion to the number of services and retain nothing.\n")
 		p("VmRSS is read once it has been stable for a second. The **live heap** is\n")
 		p("`next_gc / (1 + GOGC/100)` from distrod's `/metrics` (go_memstats), which is exactly the heap the last GC marked live.\n")
@@ -465,10 +466,12 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 	p("* **Runs:** %s warmup (unrecorded), then %s measured. Closed loop with %s concurrent keep-alive connections. Requests are form-encoded\n", meta("warmup", "?"), meta("duration", "?"), meta("concurrency", "?"))
 	p("  and shaped like the Nacos Go SDK's. They are sent by distrobench's lean HTTP/1.1 client, which costs about half the CPU per request of\n")
 	p("  net/http's Transport (`--net-http` selects the latter), so one load core can keep one server core busy. Pools: %s.\n", meta("pools", "?"))
-	p("* **Workloads:** `query` lists a random service from the pool. `register` posts new unique persistent instances, spread over the\n")
-	p("  services. `reregister` re-posts a fixed pool of ephemeral instances unchanged, like Nacos 2.0's 重复注册. `beat` sends v1\n")
-	p("  heartbeats with the beat JSON for a pre-registered pool. `deregister` deletes a pre-registered pool, and its run ends early if the pool\n")
-	p("  runs out. `mixed` is 80%% query, 10%% beat, 5%% register and 5%% deregister.\n")
+	p("* **Workloads:** `query` lists a random service from a pool of persistent instances. `register` posts new unique ephemeral instances,\n")
+	p("  spread over the services. `reregister` re-posts a fixed pool of ephemeral instances unchanged, like Nacos 2.0's 重复注册. `beat` sends v1\n")
+	p("  heartbeats with the beat JSON for a pre-registered pool. `deregister` deletes a pre-registered pool of ephemeral instances, and its run\n")
+	p("  ends early if the pool runs out. `mixed` is 80%% query, 10%% beat, 5%% register and 5%% deregister of ephemeral instances. Registered\n")
+	p("  ephemeral instances get no beats: each run ends before their 15 s heartbeat timeout. The persistent register is measured on its own (see\n")
+	p("  above).\n")
 	p("* **CPU:** server CPU-seconds are the utime+stime delta in `/proc/PID/stat` over the measured loop. Requests per CPU-second is the\n")
 	p("  metric that holds up best on a shared 2-core machine. `client CPU` is the load generator's own utilisation; near 100%% means it was the bottleneck.\n")
 	p("* **Noise:** the machine was %s busy (median; max %s) in the 300 ms before the runs started. Other processes used a median of %s CPU-s per run.\n",

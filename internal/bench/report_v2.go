@@ -106,7 +106,7 @@ func (c *Collection) goals() []goal {
 	gs := []goal{
 		c.fractionGoal("v1 query (instance list)", "query", "closed", targetV1Query),
 		c.fractionGoal("v1 beat", "beat", "closed", targetV1Beat),
-		c.fractionGoal("v1 register", "register", "closed", targetV1Register),
+		c.fractionGoal("v1 register (ephemeral)", "register", "closed", targetV1Register),
 		c.fractionGoal("v2 register", "register", SeriesV2, targetV2),
 		c.fractionGoal("v2 query", "query", SeriesV2, targetV2),
 		c.fractionGoal("v2 subscribe", "subscribe", SeriesV2, targetV2),

@@ -34,7 +34,9 @@ type Config struct {
 	MaxRequests int64
 	// Services and InstancesPerService size the pre-registered pools.
 	Services, InstancesPerService int
-	// Ephemeral makes the register scenario register ephemeral instances.
+	// Ephemeral makes the write scenarios (register, deregister and the
+	// writes of mixed) write ephemeral instead of persistent instances.
+	// Persistent writes go through the CP side (Raft) on distrod.
 	Ephemeral bool
 	// Cleanup removes what setup and the run registered.
 	Cleanup bool

@@ -261,8 +261,9 @@ func (s *poolScenario) Teardown(ctx context.Context, e *Env) error {
 }
 
 // deregisterScenario: DELETE the instances of a pre-registered pool of
-// --services × --instances-per-service persistent instances, one per
-// operation; the run stops early when the pool is used up.
+// --services × --instances-per-service instances (persistent unless
+// --ephemeral), one per operation; the run stops early when the pool is
+// used up.
 type deregisterScenario struct {
 	e    *Env
 	high atomic.Int64
@@ -270,7 +271,7 @@ type deregisterScenario struct {
 
 func (s *deregisterScenario) Setup(ctx context.Context, e *Env) error {
 	s.e = e
-	return e.registerPool(ctx, "d", e.poolSize(), false)
+	return e.registerPool(ctx, "d", e.poolSize(), e.Cfg.Ephemeral)
 }
 
 func (s *deregisterScenario) Op(ctx context.Context, w *Worker, seq int64) Outcome {
@@ -283,7 +284,7 @@ func (s *deregisterScenario) Op(ctx context.Context, w *Worker, seq int64) Outco
 			break
 		}
 	}
-	in := s.e.PoolInstance("d", seq, s.e.Cfg.InstancesPerService, false)
+	in := s.e.PoolInstance("d", seq, s.e.Cfg.InstancesPerService, s.e.Cfg.Ephemeral)
 	return s.e.Driver.Deregister(ctx, s.e.node(w), &in)
 }
 
@@ -291,7 +292,7 @@ func (s *deregisterScenario) Op(ctx context.Context, w *Worker, seq int64) Outco
 func (s *deregisterScenario) WarmupLimit() int64 { return max(s.e.poolSize()/5, 1) }
 
 func (s *deregisterScenario) Teardown(ctx context.Context, e *Env) error {
-	return e.deregisterPool(ctx, "d", s.high.Load(), e.poolSize(), false)
+	return e.deregisterPool(ctx, "d", s.high.Load(), e.poolSize(), e.Cfg.Ephemeral)
 }
 
 // Mix is the operation mix of the mixed scenario: weights of query, beat,
@@ -336,8 +337,8 @@ func ParseMix(s string) (Mix, error) {
 }
 
 // mixedScenario draws each operation from the mix. Registrations create
-// new persistent instances; deregistrations remove the oldest of those
-// (or register when none is left).
+// new instances (persistent unless --ephemeral); deregistrations remove
+// the oldest of those (or register when none is left).
 type mixedScenario struct {
 	e   *Env
 	mix Mix
@@ -362,7 +363,7 @@ func (s *mixedScenario) Setup(ctx context.Context, e *Env) error {
 
 func (s *mixedScenario) written(seq int64) Instance {
 	n := int64(max(s.e.Cfg.Services, 1))
-	return Instance{Service: s.e.ServiceName("m", seq%n), IP: IPFor(seq), Port: 8080 + int(seq>>24), Metadata: "{}"}
+	return Instance{Service: s.e.ServiceName("m", seq%n), IP: IPFor(seq), Port: 8080 + int(seq>>24), Ephemeral: s.e.Cfg.Ephemeral, Metadata: "{}"}
 }
 
 func (s *mixedScenario) Op(ctx context.Context, w *Worker, seq int64) Outcome {

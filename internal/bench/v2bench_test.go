@@ -135,6 +135,8 @@ func TestWriteReportV2Sections(t *testing.T) {
 	add("register", "ceiling", SeriesV2, 20000, 30000)
 	add("subscribe", "distrod", SeriesV2, 10000, 10000)
 	add("subscribe", "ceiling", SeriesV2, 20000, 30000)
+	add("register", "distrod", SeriesPersistent, 5000, 6000)
+	add("register", "ceiling", SeriesPersistent, 40000, 48000)
 	c.Runs = append(c.Runs, &Result{Kind: "run", Scenario: "fanout", Mode: "open", Tags: map[string]string{"server": "distrod", "series": "fanout"},
 		Requests: 10, Metric: &MetricResult{Latency: Summary{Count: 10000, P50: 20, P90: 40, P99: 80, Max: 90}},
 		Extra: map[string]any{"subscribers": 1000.0, "missed_pushes": 0.0}})
@@ -156,6 +158,7 @@ func TestWriteReportV2Sections(t *testing.T) {
 		"## Nacos 2 gRPC against the gRPC ceiling", "| register | 15\u202f000 | 20\u202f000 | 0.75 | 24\u202f000 | 30\u202f000 | 0.80 |",
 		"![v2 throughput](img/bench-v2-throughput.svg)", "## Push fan-out", "| distrod | 10 | 10\u202f000 | 20.0ms |",
 		"## Connected Nacos 2 clients", "| 10\u202f000 | 12.0 s |", "| 17\u202f000 B | 4.00 | 0 |",
+		"## Persistent writes on one node (Raft)", "| register (persistent) | 5\u202f000 | 40\u202f000 | 0.12 | 6\u202f000 | 48\u202f000 | 0.12 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)

@@ -97,13 +97,17 @@ measure() {
 
 # The load registers made-up persistent addresses: no health checks of
 # them (a build older than --health-check-default checked none anyway).
+# Each start gets an empty data directory (builds with the Raft CP side).
+HELP=$("$WORK/distro-server" --help 2>&1 || true)
 NOCHECK=()
-if "$WORK/distro-server" --help 2>&1 | grep -q -- --health-check-default; then NOCHECK=(--health-check-default NONE); fi
+if grep -q -- --health-check-default <<<"$HELP"; then NOCHECK=(--health-check-default NONE); fi
+datadir() { if grep -q -- --data-dir <<<"$HELP"; then echo "--data-dir=$WORK/data-$1"; fi; }
 
 printf '%-12s %-8s %14s %14s %9s\n' scenario protocol distrod ceiling fraction
 for s in "${SCEN[@]}"; do
   mkdir -p "$WORK/cap-$s"
-  start_vg "$WORK/distro-server" --port "$PORT" --bind 127.0.0.1 --log-level warn "${NOCHECK[@]}"
+  # shellcheck disable=SC2046
+  start_vg "$WORK/distro-server" --port "$PORT" --bind 127.0.0.1 --log-level warn "${NOCHECK[@]}" $(datadir "$PROTO-$s")
   d=$(measure "$s" "$WORK/cap-$s")
   stop_vg "distrod-$PROTO-$s"
   start_vg "$WORK/distrobench" ceiling --port "$PORT" --routes "$WORK/cap-$s"

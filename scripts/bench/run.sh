@@ -7,6 +7,8 @@
 # ceiling server (a trivial net/http handler replaying distrod's bytes) run
 # alternately, A/B/A/B..., each time freshly started with an empty store; the
 # report gives medians with min and max, and requests per server CPU-second.
+# The v1 write scenarios write ephemeral instances (Distro); register with
+# persistent instances (Raft commits) runs the same way as a series of its own.
 # The Nacos 2 gRPC scenarios run the same way against the gRPC ceiling (the
 # same proto and transport, a trivial handler replaying distrod's answers).
 # Then: push fan-out to 1000 gRPC subscribers, bytes per instance at
@@ -85,7 +87,8 @@ else
   : "${REPS:=3}" "${DURATION:=8}" "${WARMUP:=2}" "${SCENARIOS:=query register reregister beat deregister mixed}"
   : "${MEM_SIZES:=10000 100000 1000000}"
   : "${QUIET_MAX:=10}"
-  QUERY_SERVICES=10000 CONVERGE_SAMPLES=1000 PUSH_SAMPLES=300 CONVERGE_REPS=$REPS FILL_MAX_TIME=240s MODE=full
+  # The fill's persistent instances are Raft commits (about 5k/s on one node).
+  QUERY_SERVICES=10000 CONVERGE_SAMPLES=1000 PUSH_SAMPLES=300 CONVERGE_REPS=$REPS FILL_MAX_TIME=600s MODE=full
   FANOUT_SAMPLES=30 CONN_COUNT=10000
   MODE_NOTE="${REPS} repetitions of ${DURATION} s runs per server and scenario"
 fi
@@ -154,6 +157,12 @@ stop() {
   local keep=() p
   for p in "${STARTED[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
   STARTED=("${keep[@]}")
+  # A stopped server's data directory is not needed again (a 1M-instance
+  # fill leaves hundreds of MB).
+  if [[ -n ${DATA_OF[$pid]:-} ]]; then
+    [[ $KEEP == 1 ]] || rm -rf "${DATA_OF[$pid]}"
+    unset "DATA_OF[$pid]"
+  fi
 }
 
 # wait_http URL [CURLFLAG] [PID]: until URL answers (2xx with -sf, anything
@@ -168,16 +177,22 @@ wait_http() {
   return 1
 }
 
-SERVER_PID=""
+SERVER_PID="" DATA_SEQ=0
+declare -A DATA_OF=()
 # start_distrod PORT LOGNAME [args...]: started pinned, GOMAXPROCS set explicitly.
 start_distrod() {
   local port=$1 name=$2; shift 2
+  # Every start gets a data directory of its own (the Raft log and
+  # snapshots of the persistent data), so that it starts empty.
+  DATA_SEQ=$((DATA_SEQ + 1))
+  local data=$WORK/data/$name.$DATA_SEQ
   # --health-check-default NONE: the load registers made-up addresses;
   # a check would send traffic off loopback.
-  taskset -c "$SERVER_CPU" env GOMAXPROCS=1 "$DISTROD" --port "$port" --bind 127.0.0.1 --log-level warn --health-check-default NONE "$@" \
-    >>"$LOGS/$name.log" 2>&1 &
+  taskset -c "$SERVER_CPU" env GOMAXPROCS=1 "$DISTROD" --port "$port" --bind 127.0.0.1 --log-level warn --health-check-default NONE \
+    --data-dir "$data" "$@" >>"$LOGS/$name.log" 2>&1 &
   SERVER_PID=$!
   STARTED+=("$SERVER_PID")
+  DATA_OF[$SERVER_PID]=$data
 }
 start_single() {
   local try
@@ -255,10 +270,17 @@ scenario_args() {
     esac
     return
   fi
+  if [[ $series == persistent ]]; then
+    echo "--services 1000" # register without --ephemeral: Raft commits
+    return
+  fi
+  # The write scenarios write ephemeral instances (the Distro path, Nacos's
+  # default); persistent ones are Raft commits, measured on their own.
   case $s in
     query) echo "--services $QUERY_SERVICES --instances-per-service 10" ;;
-    register) echo "--services 1000" ;;
-    reregister|beat|mixed) echo "--services 1000 --instances-per-service 10" ;;
+    register) echo "--services 1000 --ephemeral" ;;
+    reregister|beat) echo "--services 1000 --instances-per-service 10" ;;
+    mixed) echo "--services 1000 --instances-per-service 10 --ephemeral" ;;
     deregister)
       # The pool outlasts warmup + duration at the register rate just
       # measured (at least 50k, at most 200k); the warmup takes at most a
@@ -267,13 +289,19 @@ scenario_args() {
       est=$(median --scenario register --server "$server" --series closed)
       [[ $est =~ ^[0-9]+$ ]] || est=0
       need=$(awk -v r="$est" -v d="$DURATION" -v w="$WARMUP" 'BEGIN { n = r * (d + w) * 1.25; if (n < 50000) n = 50000; if (n > 200000) n = 200000; print int(n / 10) }')
-      echo "--services $need --instances-per-service 10" ;;
+      echo "--services $need --instances-per-service 10 --ephemeral" ;;
   esac
 }
 
 # capdir SCENARIO SERIES: where distrod's answers for the ceiling are kept
 # (the open loop replays the closed loop's).
-capdir() { if [[ $2 == v2 ]]; then echo "$CAP/v2-$1"; else echo "$CAP/$1"; fi; }
+capdir() {
+  case $2 in
+    v2) echo "$CAP/v2-$1" ;;
+    persistent) echo "$CAP/p-$1" ;;
+    *) echo "$CAP/$1" ;;
+  esac
+}
 
 # run_one SCENARIO SERIES SERVER REP OUT [extra distrobench args]: one run on
 # a freshly started server. Fails (status 3) if the server died during the
@@ -348,6 +376,12 @@ if [[ $OPEN == 1 ]]; then
     log "scenario $s (open loop at $rate req/s, half of distrod's closed-loop median)"
     run_ab "$s" open --rate "$rate" --max-outstanding 256
   done
+fi
+
+if [[ " $SCENARIOS " == *" register "* ]]; then
+  log "scenario register with persistent instances (Raft commits, closed loop, c=$CONC)"
+  mkdir -p "$CAP/p-register"
+  run_ab register persistent
 fi
 
 if [[ $V2 == 1 ]]; then
@@ -451,7 +485,7 @@ CMD="scripts/bench/run.sh${ARGS_ECHO:+ $ARGS_ECHO}"
   printf '  "mem": "%s",\n' "$(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo)"
   printf '  "kernel": "%s",\n' "$(uname -r)"
   printf '  "go": "%s",\n' "$(go version | awk '{print $3}')"
-  printf '  "pools": "%s",\n' "query: $QUERY_SERVICES services × 10 persistent instances; reregister, beat and mixed: 1000 services × 10; register: new instances spread over 1000 services; deregister: a pool sized from the register throughput"
+  printf '  "pools": "%s",\n' "query: $QUERY_SERVICES services × 10 persistent instances; reregister, beat and mixed: 1000 services × 10 (ephemeral); register: new ephemeral instances spread over 1000 services (and, in its own section, persistent ones); deregister: an ephemeral pool sized from the register throughput"
   printf '  "poll_interval": "5 ms",\n'
   if [[ $QUIET_MAX -gt 0 ]]; then
     printf '  "quiet_note": "%s",\n' "Before each run the script waited, up to ${QUIET_MAX} s per run and ${QUIET_BUDGET} s in all, for the machine to be under ${QUIET_PCT}% busy; it waited $((QUIET_WAITED / 2)) s in all."
