@@ -79,7 +79,9 @@ stop_vg() {
 # load SCENARIO COUNT CAPTURE: one distrobench run of COUNT requests.
 load() {
   local s=$1 n=$2 pool=(--services 50 --instances-per-service 10)
-  [[ $s == register ]] && pool=(--services 50)
+  # Ephemeral registrations, as in the benchmark report (a persistent one
+  # is a Raft commit).
+  [[ $s == register ]] && pool=(--services 50 --ephemeral)
   "$WORK/distrobench" --progress=never -q --protocol "$PROTO" --target "127.0.0.1:$PORT" --scenario "$s" "${pool[@]}" \
     --max-requests "$n" --duration 600s --warmup 0 --concurrency 8 --cleanup=false ${3:+--capture-dir "$3"} >/dev/null
 }

@@ -220,10 +220,18 @@ type Server struct {
 	connList  []*conn
 }
 
+// Flow-control windows of a client connection and of each of its streams
+// (see TransportOptions).
+const (
+	streamWindow = 1 << 20
+	connWindow   = 4 << 20
+)
+
 // TransportOptions are the gRPC server options of the client API's
-// transport: keepalive policy, message and buffer sizes. They are exported
-// so that distrobench's gRPC ceiling server runs on exactly the same
-// transport and measures only what the handlers add.
+// transport: keepalive policy, message and buffer sizes, flow-control
+// windows. They are exported so that distrobench's gRPC ceiling server
+// runs on exactly the same transport and measures only what the handlers
+// add.
 func TransportOptions(maxBodyBytes int64) []grpc.ServerOption {
 	if maxBodyBytes <= 0 {
 		maxBodyBytes = model.DefaultLimits().MaxBodyBytes
@@ -234,6 +242,15 @@ func TransportOptions(maxBodyBytes int64) []grpc.ServerOption {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.MaxRecvMsgSize(int(min(maxBodyBytes, 64<<20)) + 64<<10),
 		grpc.MaxConcurrentStreams(256),
+		// Static flow-control windows: with the default dynamic ones,
+		// grpc-go answers every message that arrives while no estimate is
+		// running with a window update and a bandwidth-estimation ping, so
+		// a push's ack costs a ping round trip on top (a write, and a read
+		// of the ping's ack, per connection and push). Nacos traffic is
+		// small messages; the windows bound what one client can have
+		// buffered (dynamic windows grow up to 16 MiB).
+		grpc.StaticStreamWindowSize(streamWindow),
+		grpc.StaticConnWindowSize(connWindow),
 		// Idle clients hold no write buffer; this is most of the memory of a
 		// connected client otherwise.
 		grpc.SharedWriteBuffer(true),
