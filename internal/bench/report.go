@@ -459,6 +459,7 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 	}
 	p("## Method\n\n")
 	p("* **Machine:** %s; %s cores; %s RAM; Linux %s; %s.\n", meta("cpu", "?"), meta("cores", "?"), meta("mem", "?"), meta("kernel", "?"), meta("go", "?"))
+	p("* **Build:** distrod as it ships (`make build`, the Dockerfile): `CGO_ENABLED=0`, `-trimpath -ldflags \"-s -w\"`.\n")
 	p("* **Pinning** follows `performance.md` §5. Each server is started already pinned: `taskset -c 1` with `GOMAXPROCS=1` and log level warn.\n")
 	p("  The load generator runs under `taskset -c 0` with `GOMAXPROCS=1`. GOGC and GOMEMLIMIT are left at their defaults for every server.\n")
 	p("* **Repetitions:** %s per server and scenario. Servers alternate A/B (distrod, ceiling%s, then again), never run concurrently, and\n", meta("reps", "?"), peerList(peers))
