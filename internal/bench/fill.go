@@ -48,9 +48,12 @@ type MemSnapshot struct {
 	HeapAllocBytes int64 `json:"heap_alloc_bytes,omitempty"`
 	HeapInuseBytes int64 `json:"heap_inuse_bytes,omitempty"`
 	NextGCBytes    int64 `json:"next_gc_bytes,omitempty"`
-	// HeapLiveBytes estimates the live heap: next_gc / (1 + GOGC/100) is
-	// exactly the heap marked live by the last GC (above the 4 MB minimum
-	// heap), and the settle phase makes sure that GC ran after the fill.
+	// HeapLiveBytes is the heap the last GC marked live
+	// (go_gc_heap_live_bytes, runtime/metrics /gc/heap/live:bytes); the
+	// settle phase makes sure that GC ran after the fill. A server without
+	// that series gets the estimate next_gc / (1 + GOGC/100), which also
+	// counts GOGC/100 / (1 + GOGC/100) of the stacks the GC scanned (the
+	// GC's goal grows with them): half of them by default.
 	HeapLiveBytes int64 `json:"heap_live_bytes,omitempty"`
 	GCCycles      int64 `json:"gc_cycles,omitempty"`
 	// StackInuseBytes (goroutine stacks) and Goroutines, from go_memstats
@@ -243,7 +246,10 @@ func memSnapshot(cfg FillConfig) (MemSnapshot, error) {
 	if v, ok := m["go_gc_gogc_percent"]; ok && v > 0 {
 		gogc = v
 	}
-	if s.NextGCBytes > 0 {
+	switch live := int64(m["go_gc_heap_live_bytes"]); {
+	case live > 0:
+		s.HeapLiveBytes = live
+	case s.NextGCBytes > 0:
 		s.HeapLiveBytes = min(int64(float64(s.NextGCBytes)/(1+gogc/100)), s.HeapAllocBytes)
 	}
 	return s, nil

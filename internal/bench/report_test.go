@@ -45,6 +45,10 @@ type fakeMetrics struct {
 	rs    *registryServer
 	gc    atomic.Int64
 	heap0 int64
+	// exact serves go_gc_heap_live_bytes too, and a next_gc that also
+	// grows with goroutine stacks (500 bytes per instance), as a server
+	// with many connections has.
+	exact atomic.Bool
 }
 
 func (f *fakeMetrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -53,8 +57,13 @@ func (f *fakeMetrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	live := f.heap0 + 1000*f.rs.instances()
+	nextGC := 2 * live
+	if f.exact.Load() {
+		nextGC += 500 * f.rs.instances()
+		fmt.Fprintf(w, "go_gc_heap_live_bytes %d\n", live)
+	}
 	fmt.Fprintf(w, "go_memstats_heap_alloc_bytes %d\ngo_memstats_heap_inuse_bytes %d\ngo_memstats_next_gc_bytes %d\n"+
-		"go_gc_gogc_percent 100\ngo_gc_duration_seconds_count %d\n", live+50, live+100, 2*live, f.gc.Add(1))
+		"go_gc_gogc_percent 100\ngo_gc_duration_seconds_count %d\n", live+5000000, live+100, nextGC, f.gc.Add(1))
 }
 
 func TestFill(t *testing.T) {
@@ -76,6 +85,17 @@ func TestFill(t *testing.T) {
 	}
 	if res.Before.RSSBytes <= 0 || res.After.RSSBytes <= 0 || res.After.GCCycles < res.Before.GCCycles+2 {
 		t.Fatalf("snapshots %+v %+v", res.Before, res.After)
+	}
+	// With go_gc_heap_live_bytes, that is the figure, not next_gc (which
+	// here also grows with stacks).
+	fm.exact.Store(true)
+	res, err = Fill(t.Context(), FillConfig{Target: strings.TrimPrefix(srv.URL, "http://"), Instances: 300, InstancesPerService: 10,
+		Concurrency: 8, ServerPID: os.Getpid(), Settle: 3 * time.Second, RunID: "e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.HeapLivePerInstance != 1000 {
+		t.Fatalf("heap per instance %v with the live heap series (before %+v after %+v)", res.HeapLivePerInstance, res.Before, res.After)
 	}
 
 	// A bound on time stops a fill early and says so.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,10 +28,15 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 // NewRegistry returns a Prometheus registry with the Go runtime and process
-// collectors.
+// collectors. Besides the defaults, the Go collector exports the heap the
+// last GC marked live (go_gc_heap_live_bytes): next_gc is not a measure of
+// it, since the GC's goal also grows with the goroutine stacks (many with
+// many connected clients).
 func NewRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
 
