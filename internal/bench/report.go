@@ -255,6 +255,22 @@ func fmtRatio(a, b Stat) string {
 
 func fmtPct(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
 
+// ceilingTableHeader heads a table of distrod against a ceiling (rows by
+// ceilingRow).
+const ceilingTableHeader = "| scenario | distrod req/s | ceiling req/s | fraction (req/s) | distrod req per CPU-s | ceiling req per CPU-s | fraction (CPU) | distrod p50 / p99 ms | ceiling p50 / p99 ms | distrod CPU | client CPU | bytes/resp | errors |\n" +
+	"|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+
+// ceilingRow writes the row of one scenario: distrod's runs d against the
+// ceiling's ce.
+func ceilingRow(p func(string, ...any), label string, d, ce *Group) {
+	p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label,
+		fmtStat(d.Stat(FThroughput), fmtInt), fmtStat(ce.Stat(FThroughput), fmtInt),
+		fmtRatio(d.Stat(FThroughput), ce.Stat(FThroughput)),
+		fmtStat(d.Stat(FPerCPU), fmtInt), fmtStat(ce.Stat(FPerCPU), fmtInt), fmtRatio(d.Stat(FPerCPU), ce.Stat(FPerCPU)),
+		p50p99(d), p50p99(ce), fmtMedian(d.Stat(FServerUtil), fmtPct), fmtMedian(d.Stat(FClientUtil), fmtPct),
+		fmtMedian(d.Stat(FBytes), fmtInt), errorsCell(d, ce))
+}
+
 // WriteReport writes docs/benchmarks.md for c.
 func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 	m := c.Meta
@@ -296,16 +312,9 @@ func WriteReport(w io.Writer, c *Collection, o ReportOptions) error {
 		p("CPU-second. When the load generator rather than the server is the bottleneck (see the `client CPU` column), the throughput fraction\n")
 		p("tends to 1 and the CPU fraction is the meaningful one.\n\n")
 		p("Each cell is the median over repetitions, with [min–max] in brackets. Latency is in ms, from closed-loop runs at full load.\n\n")
-		p("| scenario | distrod req/s | ceiling req/s | fraction (req/s) | distrod req per CPU-s | ceiling req per CPU-s | fraction (CPU) | distrod p50 / p99 ms | ceiling p50 / p99 ms | distrod CPU | client CPU | bytes/resp | errors |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		p("%s", ceilingTableHeader)
 		for _, s := range scen {
-			d, ce := c.Find(s, "distrod", "closed"), c.Find(s, "ceiling", "closed")
-			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s,
-				fmtStat(d.Stat(FThroughput), fmtInt), fmtStat(ce.Stat(FThroughput), fmtInt),
-				fmtRatio(d.Stat(FThroughput), ce.Stat(FThroughput)),
-				fmtStat(d.Stat(FPerCPU), fmtInt), fmtStat(ce.Stat(FPerCPU), fmtInt), fmtRatio(d.Stat(FPerCPU), ce.Stat(FPerCPU)),
-				p50p99(d), p50p99(ce), fmtMedian(d.Stat(FServerUtil), fmtPct), fmtMedian(d.Stat(FClientUtil), fmtPct),
-				fmtMedian(d.Stat(FBytes), fmtInt), errorsCell(d, ce))
+			ceilingRow(p, s, c.Find(s, "distrod", "closed"), c.Find(s, "ceiling", "closed"))
 		}
 		p("\n")
 		c.writeObservations(p, scen)

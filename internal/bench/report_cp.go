@@ -18,10 +18,7 @@ func (c *Collection) writePersistent(p func(string, ...any)) {
 	p("appended it to the log on disk (one fsync per batch of concurrent proposals) and applied it, also on a single node. This is the\n")
 	p("`register` scenario with persistent instances against the same ceiling; `scripts/bench/raft.sh` measures three nodes (the\n")
 	p("`Persistent data (Raft)` section of the full report).\n\n")
-	p("| scenario | distrod req/s | ceiling req/s | fraction (req/s) | distrod req per CPU-s | ceiling req per CPU-s | fraction (CPU) | distrod p50 / p99 ms | ceiling p50 / p99 ms | distrod CPU | errors |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
-	p("| register (persistent) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n\n",
-		fmtStat(d.Stat(FThroughput), fmtInt), fmtStat(ce.Stat(FThroughput), fmtInt), fmtRatio(d.Stat(FThroughput), ce.Stat(FThroughput)),
-		fmtStat(d.Stat(FPerCPU), fmtInt), fmtStat(ce.Stat(FPerCPU), fmtInt), fmtRatio(d.Stat(FPerCPU), ce.Stat(FPerCPU)),
-		p50p99(d), p50p99(ce), fmtMedian(d.Stat(FServerUtil), fmtPct), errorsCell(d, ce))
+	p("%s", ceilingTableHeader)
+	ceilingRow(p, "register (persistent)", d, ce)
+	p("\n")
 }

@@ -242,16 +242,9 @@ func (c *Collection) writeV2(p func(string, ...any), o ReportOptions) {
 	p("ConnectionSetupRequest). `register` puts every new instance in a service of its own (a v2 connection holds one instance per service),\n")
 	p("`query` is ServiceQueryRequest for a random pooled service, and `subscribe` is SubscribeServiceRequest for a random pooled service\n")
 	p("(the first one per connection and service records a subscription, later ones find it) answered with the service's instances.\n\n")
-	p("| scenario | distrod req/s | ceiling req/s | fraction (req/s) | distrod req per CPU-s | ceiling req per CPU-s | fraction (CPU) | distrod p50 / p99 ms | ceiling p50 / p99 ms | distrod CPU | client CPU | bytes/resp | errors |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("%s", ceilingTableHeader)
 	for _, s := range scen {
-		d, ce := c.Find(s, "distrod", SeriesV2), c.Find(s, "ceiling", SeriesV2)
-		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s,
-			fmtStat(d.Stat(FThroughput), fmtInt), fmtStat(ce.Stat(FThroughput), fmtInt),
-			fmtRatio(d.Stat(FThroughput), ce.Stat(FThroughput)),
-			fmtStat(d.Stat(FPerCPU), fmtInt), fmtStat(ce.Stat(FPerCPU), fmtInt), fmtRatio(d.Stat(FPerCPU), ce.Stat(FPerCPU)),
-			p50p99(d), p50p99(ce), fmtMedian(d.Stat(FServerUtil), fmtPct), fmtMedian(d.Stat(FClientUtil), fmtPct),
-			fmtMedian(d.Stat(FBytes), fmtInt), errorsCell(d, ce))
+		ceilingRow(p, s, c.Find(s, "distrod", SeriesV2), c.Find(s, "ceiling", SeriesV2))
 	}
 	p("\n")
 	v2, v1 := c.Find("register", "distrod", SeriesV2).Stat(FPerCPU), c.Find("register", "distrod", "closed").Stat(FPerCPU)

@@ -158,7 +158,7 @@ func TestWriteReportV2Sections(t *testing.T) {
 		"## Nacos 2 gRPC against the gRPC ceiling", "| register | 15\u202f000 | 20\u202f000 | 0.75 | 24\u202f000 | 30\u202f000 | 0.80 |",
 		"![v2 throughput](img/bench-v2-throughput.svg)", "## Push fan-out", "| distrod | 10 | 10\u202f000 | 20.0ms |",
 		"## Connected Nacos 2 clients", "| 10\u202f000 | 12.0 s |", "| 17\u202f000 B | 4.00 | 0 |",
-		"## Persistent writes on one node (Raft)", "| register (persistent) | 5\u202f000 | 40\u202f000 | 0.12 | 6\u202f000 | 48\u202f000 | 0.12 |",
+		"## Persistent writes on one node (Raft)", "| register (persistent) | 5\u202f000 | 40\u202f000 | 0.12 | 6\u202f000 | 48\u202f000 | 0.12 | 1.00ms / 5.00ms |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
