@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/encoding"
 	gproto "google.golang.org/grpc/encoding/proto"
@@ -116,4 +117,35 @@ func TestOkReply(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzOkReply: the success reply that references the request id without
+// escaping it (plainJSON) has exactly the bytes of the escaping encoder's
+// body, and that body is valid JSON carrying the id, for any id.
+func FuzzOkReply(f *testing.F) {
+	for _, id := range []string{"", "12", "a\"b", "x\\y", "\n", "é", "\u2028", "\x7f", "<tag>&", "\xff", "id-1"} {
+		f.Add(id, uint8(0))
+	}
+	types := []string{"", opRegisterInstance, opDeregisterInstance, opBatchRegisterInstance, "other"}
+	f.Fuzz(func(t *testing.T, id string, ti uint8) {
+		typ := types[int(ti)%len(types)]
+		want := okBody(id)
+		if typ != "" {
+			want = okTypeBody(id, typ)
+		}
+		r := okReply(TypeInstanceResponse, id, typ)
+		got := r.body()
+		if !bytes.Equal(got, want) {
+			t.Fatalf("id %q type %q: %s, want %s", id, typ, got, want)
+		}
+		var back struct {
+			RequestID string `json:"requestId"`
+		}
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("id %q: %s is not JSON: %v", id, got, err)
+		}
+		if utf8.ValidString(id) && back.RequestID != id {
+			t.Fatalf("id %q decodes as %q", id, back.RequestID)
+		}
+	})
 }
