@@ -71,7 +71,7 @@ bench: ## Go micro-benchmarks with allocation counts
 bench-report: ## regenerate docs/benchmarks.md (pinned A/B runs against a trivial net/http ceiling)
 	bash scripts/bench/run.sh
 
-bench-smoke: ## a ~1.5 min benchmark run into /tmp (does not touch docs/)
+bench-smoke: ## a ~3 min benchmark run into /tmp (does not touch docs/)
 	bash scripts/bench/run.sh --quick --out /tmp/bench-smoke --doc /tmp/bench-smoke/benchmarks.md --img /tmp/bench-smoke/img
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
