@@ -313,7 +313,7 @@ func (s *Server) Start() error {
 	if s.auth == nil {
 		// No middleware in front of the mux: the API's exact routes can
 		// skip its pattern matching.
-		h = s.api.Front(s.mux)
+		h = s.api.Front(s.mux.ServeMux)
 	}
 	s.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
