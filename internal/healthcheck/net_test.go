@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -115,9 +116,26 @@ func serveAccept(l net.Listener, accepted *atomic.Int32) {
 			return
 		}
 		accepted.Add(1)
-		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-		c.Close()
+		go answerOK(c)
 	}
+}
+
+// answerOK reads a request's head (or whatever arrives before the client
+// closes, as a TCP check does) and only then answers 200: an answer
+// written before the request makes net/http's client report an
+// unsolicited response on an idle connection and fail the check.
+func answerOK(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 0, 1024)
+	for !bytes.Contains(buf, []byte("\r\n\r\n")) && len(buf) < cap(buf) {
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return
+		}
+	}
+	_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
 }
 
 // waitChecks waits until n checks reached the instance.
