@@ -133,6 +133,7 @@ type Request struct {
 	//	*Request_RaftReadIndex
 	//	*Request_RaftJoin
 	//	*Request_RaftStatus
+	//	*Request_Confirm
 	Kind          isRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -274,6 +275,15 @@ func (x *Request) GetRaftStatus() *RaftStatus {
 	return nil
 }
 
+func (x *Request) GetConfirm() *ConfirmRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*Request_Confirm); ok {
+			return x.Confirm
+		}
+	}
+	return nil
+}
+
 type isRequest_Kind interface {
 	isRequest_Kind()
 }
@@ -323,6 +333,11 @@ type Request_RaftStatus struct {
 	RaftStatus *RaftStatus `protobuf:"bytes,11,opt,name=raft_status,json=raftStatus,proto3,oneof"`
 }
 
+type Request_Confirm struct {
+	// Asking the members before a heartbeat timeout is replicated.
+	Confirm *ConfirmRequest `protobuf:"bytes,12,opt,name=confirm,proto3,oneof"`
+}
+
 func (*Request_Sync) isRequest_Kind() {}
 
 func (*Request_Probe) isRequest_Kind() {}
@@ -345,6 +360,8 @@ func (*Request_RaftJoin) isRequest_Kind() {}
 
 func (*Request_RaftStatus) isRequest_Kind() {}
 
+func (*Request_Confirm) isRequest_Kind() {}
+
 // Response is the body of a server -> client Envelope.
 // WARNING: only append fields; never renumber.
 type Response struct {
@@ -362,6 +379,7 @@ type Response struct {
 	//	*Response_RaftReadIndex
 	//	*Response_RaftJoin
 	//	*Response_RaftStatus
+	//	*Response_Confirm
 	Kind          isResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -503,6 +521,15 @@ func (x *Response) GetRaftStatus() *RaftStatusReply {
 	return nil
 }
 
+func (x *Response) GetConfirm() *ConfirmReply {
+	if x != nil {
+		if x, ok := x.Kind.(*Response_Confirm); ok {
+			return x.Confirm
+		}
+	}
+	return nil
+}
+
 type isResponse_Kind interface {
 	isResponse_Kind()
 }
@@ -551,6 +578,10 @@ type Response_RaftStatus struct {
 	RaftStatus *RaftStatusReply `protobuf:"bytes,11,opt,name=raft_status,json=raftStatus,proto3,oneof"`
 }
 
+type Response_Confirm struct {
+	Confirm *ConfirmReply `protobuf:"bytes,12,opt,name=confirm,proto3,oneof"`
+}
+
 func (*Response_Ack) isResponse_Kind() {}
 
 func (*Response_Probe) isResponse_Kind() {}
@@ -572,6 +603,8 @@ func (*Response_RaftReadIndex) isResponse_Kind() {}
 func (*Response_RaftJoin) isResponse_Kind() {}
 
 func (*Response_RaftStatus) isResponse_Kind() {}
+
+func (*Response_Confirm) isResponse_Kind() {}
 
 // Ack acknowledges a request that has no other result (e.g. SyncBatch).
 type Ack struct {
@@ -1297,11 +1330,20 @@ func (x *Probe) GetReady() bool {
 }
 
 // ProbeReply answers a Probe.
+// WARNING: only append fields; never renumber.
 type ProbeReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Ready         bool                   `protobuf:"varint,2,opt,name=ready,proto3" json:"ready,omitempty"`
-	ViewId        string                 `protobuf:"bytes,3,opt,name=view_id,json=viewId,proto3" json:"view_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Node   string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Ready  bool                   `protobuf:"varint,2,opt,name=ready,proto3" json:"ready,omitempty"`
+	ViewId string                 `protobuf:"bytes,3,opt,name=view_id,json=viewId,proto3" json:"view_id,omitempty"`
+	// mono_micros is the answering node's monotonic clock (microseconds on
+	// the clock identified by clock_id) when it answered. The prober
+	// measures from it the offset between the two nodes' monotonic clocks,
+	// to judge handed-on writes in the sender's own time (WriteOp).
+	MonoMicros int64 `protobuf:"varint,4,opt,name=mono_micros,json=monoMicros,proto3" json:"mono_micros,omitempty"`
+	// clock_id identifies the answering process's monotonic clock (random
+	// per process); a restarted node gets a new one.
+	ClockId       uint64 `protobuf:"fixed64,5,opt,name=clock_id,json=clockId,proto3" json:"clock_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1355,6 +1397,20 @@ func (x *ProbeReply) GetViewId() string {
 		return x.ViewId
 	}
 	return ""
+}
+
+func (x *ProbeReply) GetMonoMicros() int64 {
+	if x != nil {
+		return x.MonoMicros
+	}
+	return 0
+}
+
+func (x *ProbeReply) GetClockId() uint64 {
+	if x != nil {
+		return x.ClockId
+	}
+	return 0
 }
 
 // DigestRequest starts anti-entropy with per-bucket hashes.
@@ -1789,10 +1845,17 @@ type WriteOp struct {
 	IssuedUnixMillis int64 `protobuf:"varint,8,opt,name=issued_unix_millis,json=issuedUnixMillis,proto3" json:"issued_unix_millis,omitempty"`
 	// cluster_name and cluster carry an update-cluster write (numbered from
 	// 20 to stay clear of other additions).
-	ClusterName   string           `protobuf:"bytes,20,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
-	Cluster       *ClusterSettings `protobuf:"bytes,21,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ClusterName string           `protobuf:"bytes,20,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
+	Cluster     *ClusterSettings `protobuf:"bytes,21,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// issued_mono_micros and clock_id are the sender's monotonic clock
+	// reading when it handed the write on (see ProbeReply). An owner that
+	// has measured that clock judges the write's age in the sender's own
+	// time, with no allowance for wall-clock differences; otherwise it falls
+	// back to issued_unix_millis.
+	IssuedMonoMicros int64  `protobuf:"varint,9,opt,name=issued_mono_micros,json=issuedMonoMicros,proto3" json:"issued_mono_micros,omitempty"`
+	ClockId          uint64 `protobuf:"fixed64,10,opt,name=clock_id,json=clockId,proto3" json:"clock_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WriteOp) Reset() {
@@ -1893,6 +1956,20 @@ func (x *WriteOp) GetCluster() *ClusterSettings {
 		return x.Cluster
 	}
 	return nil
+}
+
+func (x *WriteOp) GetIssuedMonoMicros() int64 {
+	if x != nil {
+		return x.IssuedMonoMicros
+	}
+	return 0
+}
+
+func (x *WriteOp) GetClockId() uint64 {
+	if x != nil {
+		return x.ClockId
+	}
+	return 0
 }
 
 // ForwardRequest hands one client write to the key's owner. The receiver
@@ -3041,6 +3118,178 @@ func (x *KVEntry) GetValue() []byte {
 	return nil
 }
 
+// Suspect is one heartbeat timeout its owner is about to apply.
+type Suspect struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Key     *ServiceKey            `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Ip      string                 `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
+	Port    int32                  `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	Cluster string                 `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// window_ms is the timeout that passed: a real heartbeat of the instance
+	// younger than this, handled by the receiver, refutes it.
+	WindowMs      uint64 `protobuf:"varint,5,opt,name=window_ms,json=windowMs,proto3" json:"window_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Suspect) Reset() {
+	*x = Suspect{}
+	mi := &file_cluster_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Suspect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Suspect) ProtoMessage() {}
+
+func (x *Suspect) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Suspect.ProtoReflect.Descriptor instead.
+func (*Suspect) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *Suspect) GetKey() *ServiceKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Suspect) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *Suspect) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *Suspect) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *Suspect) GetWindowMs() uint64 {
+	if x != nil {
+		return x.WindowMs
+	}
+	return 0
+}
+
+// ConfirmRequest asks a member, before heartbeat timeouts become
+// replicated versions, whether it handled a real heartbeat of the
+// instances within their timeouts (docs/protocol.md §8).
+type ConfirmRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Suspects      []*Suspect             `protobuf:"bytes,1,rep,name=suspects,proto3" json:"suspects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmRequest) Reset() {
+	*x = ConfirmRequest{}
+	mi := &file_cluster_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmRequest) ProtoMessage() {}
+
+func (x *ConfirmRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmRequest) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ConfirmRequest) GetSuspects() []*Suspect {
+	if x != nil {
+		return x.Suspects
+	}
+	return nil
+}
+
+// ConfirmReply holds, for each suspect in order, the age in milliseconds of
+// the last real heartbeat the member handled within the window, or -1.
+type ConfirmReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EvidenceAgeMs []int64                `protobuf:"varint,1,rep,packed,name=evidence_age_ms,json=evidenceAgeMs,proto3" json:"evidence_age_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmReply) Reset() {
+	*x = ConfirmReply{}
+	mi := &file_cluster_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmReply) ProtoMessage() {}
+
+func (x *ConfirmReply) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmReply.ProtoReflect.Descriptor instead.
+func (*ConfirmReply) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ConfirmReply) GetEvidenceAgeMs() []int64 {
+	if x != nil {
+		return x.EvidenceAgeMs
+	}
+	return nil
+}
+
 var File_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_proto_rawDesc = "" +
@@ -3053,7 +3302,7 @@ const file_cluster_proto_rawDesc = "" +
 	"\x05nonce\x18\x03 \x01(\fR\x05nonce\x12\x12\n" +
 	"\x04body\x18\x04 \x01(\fR\x04body\x12\x10\n" +
 	"\x03mac\x18\x05 \x01(\fR\x03mac\x12\x0e\n" +
-	"\x02to\x18\x06 \x01(\tR\x02to\"\xbc\x05\n" +
+	"\x02to\x18\x06 \x01(\tR\x02to\"\xfb\x05\n" +
 	"\aRequest\x122\n" +
 	"\x04sync\x18\x01 \x01(\v2\x1c.distro.cluster.v1.SyncBatchH\x00R\x04sync\x120\n" +
 	"\x05probe\x18\x02 \x01(\v2\x18.distro.cluster.v1.ProbeH\x00R\x05probe\x12:\n" +
@@ -3069,8 +3318,9 @@ const file_cluster_proto_rawDesc = "" +
 	"\traft_join\x18\n" +
 	" \x01(\v2\x1b.distro.cluster.v1.RaftJoinH\x00R\braftJoin\x12@\n" +
 	"\vraft_status\x18\v \x01(\v2\x1d.distro.cluster.v1.RaftStatusH\x00R\n" +
-	"raftStatusB\x06\n" +
-	"\x04kind\"\xbe\x05\n" +
+	"raftStatus\x12=\n" +
+	"\aconfirm\x18\f \x01(\v2!.distro.cluster.v1.ConfirmRequestH\x00R\aconfirmB\x06\n" +
+	"\x04kind\"\xfb\x05\n" +
 	"\bResponse\x12*\n" +
 	"\x03ack\x18\x01 \x01(\v2\x16.distro.cluster.v1.AckH\x00R\x03ack\x125\n" +
 	"\x05probe\x18\x02 \x01(\v2\x1d.distro.cluster.v1.ProbeReplyH\x00R\x05probe\x128\n" +
@@ -3086,7 +3336,8 @@ const file_cluster_proto_rawDesc = "" +
 	"\traft_join\x18\n" +
 	" \x01(\v2 .distro.cluster.v1.RaftJoinReplyH\x00R\braftJoin\x12E\n" +
 	"\vraft_status\x18\v \x01(\v2\".distro.cluster.v1.RaftStatusReplyH\x00R\n" +
-	"raftStatusB\x06\n" +
+	"raftStatus\x12;\n" +
+	"\aconfirm\x18\f \x01(\v2\x1f.distro.cluster.v1.ConfirmReplyH\x00R\aconfirmB\x06\n" +
 	"\x04kind\"\x05\n" +
 	"\x03Ack\"T\n" +
 	"\n" +
@@ -3157,12 +3408,15 @@ const file_cluster_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x03(\v2\x1d.distro.cluster.v1.KeyRecordsR\aentries\"6\n" +
 	"\x05Probe\x12\x17\n" +
 	"\aview_id\x18\x01 \x01(\tR\x06viewId\x12\x14\n" +
-	"\x05ready\x18\x02 \x01(\bR\x05ready\"O\n" +
+	"\x05ready\x18\x02 \x01(\bR\x05ready\"\x8b\x01\n" +
 	"\n" +
 	"ProbeReply\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05ready\x18\x02 \x01(\bR\x05ready\x12\x17\n" +
-	"\aview_id\x18\x03 \x01(\tR\x06viewId\"\x96\x01\n" +
+	"\aview_id\x18\x03 \x01(\tR\x06viewId\x12\x1f\n" +
+	"\vmono_micros\x18\x04 \x01(\x03R\n" +
+	"monoMicros\x12\x19\n" +
+	"\bclock_id\x18\x05 \x01(\x06R\aclockId\"\x96\x01\n" +
 	"\rDigestRequest\x12\x17\n" +
 	"\aview_id\x18\x01 \x01(\tR\x06viewId\x12\x14\n" +
 	"\x05ready\x18\x02 \x01(\bR\x05ready\x12!\n" +
@@ -3188,7 +3442,7 @@ const file_cluster_proto_rawDesc = "" +
 	"\x04keys\x18\x01 \x03(\v2\x1d.distro.cluster.v1.ServiceKeyR\x04keys\"E\n" +
 	"\n" +
 	"FetchReply\x127\n" +
-	"\aentries\x18\x01 \x03(\v2\x1d.distro.cluster.v1.KeyRecordsR\aentries\"\x9b\x03\n" +
+	"\aentries\x18\x01 \x03(\v2\x1d.distro.cluster.v1.KeyRecordsR\aentries\"\xe4\x03\n" +
 	"\aWriteOp\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12/\n" +
 	"\x03key\x18\x02 \x01(\v2\x1d.distro.cluster.v1.ServiceKeyR\x03key\x127\n" +
@@ -3200,7 +3454,10 @@ const file_cluster_proto_rawDesc = "" +
 	"\x04conn\x18\a \x01(\tR\x04conn\x12,\n" +
 	"\x12issued_unix_millis\x18\b \x01(\x03R\x10issuedUnixMillis\x12!\n" +
 	"\fcluster_name\x18\x14 \x01(\tR\vclusterName\x12<\n" +
-	"\acluster\x18\x15 \x01(\v2\".distro.cluster.v1.ClusterSettingsR\acluster\"<\n" +
+	"\acluster\x18\x15 \x01(\v2\".distro.cluster.v1.ClusterSettingsR\acluster\x12,\n" +
+	"\x12issued_mono_micros\x18\t \x01(\x03R\x10issuedMonoMicros\x12\x19\n" +
+	"\bclock_id\x18\n" +
+	" \x01(\x06R\aclockId\"<\n" +
 	"\x0eForwardRequest\x12*\n" +
 	"\x02op\x18\x01 \x01(\v2\x1a.distro.cluster.v1.WriteOpR\x02op\"\x8f\x01\n" +
 	"\fForwardReply\x12\x16\n" +
@@ -3266,7 +3523,17 @@ const file_cluster_proto_rawDesc = "" +
 	"\aKVEntry\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x03 \x01(\fR\x05value2\x93\x01\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\"\x95\x01\n" +
+	"\aSuspect\x12/\n" +
+	"\x03key\x18\x01 \x01(\v2\x1d.distro.cluster.v1.ServiceKeyR\x03key\x12\x0e\n" +
+	"\x02ip\x18\x02 \x01(\tR\x02ip\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\x05R\x04port\x12\x18\n" +
+	"\acluster\x18\x04 \x01(\tR\acluster\x12\x1b\n" +
+	"\twindow_ms\x18\x05 \x01(\x04R\bwindowMs\"H\n" +
+	"\x0eConfirmRequest\x126\n" +
+	"\bsuspects\x18\x01 \x03(\v2\x1a.distro.cluster.v1.SuspectR\bsuspects\"6\n" +
+	"\fConfirmReply\x12&\n" +
+	"\x0fevidence_age_ms\x18\x01 \x03(\x03R\revidenceAgeMs2\x93\x01\n" +
 	"\aCluster\x12@\n" +
 	"\x04Call\x12\x1b.distro.cluster.v1.Envelope\x1a\x1b.distro.cluster.v1.Envelope\x12F\n" +
 	"\bSnapshot\x12\x1b.distro.cluster.v1.Envelope\x1a\x1b.distro.cluster.v1.Envelope0\x01B;Z9github.com/distro-registry/distro/api/clusterpb;clusterpbb\x06proto3"
@@ -3283,7 +3550,7 @@ func file_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_proto_rawDescData
 }
 
-var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_cluster_proto_goTypes = []any{
 	(*Envelope)(nil),           // 0: distro.cluster.v1.Envelope
 	(*Request)(nil),            // 1: distro.cluster.v1.Request
@@ -3325,10 +3592,13 @@ var file_cluster_proto_goTypes = []any{
 	(*CPSnapshotItem)(nil),     // 37: distro.cluster.v1.CPSnapshotItem
 	(*CPService)(nil),          // 38: distro.cluster.v1.CPService
 	(*KVEntry)(nil),            // 39: distro.cluster.v1.KVEntry
-	nil,                        // 40: distro.cluster.v1.Instance.MetadataEntry
-	nil,                        // 41: distro.cluster.v1.ServiceMeta.MetadataEntry
-	nil,                        // 42: distro.cluster.v1.ServiceMeta.ClustersEntry
-	nil,                        // 43: distro.cluster.v1.ClusterSettings.MetadataEntry
+	(*Suspect)(nil),            // 40: distro.cluster.v1.Suspect
+	(*ConfirmRequest)(nil),     // 41: distro.cluster.v1.ConfirmRequest
+	(*ConfirmReply)(nil),       // 42: distro.cluster.v1.ConfirmReply
+	nil,                        // 43: distro.cluster.v1.Instance.MetadataEntry
+	nil,                        // 44: distro.cluster.v1.ServiceMeta.MetadataEntry
+	nil,                        // 45: distro.cluster.v1.ServiceMeta.ClustersEntry
+	nil,                        // 46: distro.cluster.v1.ClusterSettings.MetadataEntry
 }
 var file_cluster_proto_depIdxs = []int32{
 	11, // 0: distro.cluster.v1.Request.sync:type_name -> distro.cluster.v1.SyncBatch
@@ -3342,58 +3612,62 @@ var file_cluster_proto_depIdxs = []int32{
 	28, // 8: distro.cluster.v1.Request.raft_read_index:type_name -> distro.cluster.v1.RaftReadIndex
 	30, // 9: distro.cluster.v1.Request.raft_join:type_name -> distro.cluster.v1.RaftJoin
 	32, // 10: distro.cluster.v1.Request.raft_status:type_name -> distro.cluster.v1.RaftStatus
-	3,  // 11: distro.cluster.v1.Response.ack:type_name -> distro.cluster.v1.Ack
-	13, // 12: distro.cluster.v1.Response.probe:type_name -> distro.cluster.v1.ProbeReply
-	15, // 13: distro.cluster.v1.Response.digest:type_name -> distro.cluster.v1.DigestReply
-	18, // 14: distro.cluster.v1.Response.key_digest:type_name -> distro.cluster.v1.KeyDigestReply
-	20, // 15: distro.cluster.v1.Response.fetch:type_name -> distro.cluster.v1.FetchReply
-	23, // 16: distro.cluster.v1.Response.forward:type_name -> distro.cluster.v1.ForwardReply
-	25, // 17: distro.cluster.v1.Response.chunk:type_name -> distro.cluster.v1.SnapshotChunk
-	27, // 18: distro.cluster.v1.Response.raft_apply:type_name -> distro.cluster.v1.RaftApplyReply
-	29, // 19: distro.cluster.v1.Response.raft_read_index:type_name -> distro.cluster.v1.RaftReadIndexReply
-	31, // 20: distro.cluster.v1.Response.raft_join:type_name -> distro.cluster.v1.RaftJoinReply
-	33, // 21: distro.cluster.v1.Response.raft_status:type_name -> distro.cluster.v1.RaftStatusReply
-	40, // 22: distro.cluster.v1.Instance.metadata:type_name -> distro.cluster.v1.Instance.MetadataEntry
-	5,  // 23: distro.cluster.v1.Record.instance:type_name -> distro.cluster.v1.Instance
-	41, // 24: distro.cluster.v1.ServiceMeta.metadata:type_name -> distro.cluster.v1.ServiceMeta.MetadataEntry
-	42, // 25: distro.cluster.v1.ServiceMeta.clusters:type_name -> distro.cluster.v1.ServiceMeta.ClustersEntry
-	8,  // 26: distro.cluster.v1.ClusterSettings.health_checker:type_name -> distro.cluster.v1.HealthChecker
-	43, // 27: distro.cluster.v1.ClusterSettings.metadata:type_name -> distro.cluster.v1.ClusterSettings.MetadataEntry
-	4,  // 28: distro.cluster.v1.KeyRecords.key:type_name -> distro.cluster.v1.ServiceKey
-	6,  // 29: distro.cluster.v1.KeyRecords.records:type_name -> distro.cluster.v1.Record
-	7,  // 30: distro.cluster.v1.KeyRecords.meta:type_name -> distro.cluster.v1.ServiceMeta
-	10, // 31: distro.cluster.v1.SyncBatch.entries:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 32: distro.cluster.v1.KeyDigest.key:type_name -> distro.cluster.v1.ServiceKey
-	16, // 33: distro.cluster.v1.KeyDigestRequest.keys:type_name -> distro.cluster.v1.KeyDigest
-	4,  // 34: distro.cluster.v1.KeyDigestReply.want:type_name -> distro.cluster.v1.ServiceKey
-	10, // 35: distro.cluster.v1.KeyDigestReply.push:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 36: distro.cluster.v1.FetchRequest.keys:type_name -> distro.cluster.v1.ServiceKey
-	10, // 37: distro.cluster.v1.FetchReply.entries:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 38: distro.cluster.v1.WriteOp.key:type_name -> distro.cluster.v1.ServiceKey
-	5,  // 39: distro.cluster.v1.WriteOp.instance:type_name -> distro.cluster.v1.Instance
-	7,  // 40: distro.cluster.v1.WriteOp.service:type_name -> distro.cluster.v1.ServiceMeta
-	9,  // 41: distro.cluster.v1.WriteOp.cluster:type_name -> distro.cluster.v1.ClusterSettings
-	21, // 42: distro.cluster.v1.ForwardRequest.op:type_name -> distro.cluster.v1.WriteOp
-	10, // 43: distro.cluster.v1.SnapshotChunk.entries:type_name -> distro.cluster.v1.KeyRecords
-	21, // 44: distro.cluster.v1.CPCommand.op:type_name -> distro.cluster.v1.WriteOp
-	36, // 45: distro.cluster.v1.CPCommand.kv:type_name -> distro.cluster.v1.KVWrite
-	35, // 46: distro.cluster.v1.CPCommand.ext:type_name -> distro.cluster.v1.CPExtension
-	38, // 47: distro.cluster.v1.CPSnapshotItem.service:type_name -> distro.cluster.v1.CPService
-	39, // 48: distro.cluster.v1.CPSnapshotItem.kv:type_name -> distro.cluster.v1.KVEntry
-	35, // 49: distro.cluster.v1.CPSnapshotItem.ext:type_name -> distro.cluster.v1.CPExtension
-	4,  // 50: distro.cluster.v1.CPService.key:type_name -> distro.cluster.v1.ServiceKey
-	5,  // 51: distro.cluster.v1.CPService.instances:type_name -> distro.cluster.v1.Instance
-	7,  // 52: distro.cluster.v1.CPService.settings:type_name -> distro.cluster.v1.ServiceMeta
-	9,  // 53: distro.cluster.v1.ServiceMeta.ClustersEntry.value:type_name -> distro.cluster.v1.ClusterSettings
-	0,  // 54: distro.cluster.v1.Cluster.Call:input_type -> distro.cluster.v1.Envelope
-	0,  // 55: distro.cluster.v1.Cluster.Snapshot:input_type -> distro.cluster.v1.Envelope
-	0,  // 56: distro.cluster.v1.Cluster.Call:output_type -> distro.cluster.v1.Envelope
-	0,  // 57: distro.cluster.v1.Cluster.Snapshot:output_type -> distro.cluster.v1.Envelope
-	56, // [56:58] is the sub-list for method output_type
-	54, // [54:56] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	41, // 11: distro.cluster.v1.Request.confirm:type_name -> distro.cluster.v1.ConfirmRequest
+	3,  // 12: distro.cluster.v1.Response.ack:type_name -> distro.cluster.v1.Ack
+	13, // 13: distro.cluster.v1.Response.probe:type_name -> distro.cluster.v1.ProbeReply
+	15, // 14: distro.cluster.v1.Response.digest:type_name -> distro.cluster.v1.DigestReply
+	18, // 15: distro.cluster.v1.Response.key_digest:type_name -> distro.cluster.v1.KeyDigestReply
+	20, // 16: distro.cluster.v1.Response.fetch:type_name -> distro.cluster.v1.FetchReply
+	23, // 17: distro.cluster.v1.Response.forward:type_name -> distro.cluster.v1.ForwardReply
+	25, // 18: distro.cluster.v1.Response.chunk:type_name -> distro.cluster.v1.SnapshotChunk
+	27, // 19: distro.cluster.v1.Response.raft_apply:type_name -> distro.cluster.v1.RaftApplyReply
+	29, // 20: distro.cluster.v1.Response.raft_read_index:type_name -> distro.cluster.v1.RaftReadIndexReply
+	31, // 21: distro.cluster.v1.Response.raft_join:type_name -> distro.cluster.v1.RaftJoinReply
+	33, // 22: distro.cluster.v1.Response.raft_status:type_name -> distro.cluster.v1.RaftStatusReply
+	42, // 23: distro.cluster.v1.Response.confirm:type_name -> distro.cluster.v1.ConfirmReply
+	43, // 24: distro.cluster.v1.Instance.metadata:type_name -> distro.cluster.v1.Instance.MetadataEntry
+	5,  // 25: distro.cluster.v1.Record.instance:type_name -> distro.cluster.v1.Instance
+	44, // 26: distro.cluster.v1.ServiceMeta.metadata:type_name -> distro.cluster.v1.ServiceMeta.MetadataEntry
+	45, // 27: distro.cluster.v1.ServiceMeta.clusters:type_name -> distro.cluster.v1.ServiceMeta.ClustersEntry
+	8,  // 28: distro.cluster.v1.ClusterSettings.health_checker:type_name -> distro.cluster.v1.HealthChecker
+	46, // 29: distro.cluster.v1.ClusterSettings.metadata:type_name -> distro.cluster.v1.ClusterSettings.MetadataEntry
+	4,  // 30: distro.cluster.v1.KeyRecords.key:type_name -> distro.cluster.v1.ServiceKey
+	6,  // 31: distro.cluster.v1.KeyRecords.records:type_name -> distro.cluster.v1.Record
+	7,  // 32: distro.cluster.v1.KeyRecords.meta:type_name -> distro.cluster.v1.ServiceMeta
+	10, // 33: distro.cluster.v1.SyncBatch.entries:type_name -> distro.cluster.v1.KeyRecords
+	4,  // 34: distro.cluster.v1.KeyDigest.key:type_name -> distro.cluster.v1.ServiceKey
+	16, // 35: distro.cluster.v1.KeyDigestRequest.keys:type_name -> distro.cluster.v1.KeyDigest
+	4,  // 36: distro.cluster.v1.KeyDigestReply.want:type_name -> distro.cluster.v1.ServiceKey
+	10, // 37: distro.cluster.v1.KeyDigestReply.push:type_name -> distro.cluster.v1.KeyRecords
+	4,  // 38: distro.cluster.v1.FetchRequest.keys:type_name -> distro.cluster.v1.ServiceKey
+	10, // 39: distro.cluster.v1.FetchReply.entries:type_name -> distro.cluster.v1.KeyRecords
+	4,  // 40: distro.cluster.v1.WriteOp.key:type_name -> distro.cluster.v1.ServiceKey
+	5,  // 41: distro.cluster.v1.WriteOp.instance:type_name -> distro.cluster.v1.Instance
+	7,  // 42: distro.cluster.v1.WriteOp.service:type_name -> distro.cluster.v1.ServiceMeta
+	9,  // 43: distro.cluster.v1.WriteOp.cluster:type_name -> distro.cluster.v1.ClusterSettings
+	21, // 44: distro.cluster.v1.ForwardRequest.op:type_name -> distro.cluster.v1.WriteOp
+	10, // 45: distro.cluster.v1.SnapshotChunk.entries:type_name -> distro.cluster.v1.KeyRecords
+	21, // 46: distro.cluster.v1.CPCommand.op:type_name -> distro.cluster.v1.WriteOp
+	36, // 47: distro.cluster.v1.CPCommand.kv:type_name -> distro.cluster.v1.KVWrite
+	35, // 48: distro.cluster.v1.CPCommand.ext:type_name -> distro.cluster.v1.CPExtension
+	38, // 49: distro.cluster.v1.CPSnapshotItem.service:type_name -> distro.cluster.v1.CPService
+	39, // 50: distro.cluster.v1.CPSnapshotItem.kv:type_name -> distro.cluster.v1.KVEntry
+	35, // 51: distro.cluster.v1.CPSnapshotItem.ext:type_name -> distro.cluster.v1.CPExtension
+	4,  // 52: distro.cluster.v1.CPService.key:type_name -> distro.cluster.v1.ServiceKey
+	5,  // 53: distro.cluster.v1.CPService.instances:type_name -> distro.cluster.v1.Instance
+	7,  // 54: distro.cluster.v1.CPService.settings:type_name -> distro.cluster.v1.ServiceMeta
+	4,  // 55: distro.cluster.v1.Suspect.key:type_name -> distro.cluster.v1.ServiceKey
+	40, // 56: distro.cluster.v1.ConfirmRequest.suspects:type_name -> distro.cluster.v1.Suspect
+	9,  // 57: distro.cluster.v1.ServiceMeta.ClustersEntry.value:type_name -> distro.cluster.v1.ClusterSettings
+	0,  // 58: distro.cluster.v1.Cluster.Call:input_type -> distro.cluster.v1.Envelope
+	0,  // 59: distro.cluster.v1.Cluster.Snapshot:input_type -> distro.cluster.v1.Envelope
+	0,  // 60: distro.cluster.v1.Cluster.Call:output_type -> distro.cluster.v1.Envelope
+	0,  // 61: distro.cluster.v1.Cluster.Snapshot:output_type -> distro.cluster.v1.Envelope
+	60, // [60:62] is the sub-list for method output_type
+	58, // [58:60] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_cluster_proto_init() }
@@ -3413,6 +3687,7 @@ func file_cluster_proto_init() {
 		(*Request_RaftReadIndex)(nil),
 		(*Request_RaftJoin)(nil),
 		(*Request_RaftStatus)(nil),
+		(*Request_Confirm)(nil),
 	}
 	file_cluster_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Ack)(nil),
@@ -3426,6 +3701,7 @@ func file_cluster_proto_init() {
 		(*Response_RaftReadIndex)(nil),
 		(*Response_RaftJoin)(nil),
 		(*Response_RaftStatus)(nil),
+		(*Response_Confirm)(nil),
 	}
 	file_cluster_proto_msgTypes[34].OneofWrappers = []any{
 		(*CPCommand_Op)(nil),
@@ -3443,7 +3719,7 @@ func file_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_proto_rawDesc), len(file_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

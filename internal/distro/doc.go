@@ -26,15 +26,21 @@
 //   - Verification. Every VerifyInterval each node sends each eligible peer
 //     bucket sums of the digests of the keys it owns; differing buckets are
 //     narrowed to keys, and the peer fetches and merges the owner's records
-//     for those keys and pushes back what it holds that is newer.
+//     for those keys and pushes back what it holds that is newer. A peer
+//     that becomes eligible again gets such a round (and a pull) at once.
 //   - Startup. A node loads a chunked snapshot from one ready peer, merging
 //     it with writes it accepted meanwhile. Until then it owns nothing (so
 //     it expires nothing), sends no verification and serves no snapshot.
 //   - Liveness. Heartbeat expiry runs on the owner only (registry.Local).
 //     A node that gains a key gives each of its instances a full grace
-//     period. Timeouts are recorded as weak versions that any renewal
-//     outranks, so a partition cannot delete instances whose clients kept
-//     beating on the other side.
+//     period. Before a timeout is replicated, the owner asks every eligible
+//     peer (Confirm) whether it handled a real beat of the instance within
+//     the timeout; evidence refutes it, and without answers from a majority
+//     of the members the timeout stays local to the owner's listing.
+//     Timeouts are weak versions that any renewal outranks, and a node
+//     holding evidence refutes a peer's timeout inside the merge, so a
+//     partition cannot delete instances whose clients kept beating on the
+//     other side.
 //   - Connection-held instances (Nacos 2 gRPC clients) are owned by the node
 //     holding the connection; peers drop them a bounded lease after that
 //     node becomes unreachable.

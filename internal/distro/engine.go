@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/distro-registry/distro/api/clusterpb"
 	"github.com/distro-registry/distro/internal/clock"
+	"github.com/distro-registry/distro/internal/health"
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
@@ -80,6 +82,13 @@ func DefaultConfig(self string) Config {
 type LocalWriter interface {
 	registry.Writer
 	SetOwnership(owns func(model.ServiceKey) bool, gained, lost []model.ServiceKey)
+	// SetConfirmer installs the engine as the members' confirmation of
+	// heartbeat timeouts; Evidence answers peers' confirmation rounds; Kick
+	// asks for a scan now (the view changed, so timeouts waiting for a
+	// majority may be settled).
+	SetConfirmer(registry.Confirmer)
+	Evidence(ref health.Ref, window time.Duration) (time.Duration, bool)
+	Kick()
 }
 
 // Engine runs the Distro protocol for one node. Create it with New, feed it
@@ -99,6 +108,9 @@ type Engine struct {
 	readyCh  chan struct{}
 	viewCh   chan struct{}
 	readyMsg atomic.Pointer[string]
+	// rejoined carries peers that have just become eligible again, for an
+	// immediate verification round with each (see verifyLoop).
+	rejoined chan string
 
 	mu    sync.Mutex
 	peers map[string]*peer
@@ -141,7 +153,7 @@ func New(cfg Config, st *store.Store, local LocalWriter, tr Transport, clk clock
 		m = NewMetrics(nil)
 	}
 	e := &Engine{cfg: cfg, store: st, local: local, tr: tr, clk: clk, log: log, m: m,
-		readyCh: make(chan struct{}), viewCh: make(chan struct{}, 1),
+		readyCh: make(chan struct{}), viewCh: make(chan struct{}, 1), rejoined: make(chan string, 64),
 		started: clk.Now(), forwardFailed: make(map[string]time.Time), peers: make(map[string]*peer), unreachableSince: make(map[string]time.Time), peerReady: make(map[string]bool)}
 	msg := "loading snapshot"
 	e.readyMsg.Store(&msg)
@@ -149,6 +161,7 @@ func New(cfg Config, st *store.Store, local LocalWriter, tr Transport, clk clock
 	// Until the startup load is done this node owns nothing, so it expires
 	// nothing (no deletions from a node that is not ready).
 	local.SetOwnership(func(model.ServiceKey) bool { return false }, nil, nil)
+	local.SetConfirmer(e)
 	st.OnChange(e.onChange)
 	m.bind(e)
 	return e
@@ -200,13 +213,28 @@ func (e *Engine) SetView(v *View) {
 	e.mu.Unlock()
 	if old.ID() != v.ID() {
 		e.log.Info("member view changed", "view", v.ID(), "eligible", v.Eligible())
+		if e.ready.Load() {
+			for _, a := range v.Eligible() {
+				if a != e.cfg.Self && !slices.Contains(old.Eligible(), a) {
+					select {
+					case e.rejoined <- a:
+					default: // the periodic round catches up
+					}
+				}
+			}
+		}
 	}
 	e.ownMu.Lock()
+	moved := false
 	if e.ready.Load() && e.ownView.ID() != v.ID() {
 		e.moveOwnership(e.ownView, v)
 		e.ownView = v
+		moved = true
 	}
 	e.ownMu.Unlock()
+	if moved {
+		e.local.Kick()
+	}
 	select {
 	case e.viewCh <- struct{}{}:
 	default:

@@ -37,6 +37,8 @@ func (e *Engine) HandleCall(ctx context.Context, from string, req *clusterpb.Req
 		return e.handleFetch(k.Fetch)
 	case *clusterpb.Request_Forward:
 		return e.handleForward(ctx, k.Forward)
+	case *clusterpb.Request_Confirm:
+		return e.handleConfirm(k.Confirm)
 	}
 	e.m.rejected.WithLabelValues("unknown").Inc()
 	return nil, status.Error(codes.InvalidArgument, "unknown request kind")

@@ -25,6 +25,8 @@ type Metrics struct {
 	rejected        *prometheus.CounterVec
 	snapshotRecords prometheus.Counter
 	leaseExpired    prometheus.Counter
+	confirmRounds   *prometheus.CounterVec
+	confirmRefuted  prometheus.Counter
 
 	reg prometheus.Registerer
 }
@@ -51,11 +53,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		rejected:        prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejected_messages_total", Help: "Peer messages rejected as invalid."}, []string{"kind"}),
 		snapshotRecords: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "snapshot_records_loaded_total", Help: "Records merged from startup snapshots."}),
 		leaseExpired:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "conn_lease_expired_total", Help: "Connection-held instances dropped because their node stayed unreachable."}),
-		reg:             reg,
+		confirmRounds: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "timeout_confirm_rounds_total",
+			Help: "Rounds asking the members about heartbeat timeouts before applying them, by result (quorum: a majority answered)."}, []string{"result"}),
+		confirmRefuted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "timeout_confirm_refuted_total",
+			Help: "Heartbeat timeouts a member refuted with a real heartbeat it handled within the timeout."}),
+		reg: reg,
 	}
 	if reg != nil {
 		reg.MustRegister(m.syncLatency, m.syncRetries, m.syncMessages, m.syncRecords, m.syncBytes, m.queueDropped, m.digestMismatch,
-			m.repairedKeys, m.forgotten, m.forwarded, m.forwardFallback, m.forwardServed, m.forwardLate, m.rejected, m.snapshotRecords, m.leaseExpired)
+			m.repairedKeys, m.forgotten, m.forwarded, m.forwardFallback, m.forwardServed, m.forwardLate, m.rejected, m.snapshotRecords, m.leaseExpired,
+			m.confirmRounds, m.confirmRefuted)
 	}
 	return m
 }

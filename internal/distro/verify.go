@@ -61,13 +61,42 @@ func (e *Engine) verifyLoop(ctx context.Context) {
 	}
 	t := e.clk.NewTicker(e.cfg.VerifyInterval)
 	defer t.Stop()
+	last := map[string]time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
 			e.VerifyOnce(ctx)
+		case addr := <-e.rejoined:
+			// A peer that was unreachable is back: writes made on either
+			// side meanwhile were not synced (DOWN peers get no tasks), so
+			// compare now instead of at the next tick, which could be a
+			// whole interval away. At most once per interval per peer, so
+			// a flapping link costs no more than the periodic rounds.
+			now := e.clk.Now()
+			if now.Sub(last[addr]) < e.cfg.VerifyInterval {
+				continue
+			}
+			last[addr] = now
+			e.verifyWith(ctx, addr)
 		}
+	}
+}
+
+// verifyWith runs a verification round in both directions with one peer:
+// this node's owned keys to it, and a pull of every key from it.
+func (e *Engine) verifyWith(ctx context.Context, addr string) {
+	v := e.view.Load()
+	if !slices.Contains(v.Eligible(), addr) {
+		return
+	}
+	sums, _ := e.ownedDigests(e.cfg.Self, v.Eligible(), nil)
+	if err := e.verifyPeer(ctx, v, addr, sums); err != nil {
+		e.log.Debug("verification with a returning peer failed", "peer", addr, "error", err)
+	}
+	if err := e.pullPeer(ctx, addr); err != nil {
+		e.log.Debug("pull from a returning peer failed", "peer", addr, "error", err)
 	}
 }
 

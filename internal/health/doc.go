@@ -17,4 +17,12 @@
 // A cap on expirations per window (Eureka's self-preservation, hazard H7)
 // keeps a node that lost contact with its clients from deleting most of what
 // it owns in one sweep.
+//
+// Evidence. Besides deadlines, the tracker keeps the time of the last real
+// heartbeat (or registration) this node handled for each instance, owned
+// or not: a node that applied a beat without owning the key (the owner was
+// unreachable) witnesses it, and a node that loses a key keeps what it saw.
+// Owners ask for that evidence before timing an instance out, and a peer's
+// timeout is refuted with it (docs/protocol.md §8). Entries that only hold
+// evidence are dropped a delete timeout after their beat.
 package health

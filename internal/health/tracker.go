@@ -28,6 +28,9 @@ const (
 type Due struct {
 	Ref    Ref
 	Action Action
+	// HeartBeat and Delete are the instance's timeouts, so that a caller
+	// whose members hold evidence against the timeout can Revive it.
+	HeartBeat, Delete time.Duration
 }
 
 // Config sets the tracker's protections.
@@ -58,12 +61,19 @@ type tentry struct {
 	hbTimeout  time.Duration
 	delTimeout time.Duration
 	unhealthy  bool
-	deadline   time.Duration
-	idx        int
+	// owned: this node runs expiry for the instance. An entry that is not
+	// owned only keeps evidence (lastReal) of a beat this node handled, for
+	// peers asking before they time the instance out; it is dropped
+	// silently a delete timeout after the beat.
+	owned    bool
+	deadline time.Duration
+	idx      int
 }
 
 func (e *tentry) schedule() {
 	switch {
+	case !e.owned:
+		e.deadline = e.lastBeat + e.delTimeout
 	case !e.unhealthy && e.hbTimeout < e.delTimeout:
 		e.deadline = e.lastBeat + e.hbTimeout
 	default:
@@ -97,6 +107,7 @@ type Tracker struct {
 	mu      sync.Mutex
 	entries map[Ref]*tentry
 	h       entryHeap
+	owned   int // entries with owned set
 
 	origin    time.Time     // virtual time 0
 	paused    time.Duration // total skipped by pause detection
@@ -121,17 +132,51 @@ func (t *Tracker) vnow(now time.Time) time.Duration { return now.Sub(t.origin) -
 // if needed. It reports whether the instance had been marked unhealthy by a
 // timeout, in which case the caller must restore it.
 func (t *Tracker) Beat(ref Ref, in *model.Instance, now time.Time) (wasUnhealthy bool) {
-	return t.touch(ref, in, now, true)
+	return t.touch(ref, in, now, true, true)
 }
 
 // Grace gives the instance a full timeout period from now, as a beat would,
 // without counting as evidence of life (Fresh ignores it). It is what a node
 // grants the instances of a key it has just become responsible for.
 func (t *Tracker) Grace(ref Ref, in *model.Instance, now time.Time) {
-	t.touch(ref, in, now, false)
+	t.touch(ref, in, now, false, true)
 }
 
-func (t *Tracker) touch(ref Ref, in *model.Instance, now time.Time, real bool) (wasUnhealthy bool) {
+// Witness records a real heartbeat that this node handled for an instance
+// it does not own (the owner could not be reached): evidence that peers
+// can ask for (Evidence), with no expiry here. For an owned instance it is
+// Beat.
+func (t *Tracker) Witness(ref Ref, in *model.Instance, now time.Time) {
+	t.touch(ref, in, now, true, false)
+}
+
+// Revive tracks an owned instance again whose timeout a peer refuted with a
+// real heartbeat age ago: its deadlines run from that beat, so a client that
+// has really stopped is still timed out when the peer's evidence runs out.
+func (t *Tracker) Revive(ref Ref, hb, del time.Duration, now time.Time, age time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v := t.vnow(now) - age
+	e := t.entries[ref]
+	if e == nil {
+		e = &tentry{ref: ref}
+		t.entries[ref] = e
+		heap.Push(&t.h, e)
+	}
+	if !e.owned {
+		e.owned = true
+		t.owned++
+	}
+	e.hbTimeout, e.delTimeout, e.unhealthy = hb, del, false
+	e.lastBeat = max(e.lastBeat, v)
+	if at := now.Add(-age); at.After(e.lastReal) {
+		e.lastReal = at
+	}
+	e.schedule()
+	heap.Fix(&t.h, e.idx)
+}
+
+func (t *Tracker) touch(ref Ref, in *model.Instance, now time.Time, real, own bool) (wasUnhealthy bool) {
 	hb := time.Duration(in.HeartBeatTimeoutMs()) * time.Millisecond
 	del := time.Duration(in.IPDeleteTimeoutMs()) * time.Millisecond
 	t.mu.Lock()
@@ -139,7 +184,10 @@ func (t *Tracker) touch(ref Ref, in *model.Instance, now time.Time, real bool) (
 	v := t.vnow(now)
 	e := t.entries[ref]
 	if e == nil {
-		e = &tentry{ref: ref, lastBeat: v, hbTimeout: hb, delTimeout: del}
+		e = &tentry{ref: ref, lastBeat: v, hbTimeout: hb, delTimeout: del, owned: own}
+		if own {
+			t.owned++
+		}
 		if real {
 			e.lastReal = now
 		}
@@ -147,6 +195,10 @@ func (t *Tracker) touch(ref Ref, in *model.Instance, now time.Time, real bool) (
 		t.entries[ref] = e
 		heap.Push(&t.h, e)
 		return false
+	}
+	if own && !e.owned {
+		e.owned = true
+		t.owned++
 	}
 	wasUnhealthy = e.unhealthy
 	e.lastBeat, e.hbTimeout, e.delTimeout, e.unhealthy = v, hb, del, false
@@ -156,6 +208,31 @@ func (t *Tracker) touch(ref Ref, in *model.Instance, now time.Time, real bool) (
 	e.schedule()
 	heap.Fix(&t.h, e.idx)
 	return wasUnhealthy
+}
+
+// Evidence returns the age of the last real heartbeat this node handled for
+// ref, if it is younger than window: this node's evidence that the instance
+// was alive window ago or later (grace periods and skipped pauses are no
+// evidence). Owned and witnessed instances both count.
+func (t *Tracker) Evidence(ref Ref, now time.Time, window time.Duration) (time.Duration, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entries[ref]
+	if e == nil || e.lastReal.IsZero() {
+		return 0, false
+	}
+	age := now.Sub(e.lastReal)
+	return age, age < window
+}
+
+// Timeouts returns the heartbeat and delete timeouts ref is tracked with.
+func (t *Tracker) Timeouts(ref Ref) (hb, del time.Duration, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.entries[ref]; e != nil {
+		return e.hbTimeout, e.delTimeout, true
+	}
+	return 0, 0, false
 }
 
 // Fresh reports whether ref is tracked and had a real heartbeat within its
@@ -168,21 +245,51 @@ func (t *Tracker) Fresh(ref Ref, now time.Time) bool {
 	return e != nil && !e.lastReal.IsZero() && now.Sub(e.lastReal) < e.hbTimeout
 }
 
-// Untrack stops tracking ref.
+// Untrack stops tracking ref, evidence included.
 func (t *Tracker) Untrack(ref Ref) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e := t.entries[ref]; e != nil {
-		heap.Remove(&t.h, e.idx)
-		delete(t.entries, ref)
+		t.remove(e)
 	}
 }
 
-// Len returns the number of tracked instances.
+func (t *Tracker) remove(e *tentry) {
+	if e.idx >= 0 {
+		heap.Remove(&t.h, e.idx)
+	}
+	if e.owned {
+		t.owned--
+	}
+	delete(t.entries, e.ref)
+}
+
+// Disown stops running expiry for ref (this node no longer owns it) but
+// keeps the evidence of its last real heartbeat, if any, until a delete
+// timeout after that beat: the new owner may ask for it.
+func (t *Tracker) Disown(ref Ref, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entries[ref]
+	if e == nil || !e.owned {
+		return
+	}
+	if e.lastReal.IsZero() || now.Sub(e.lastReal) >= e.delTimeout {
+		t.remove(e)
+		return
+	}
+	e.owned, e.unhealthy = false, false
+	t.owned--
+	e.lastBeat = t.vnow(now) - now.Sub(e.lastReal)
+	e.schedule()
+	heap.Fix(&t.h, e.idx)
+}
+
+// Len returns the number of instances whose expiry this node runs.
 func (t *Tracker) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.entries)
+	return t.owned
 }
 
 // Stats returns counters for metrics: expirations deferred by the cap, and
@@ -212,7 +319,7 @@ func (t *Tracker) Scan(now time.Time) []Due {
 	}
 	budget := -1
 	if t.cfg.ExpireMaxFraction > 0 {
-		budget = int(t.cfg.ExpireMaxFraction * float64(len(t.entries)))
+		budget = int(t.cfg.ExpireMaxFraction * float64(t.owned))
 		if budget < t.cfg.ExpireMinPerWindow {
 			budget = t.cfg.ExpireMinPerWindow
 		}
@@ -223,11 +330,16 @@ func (t *Tracker) Scan(now time.Time) []Due {
 	var deferred []*tentry
 	for len(t.h) > 0 && t.h[0].deadline <= v {
 		e := heap.Pop(&t.h).(*tentry)
+		if !e.owned {
+			// Evidence older than any timeout it could refute.
+			delete(t.entries, e.ref)
+			continue
+		}
 		if !e.unhealthy && e.hbTimeout < e.delTimeout && v-e.lastBeat < e.delTimeout {
 			e.unhealthy = true
 			e.schedule()
 			heap.Push(&t.h, e)
-			out = append(out, Due{Ref: e.ref, Action: MarkUnhealthy})
+			out = append(out, Due{Ref: e.ref, Action: MarkUnhealthy, HeartBeat: e.hbTimeout, Delete: e.delTimeout})
 			continue
 		}
 		if budget == 0 {
@@ -239,7 +351,8 @@ func (t *Tracker) Scan(now time.Time) []Due {
 		}
 		t.expiredInW++
 		delete(t.entries, e.ref)
-		out = append(out, Due{Ref: e.ref, Action: Expire})
+		t.owned--
+		out = append(out, Due{Ref: e.ref, Action: Expire, HeartBeat: e.hbTimeout, Delete: e.delTimeout})
 	}
 	for _, e := range deferred {
 		// Retry at the start of the next window.

@@ -28,6 +28,10 @@ type Local struct {
 	owns atomic.Pointer[func(model.ServiceKey) bool]
 
 	connAlive atomic.Pointer[func(string) bool]
+	confirmer atomic.Pointer[Confirmer]
+	// pending holds the timeouts applied locally only (no majority).
+	pending pendingSet
+	kick    chan struct{}
 
 	// ownHooks are told about every ownership change (see OnOwnership).
 	ownHooks []func(gained, lost []model.ServiceKey)
@@ -42,19 +46,21 @@ const ScanInterval = 250 * time.Millisecond
 // NewLocal wires a Local to st. It subscribes to st's change events, so call
 // it before the store is shared.
 func NewLocal(st *store.Store, cfg health.Config, clk clock.Clock, log *slog.Logger) *Local {
-	l := &Local{store: st, clk: clk, log: log}
+	l := &Local{store: st, clk: clk, log: log, kick: make(chan struct{}, 1)}
 	l.tracker = health.New(cfg, clk.Now(), ScanInterval)
 	all := func(model.ServiceKey) bool { return true }
 	l.owns.Store(&all)
 	st.OnChange(l.onChange)
+	st.SetVouch(l.vouch)
 	return l
 }
 
 // Tracker exposes the heartbeat tracker (metrics, tests).
 func (l *Local) Tracker() *health.Tracker { return l.tracker }
 
-// Stats returns expiry counters: instances expired, marked unhealthy, and
-// remote expiries refuted with fresher local heartbeats.
+// Stats returns expiry counters: instances expired (locally or confirmed),
+// marked unhealthy, and timeouts refuted with evidence of a real beat (a
+// remote one refuted here, or one of ours refuted by a member).
 func (l *Local) Stats() (expired, unhealthy, refuted uint64) {
 	return l.expired.Load(), l.markedUnhealthy.Load(), l.refuted.Load()
 }
@@ -83,7 +89,8 @@ func (l *Local) SetOwnership(owns func(model.ServiceKey) bool, gained, lost []mo
 	for _, k := range lost {
 		recs, _ := l.store.Records(k, nil)
 		for _, r := range recs {
-			l.tracker.Untrack(health.Ref{Service: k, Instance: r.Key()})
+			// The evidence of real beats stays: the new owner may ask.
+			l.tracker.Disown(health.Ref{Service: k, Instance: r.Key()}, now)
 		}
 	}
 	for _, k := range gained {
@@ -102,10 +109,13 @@ func (l *Local) SetOwnership(owns func(model.ServiceKey) bool, gained, lost []mo
 // heartbeatKept reports whether r's liveness comes from HTTP heartbeats.
 func heartbeatKept(r *store.Record) bool { return r.Instance.Ephemeral && r.Conn == "" }
 
-// onChange keeps the tracker in step with the store, and refutes at once a
-// peer's timeout of an instance this node has evidence is alive, so the
-// timeout is answered before it spreads further (hazard H6).
+// onChange keeps the tracker in step with the store. (A peer's timeout of an
+// instance this node has evidence is alive is refuted earlier, inside the
+// merge: see vouch.)
 func (l *Local) onChange(ev store.Event) {
+	if ev.LocalOnly {
+		return // this node's own unconfirmed timeouts; the scan handles them
+	}
 	var refute []model.InstanceKey
 	if ev.Remote {
 		for _, r := range ev.Changed {
@@ -116,27 +126,28 @@ func (l *Local) onChange(ev store.Event) {
 			}
 		}
 	}
-	if l.ownsKey(ev.Key) {
-		now := l.clk.Now()
-		for _, r := range ev.Changed {
-			ref := health.Ref{Service: ev.Key, Instance: r.Key()}
-			switch {
-			case !heartbeatKept(r):
-				l.tracker.Untrack(ref)
-			case r.Kind == store.KindLive && !ev.Remote && !ev.Renewal:
-				// A local registration: evidence of life. (Beats record
-				// themselves, see beat.)
+	owned := l.ownsKey(ev.Key)
+	now := l.clk.Now()
+	for _, r := range ev.Changed {
+		ref := health.Ref{Service: ev.Key, Instance: r.Key()}
+		switch {
+		case !heartbeatKept(r):
+			l.tracker.Untrack(ref)
+		case r.Kind == store.KindLive && !ev.Remote && !ev.Renewal:
+			// A local registration: evidence of life. (Beats record
+			// themselves, see beat.)
+			if owned {
 				l.tracker.Beat(ref, r.Instance, now)
-			case r.Kind == store.KindLive:
-				// A version written elsewhere, or a renewal: a full period
-				// from now, but no evidence of life here.
-				l.tracker.Grace(ref, r.Instance, now)
-			case ev.Remote && (r.Kind == store.KindUnhealthy || r.Kind == store.KindExpired) && l.tracker.Fresh(ref, now):
-				// Another node timed it out; we had a real beat since.
-				refute = append(refute, r.Key())
-			case !r.Alive():
-				l.tracker.Untrack(ref)
+			} else {
+				l.tracker.Witness(ref, r.Instance, now)
 			}
+		case !owned:
+		case r.Kind == store.KindLive:
+			// A version written elsewhere, or a renewal: a full period
+			// from now, but no evidence of life here.
+			l.tracker.Grace(ref, r.Instance, now)
+		case !r.Alive():
+			l.tracker.Untrack(ref)
 		}
 	}
 	if len(refute) == 0 {
@@ -146,16 +157,17 @@ func (l *Local) onChange(ev store.Event) {
 	// safe; the renewal is itself an event, replicated like any write.
 	_ = l.store.Update(ev.Key, func(tx *store.Tx) error {
 		for _, ik := range refute {
-			if r := tx.Get(ik); r != nil && (r.Kind == store.KindUnhealthy || r.Kind == store.KindExpired) && tx.Renew(ik) != nil {
+			if r := tx.Get(ik); r != nil && r.Kind == store.KindExpired && tx.Renew(ik) != nil {
 				l.refuted.Add(1)
-				l.log.Debug("refuted a peer's timeout", "service", ev.Key.String(), "instance", ik.String(), "stamp", r.Stamp.String(), "kind", r.Kind.String())
+				l.log.Debug("refuted a peer's lease expiry", "service", ev.Key.String(), "instance", ik.String(), "stamp", r.Stamp.String())
 			}
 		}
 		return nil
 	})
 }
 
-// Run scans expiry deadlines every ScanInterval until ctx ends.
+// Run scans expiry deadlines every ScanInterval, and at once after Kick,
+// until ctx ends.
 func (l *Local) Run(ctx context.Context) {
 	t := l.clk.NewTicker(ScanInterval)
 	defer t.Stop()
@@ -164,37 +176,9 @@ func (l *Local) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C():
-			l.ScanOnce()
+		case <-l.kick:
 		}
-	}
-}
-
-// ScanOnce applies due heartbeat deadlines.
-func (l *Local) ScanOnce() {
-	for _, d := range l.tracker.Scan(l.clk.Now()) {
-		if !l.ownsKey(d.Ref.Service) {
-			l.tracker.Untrack(d.Ref)
-			continue
-		}
-		kind := store.KindUnhealthy
-		if d.Action == health.Expire {
-			kind = store.KindExpired
-		}
-		now := l.clk.Now()
-		_ = l.store.Update(d.Ref.Service, func(tx *store.Tx) error {
-			if l.tracker.Fresh(d.Ref, now) {
-				return nil // a beat arrived between the scan and this write
-			}
-			if r := tx.Get(d.Ref.Instance); r != nil && heartbeatKept(r) && tx.Annotate(d.Ref.Instance, kind) != nil {
-				if kind == store.KindExpired {
-					l.expired.Add(1)
-					l.log.Info("instance expired", "service", d.Ref.Service.String(), "instance", d.Ref.Instance.String())
-				} else {
-					l.markedUnhealthy.Add(1)
-				}
-			}
-			return nil
-		})
+		l.ScanOnce()
 	}
 }
 
@@ -246,9 +230,13 @@ func (l *Local) register(op *Op) error {
 		tx.Put(&stored, store.KindLive, op.Conn, op.ConnNode)
 		return nil
 	})
-	if track != nil && track.Ephemeral && op.Conn == "" && l.ownsKey(op.Key) {
+	if track != nil && track.Ephemeral && op.Conn == "" {
 		// The stored key and instance: the tracker keeps them.
-		l.tracker.Beat(health.Ref{Service: key, Instance: track.Key()}, track, l.clk.Now())
+		if ref := (health.Ref{Service: key, Instance: track.Key()}); l.ownsKey(op.Key) {
+			l.tracker.Beat(ref, track, l.clk.Now())
+		} else {
+			l.tracker.Witness(ref, track, l.clk.Now())
+		}
 	}
 	return err
 }
@@ -346,9 +334,15 @@ func (l *Local) beat(op *Op) (Result, error) {
 		beaten, key = cur, tx.Key()
 		return nil
 	})
-	if beaten != nil && heartbeatKept(beaten) && l.ownsKey(op.Key) {
+	if beaten != nil && heartbeatKept(beaten) {
 		// The stored key and instance: the tracker keeps them.
-		l.tracker.Beat(health.Ref{Service: key, Instance: beaten.Key()}, beaten.Instance, l.clk.Now())
+		ref := health.Ref{Service: key, Instance: beaten.Key()}
+		if l.ownsKey(op.Key) {
+			l.tracker.Beat(ref, beaten.Instance, l.clk.Now())
+		} else {
+			// Evidence for the owner, which may ask before timing it out.
+			l.tracker.Witness(ref, beaten.Instance, l.clk.Now())
+		}
 	}
 	return res, err
 }

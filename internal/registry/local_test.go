@@ -587,7 +587,11 @@ func TestNoRefutationWithoutFreshBeats(t *testing.T) {
 	e := newEnv(t)
 	e.mustApply(register(instance("10.0.0.1", 80)))
 	live := e.record(svc, ikey("10.0.0.1"))
-	e.advanceTo(16 * time.Second) // no beats: this node has no evidence either
+	// Another node owns the key from 1 s on: this node keeps the evidence
+	// of the registration only until a delete timeout after it.
+	e.advanceTo(time.Second)
+	e.local.SetOwnership(func(model.ServiceKey) bool { return false }, nil, []model.ServiceKey{svc})
+	e.advanceTo(31 * time.Second)
 	e.st.Merge(svc, []*store.Record{remote(live, store.KindExpired, live.Stamp, live.Origin)}, nil, time.Minute)
 	e.local.ScanOnce()
 	if got := e.hosts(svc); got != "<none>" {
@@ -598,6 +602,24 @@ func TestNoRefutationWithoutFreshBeats(t *testing.T) {
 	}
 	if _, _, refuted := e.local.Stats(); refuted != 0 {
 		t.Fatalf("refuted = %d", refuted)
+	}
+}
+
+// An expiry claims a whole delete timeout without beats. A node that
+// handled a beat within it refutes the expiry; if the beat is older than
+// the heartbeat timeout, the renewal keeps the instance unhealthy.
+func TestRefuteExpiryWithOlderEvidenceAsUnhealthy(t *testing.T) {
+	e := newEnv(t)
+	e.mustApply(register(instance("10.0.0.1", 80)))
+	live := e.record(svc, ikey("10.0.0.1"))
+	e.advanceTo(16 * time.Second) // marked unhealthy here at 15 s
+	e.st.Merge(svc, []*store.Record{remote(live, store.KindExpired, live.Stamp, live.Origin)}, nil, time.Minute)
+	if got := e.hosts(svc); got != "10.0.0.1:80:false" {
+		t.Fatalf("after the remote expiry: %s", got)
+	}
+	r := e.record(svc, live.Key())
+	if r.Kind != store.KindUnhealthy || r.Stamp != live.Stamp+1 || r.Origin != "n1" {
+		t.Fatalf("refutation record %+v: want an unhealthy renewal at stamp %d from n1", r, live.Stamp+1)
 	}
 }
 

@@ -279,6 +279,8 @@ func (s *Server) registerMetrics() {
 			func() float64 { n, _ := s.local.Tracker().Stats(); return float64(n) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "pauses_detected_total", Help: "Times the expiry loop found its own process paused and skipped the lost time."},
 			func() float64 { _, n := s.local.Tracker().Stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "timeouts_unconfirmed", Help: "Heartbeat timeouts applied to this node's listing only, waiting for a majority of the members to confirm them."},
+			func() float64 { return float64(s.local.Unconfirmed()) }),
 	)
 }
 

@@ -11,7 +11,16 @@
 // origin of the record the owner last saw and only raises the kind. Such a
 // "weak" write therefore loses to any newer registration or renewal, which is
 // what lets a fresher heartbeat on one side of a partition outrank an expiry
-// made on the other side (hazard H6).
+// made on the other side (hazard H6). A remote timeout of an instance this
+// node holds evidence is alive for (SetVouch) is answered, inside the
+// merge, with a renewal instead.
+//
+// Local-only annotations. A node may apply a timeout to its own listing
+// only (AnnotateLocal): peers keep being served the version it annotates
+// (the shadow), digests describe that served version, and the annotation
+// is later published as a replicated change or reverted. That is how a
+// node that cannot reach a majority of the members applies heartbeat
+// timeouts without making them evidence against beats it never saw.
 //
 // Events. Every committed change to a service produces one Event with a new
 // service revision. Revisions only grow (they come from one store-wide

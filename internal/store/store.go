@@ -30,6 +30,10 @@ type Event struct {
 	// Persistent is set when the persistent part changed (see
 	// UpdatePersistent); Changed is then empty and Remote set.
 	Persistent bool
+	// LocalOnly is set when every change is this node's own, unconfirmed
+	// judgement (AnnotateLocal, Revert): peers keep being served the
+	// replicated version, so there is nothing to send them.
+	LocalOnly bool
 }
 
 // Store is the registry's in-memory data. It is safe for concurrent use.
@@ -39,6 +43,7 @@ type Store struct {
 	wallMs func() int64
 	shards [shardCount]shard
 	hooks  []func(Event)
+	vouch  func(model.ServiceKey, *Record) (Kind, bool)
 
 	revision  atomic.Uint64
 	services  atomic.Int64
@@ -80,10 +85,34 @@ type entry struct {
 	// deadAt is the local wall time (ms) when the record became a tombstone;
 	// tombstones are collected a retention period after it.
 	deadAt int64
-	// localOnly marks a record this node expired on its own (Forget): it
-	// is not served to peers, so that one node's local judgement (a lease,
-	// a verification forget) does not spread as if it were the owner's.
+	// localOnly marks a record this node annotated on its own judgement:
+	// peers are served shadow instead (nothing at all when shadow is nil:
+	// Forget), so that one node's local judgement (a lease, a verification
+	// forget, a timeout no majority confirmed) does not spread as if it
+	// were the owner's.
 	localOnly bool
+	// shadow is the replicated version under a local-only annotation
+	// (AnnotateLocal): what peers are served, and what Revert restores.
+	shadow *Record
+}
+
+// served is the version peers see: nil when this node keeps the record to
+// itself.
+func (e *entry) served() *Record {
+	if !e.localOnly {
+		return e.rec
+	}
+	return e.shadow
+}
+
+// contrib is the entry's share of its service digest: digests describe what
+// a node serves to peers, so local-only annotations do not make
+// verification report differences that no repair can settle.
+func (e *entry) contrib() uint64 {
+	if r := e.served(); r != nil && r.Alive() {
+		return r.hash()
+	}
+	return 0
 }
 
 // New returns an empty store whose local writes are stamped by clock and
@@ -110,6 +139,19 @@ func (s *Store) OnChange(fn func(Event)) { s.hooks = append(s.hooks, fn) }
 // agree on.
 var shardSeed = maphash.MakeSeed()
 
+// SetVouch installs the refutation check Merge applies to a remote
+// heartbeat timeout (KindUnhealthy or KindExpired) of a heartbeat-kept
+// instance that would replace the local version: if fn reports that this
+// node holds evidence the instance is alive, Merge stores, instead of the
+// timeout, a renewal of it (its stamp + 1, this node's origin, the returned
+// kind), in the same critical section, so the node never shows the
+// timeout, and reports the renewal as a local change so that it is
+// replicated (hazard H6). fn runs under the store's lock: it must not call
+// the store. Call it before the store is shared.
+func (s *Store) SetVouch(fn func(k model.ServiceKey, timeout *Record) (renewAs Kind, ok bool)) {
+	s.vouch = fn
+}
+
 func (s *Store) shardOf(k model.ServiceKey) *shard {
 	return &s.shards[maphash.Comparable(shardSeed, k)%shardCount]
 }
@@ -128,6 +170,7 @@ type Tx struct {
 	changed     []*Record
 	metaChanged bool
 	renewals    int
+	localOnly   int
 }
 
 // Key returns the service being changed.
@@ -210,6 +253,63 @@ func (tx *Tx) Annotate(k model.InstanceKey, kind Kind) *Record {
 	return &r
 }
 
+// AnnotateLocal is Annotate as this node's own, unconfirmed judgement: the
+// node shows the annotation, but peers keep being served the version it
+// annotates (the shadow), until Publish makes it a replicated change or
+// Revert drops it. It is how a node that cannot reach a majority of the
+// members applies a heartbeat timeout (docs/protocol.md §8).
+func (tx *Tx) AnnotateLocal(k model.InstanceKey, kind Kind) *Record {
+	e := tx.svc.recs[k]
+	if e == nil || e.rec.Kind >= kind || (e.localOnly && e.shadow == nil) {
+		return nil
+	}
+	shadow := e.rec
+	if e.localOnly {
+		shadow = e.shadow
+	}
+	r := *e.rec
+	r.Kind = kind
+	tx.s.install(tx.svc, &entry{rec: &r, localOnly: true, shadow: shadow})
+	tx.changed = append(tx.changed, &r)
+	tx.localOnly++
+	return &r
+}
+
+// LocalOnly returns the current record of k if it is a local-only
+// annotation over a replicated version (AnnotateLocal), else nil.
+func (tx *Tx) LocalOnly(k model.InstanceKey) *Record {
+	if e := tx.svc.recs[k]; e != nil && e.localOnly && e.shadow != nil {
+		return e.rec
+	}
+	return nil
+}
+
+// Publish turns the local-only annotation of k into a replicated change
+// (the members confirmed it). It reports whether there was one.
+func (tx *Tx) Publish(k model.InstanceKey) bool {
+	e := tx.svc.recs[k]
+	if e == nil || !e.localOnly || e.shadow == nil {
+		return false
+	}
+	tx.s.install(tx.svc, &entry{rec: e.rec, deadAt: e.deadAt})
+	tx.changed = append(tx.changed, e.rec)
+	return true
+}
+
+// Revert drops the local-only annotation of k and shows the replicated
+// version again (a member holds evidence against it). It reports whether
+// there was one.
+func (tx *Tx) Revert(k model.InstanceKey) bool {
+	e := tx.svc.recs[k]
+	if e == nil || !e.localOnly || e.shadow == nil {
+		return false
+	}
+	tx.s.set(tx.svc, e.shadow)
+	tx.changed = append(tx.changed, e.shadow)
+	tx.localOnly++
+	return true
+}
+
 // PutMeta stores a new version of the service settings.
 func (tx *Tx) PutMeta(m model.ServiceMeta, deleted bool) {
 	stamp := tx.s.clock.Now()
@@ -237,6 +337,7 @@ func (s *Store) Update(k model.ServiceKey, fn func(tx *Tx) error) error {
 		}
 		ev := s.commit(svc, tx.changed, tx.metaChanged, false)
 		ev.Renewal = tx.renewals == len(tx.changed) && !tx.metaChanged
+		ev.LocalOnly = tx.localOnly == len(tx.changed) && !tx.metaChanged
 		return ev, true
 	})
 	return err
@@ -284,25 +385,28 @@ func (svc *service) exists() bool {
 	return svc.live > 0 || len(svc.cp) > 0 || svc.settings != nil || (svc.meta != nil && !svc.meta.Deleted)
 }
 
-// set installs r as the current version, maintaining counters and digest.
-func (s *Store) set(svc *service, r *Record) {
+// set installs r as the current, replicated version.
+func (s *Store) set(svc *service, r *Record) { s.install(svc, &entry{rec: r}) }
+
+// install makes e the entry of its record's instance, maintaining counters
+// and digest.
+func (s *Store) install(svc *service, e *entry) {
 	existed := svc.exists()
-	k := r.Key()
+	k := e.rec.Key()
 	if old := svc.recs[k]; old != nil {
 		if old.rec.Alive() {
 			svc.live--
 			s.instances.Add(-1)
-			svc.digest -= old.rec.hash()
 		}
+		svc.digest -= old.contrib()
 	}
-	e := &entry{rec: r}
-	if r.Alive() {
+	if e.rec.Alive() {
 		svc.live++
 		s.instances.Add(1)
-		svc.digest += r.hash()
-	} else {
+	} else if e.deadAt == 0 {
 		e.deadAt = s.wallMs()
 	}
+	svc.digest += e.contrib()
 	svc.recs[k] = e
 	s.countService(existed, svc.exists())
 }
@@ -333,7 +437,9 @@ func (s *Store) countService(before, after bool) {
 
 // Merge applies records and settings received from a peer. Each one replaces
 // the local version only if it orders after it, so Merge is commutative,
-// associative and idempotent. It returns the number of records that changed.
+// associative and idempotent; the one exception is a timeout refuted by the
+// vouch check (SetVouch), which is answered with a renewal instead. It
+// returns the number of records that changed.
 func (s *Store) Merge(k model.ServiceKey, recs []*Record, meta *MetaRecord, maxAhead time.Duration) int {
 	sh := s.shardOf(k)
 	sh.mu.Lock()
@@ -345,11 +451,24 @@ func (s *Store) Merge(k model.ServiceKey, recs []*Record, meta *MetaRecord, maxA
 		sh.services[svc.key] = svc
 		created = true
 	}
-	var changed []*Record
+	var changed, renewed []*Record
 	for _, r := range recs {
 		s.clock.Observe(r.Stamp, maxAhead)
-		if cur := svc.recs[r.Key()]; cur != nil && r.Compare(cur.rec) <= 0 {
+		cur := svc.recs[r.Key()]
+		if cur != nil && r.Compare(cur.rec) <= 0 {
+			if cur.shadow != nil {
+				s.mergeShadow(svc, cur, r)
+			}
 			continue
+		}
+		if s.vouch != nil && (r.Kind == KindUnhealthy || r.Kind == KindExpired) && r.Conn == "" && r.Instance.Ephemeral {
+			if kind, ok := s.vouch(k, r); ok {
+				nr := *r
+				nr.Stamp, nr.Origin, nr.Kind = r.Stamp+1, s.self, kind
+				s.set(svc, &nr)
+				renewed = append(renewed, &nr)
+				continue
+			}
 		}
 		s.set(svc, r)
 		changed = append(changed, r)
@@ -362,18 +481,39 @@ func (s *Store) Merge(k model.ServiceKey, recs []*Record, meta *MetaRecord, maxA
 			metaChanged = true
 		}
 	}
-	var ev Event
+	var ev, rev Event
 	n := len(changed)
 	if n > 0 || metaChanged {
 		ev = s.commit(svc, changed, metaChanged, true)
-	} else if created {
+	}
+	if len(renewed) > 0 {
+		rev = s.commit(svc, renewed, false, false)
+		rev.Renewal = true
+	}
+	if n == 0 && !metaChanged && len(renewed) == 0 && created {
 		delete(sh.services, k)
 	}
 	sh.mu.Unlock()
 	if n > 0 || metaChanged {
 		s.emit(ev)
 	}
-	return n
+	if len(renewed) > 0 {
+		s.emit(rev)
+	}
+	return n + len(renewed)
+}
+
+// mergeShadow records a peer's version r under a local-only annotation that
+// it does not replace: once the cluster holds the annotated version itself
+// the annotation is no longer local; a newer replicated version becomes
+// the shadow.
+func (s *Store) mergeShadow(svc *service, cur *entry, r *Record) {
+	switch {
+	case r.Compare(cur.rec) == 0:
+		s.install(svc, &entry{rec: cur.rec, deadAt: cur.deadAt})
+	case r.Compare(cur.shadow) > 0:
+		s.install(svc, &entry{rec: cur.rec, deadAt: cur.deadAt, localOnly: true, shadow: r})
+	}
 }
 
 // Records returns every record of service k (tombstones included) and its
@@ -382,8 +522,9 @@ func (s *Store) Records(k model.ServiceKey, keys []model.InstanceKey) ([]*Record
 	return s.records(k, keys, false)
 }
 
-// PeerRecords is Records for sending to peers: it leaves out the records
-// this node expired on its own judgement (see Forget).
+// PeerRecords is Records for sending to peers: records this node annotated
+// on its own judgement are served as the version they annotate
+// (AnnotateLocal), or left out (Forget).
 func (s *Store) PeerRecords(k model.ServiceKey, keys []model.InstanceKey) ([]*Record, *MetaRecord) {
 	return s.records(k, keys, true)
 }
@@ -397,17 +538,25 @@ func (s *Store) records(k model.ServiceKey, keys []model.InstanceKey, forPeers b
 		return nil, nil
 	}
 	var out []*Record
+	pick := func(e *entry) *Record {
+		if forPeers {
+			return e.served()
+		}
+		return e.rec
+	}
 	if keys == nil {
 		out = make([]*Record, 0, len(svc.recs))
 		for _, e := range svc.recs {
-			if !forPeers || !e.localOnly {
-				out = append(out, e.rec)
+			if r := pick(e); r != nil {
+				out = append(out, r)
 			}
 		}
 	} else {
 		for _, ik := range keys {
-			if e := svc.recs[ik]; e != nil && (!forPeers || !e.localOnly) {
-				out = append(out, e.rec)
+			if e := svc.recs[ik]; e != nil {
+				if r := pick(e); r != nil {
+					out = append(out, r)
+				}
 			}
 		}
 	}
@@ -484,7 +633,7 @@ func (s *Store) GC(retention time.Duration) int {
 		sh.mu.Lock()
 		for k, svc := range sh.services {
 			for ik, e := range svc.recs {
-				if !e.rec.Alive() && e.deadAt < horizon {
+				if !e.rec.Alive() && e.deadAt < horizon && e.shadow == nil {
 					delete(svc.recs, ik)
 					n++
 				}
@@ -548,8 +697,11 @@ func (s *Store) forget(k model.ServiceKey, pick func(tx *Tx) []model.InstanceKey
 	}
 	tx := &Tx{s: s, svc: svc}
 	for _, ik := range pick(tx) {
-		if e := svc.recs[ik]; e != nil && e.rec.Alive() && tx.Annotate(ik, KindExpired) != nil {
-			svc.recs[ik].localOnly = true
+		if e := svc.recs[ik]; e != nil && e.rec.Alive() {
+			r := *e.rec
+			r.Kind = KindExpired
+			s.install(svc, &entry{rec: &r, localOnly: true})
+			tx.changed = append(tx.changed, &r)
 		}
 	}
 	n := len(tx.changed)

@@ -1,0 +1,137 @@
+package distro
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/distro-registry/distro/api/clusterpb"
+	"github.com/distro-registry/distro/internal/health"
+	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/registry"
+)
+
+// Confirmation of heartbeat timeouts (docs/protocol.md §8). Before the
+// owner's timeout of an instance becomes a replicated version, every
+// eligible peer is asked whether it handled a real beat of the instance
+// within the timeout; one that did refutes it. The answers count only if
+// they come, with this node, from a majority of the configured members:
+// a node cut off from the majority cannot know what the others heard.
+
+var _ registry.Confirmer = (*Engine)(nil)
+
+// Quorum returns the number of members (this node included) whose answers
+// make a majority of the configured members in view v.
+func Quorum(v *View) int {
+	n := len(v.Members)
+	if v.StateOf(v.Self) == "" {
+		n++
+	}
+	return n/2 + 1
+}
+
+// Confirm implements registry.Confirmer.
+func (e *Engine) Confirm(ctx context.Context, sus []registry.Suspect) ([]time.Duration, bool) {
+	ages := make([]time.Duration, len(sus))
+	for i := range ages {
+		ages[i] = -1
+	}
+	v := e.view.Load()
+	need := Quorum(v)
+	var peers []string
+	for _, a := range v.Eligible() {
+		if a != e.cfg.Self {
+			peers = append(peers, a)
+		}
+	}
+	if 1+len(peers) < need {
+		e.m.confirmRounds.WithLabelValues("no-quorum").Inc()
+		return ages, false
+	}
+	var reqs []*clusterpb.Request
+	for start := 0; start < len(sus); start += e.cfg.KeyDigestBatch {
+		batch := sus[start:min(start+e.cfg.KeyDigestBatch, len(sus))]
+		cr := &clusterpb.ConfirmRequest{Suspects: make([]*clusterpb.Suspect, len(batch))}
+		for i, s := range batch {
+			ik := s.Ref.Instance
+			cr.Suspects[i] = &clusterpb.Suspect{Key: keyToPB(s.Ref.Service), Ip: ik.IP, Port: int32(ik.Port), Cluster: ik.Cluster,
+				WindowMs: uint64(s.Window.Milliseconds())}
+		}
+		reqs = append(reqs, &clusterpb.Request{Kind: &clusterpb.Request_Confirm{Confirm: cr}})
+	}
+	var mu sync.Mutex
+	answered := 1
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		wg.Go(func() {
+			got := make([]int64, 0, len(sus))
+			for _, req := range reqs {
+				resp, err := e.tr.Call(ctx, p, req)
+				r := resp.GetConfirm()
+				if err == nil && (r == nil || len(r.GetEvidenceAgeMs()) != len(req.GetConfirm().GetSuspects())) {
+					err = errors.New("confirm reply does not match the request")
+				}
+				if err != nil {
+					e.log.Debug("timeout confirmation: peer did not answer", "peer", p, "error", err)
+					return
+				}
+				got = append(got, r.GetEvidenceAgeMs()...)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			answered++
+			for i, a := range got {
+				if d := time.Duration(a) * time.Millisecond; a >= 0 && (ages[i] < 0 || d < ages[i]) {
+					ages[i] = d
+				}
+			}
+		})
+	}
+	wg.Wait()
+	quorum := answered >= need
+	if quorum {
+		e.m.confirmRounds.WithLabelValues("quorum").Inc()
+	} else {
+		e.m.confirmRounds.WithLabelValues("no-quorum").Inc()
+	}
+	for _, a := range ages {
+		if a >= 0 {
+			e.m.confirmRefuted.Inc()
+		}
+	}
+	return ages, quorum
+}
+
+// handleConfirm answers a peer's confirmation round from this node's
+// evidence of real heartbeats.
+func (e *Engine) handleConfirm(c *clusterpb.ConfirmRequest) (*clusterpb.Response, error) {
+	if len(c.GetSuspects()) > e.cfg.KeyDigestBatch {
+		return nil, e.reject("confirm", errors.New("too many suspects in one confirmation"))
+	}
+	reply := &clusterpb.ConfirmReply{EvidenceAgeMs: make([]int64, len(c.GetSuspects()))}
+	for i, s := range c.GetSuspects() {
+		k, err := keyFromPB(s.GetKey(), e.cfg.Limits)
+		if err != nil {
+			return nil, e.reject("confirm", err)
+		}
+		ip, err := model.ValidateIP(s.GetIp())
+		if err != nil {
+			return nil, e.reject("confirm", err)
+		}
+		if err := model.ValidatePort(int(s.GetPort())); err != nil {
+			return nil, e.reject("confirm", err)
+		}
+		cl, err := e.cfg.Limits.ValidateCluster(s.GetCluster())
+		if err != nil {
+			return nil, e.reject("confirm", err)
+		}
+		ref := health.Ref{Service: k, Instance: model.InstanceKey{IP: ip, Port: int(s.GetPort()), Cluster: cl}}
+		window := time.Duration(min(s.GetWindowMs(), uint64(24*time.Hour/time.Millisecond))) * time.Millisecond
+		reply.EvidenceAgeMs[i] = -1
+		if age, ok := e.local.Evidence(ref, window); ok {
+			reply.EvidenceAgeMs[i] = age.Milliseconds()
+		}
+	}
+	return &clusterpb.Response{Kind: &clusterpb.Response_Confirm{Confirm: reply}}, nil
+}

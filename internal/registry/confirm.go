@@ -1,0 +1,282 @@
+package registry
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/distro-registry/distro/internal/health"
+	"github.com/distro-registry/distro/internal/hlc"
+	"github.com/distro-registry/distro/internal/model"
+	"github.com/distro-registry/distro/internal/store"
+)
+
+// Confirmed timeouts (docs/protocol.md §8). An owner's silence is evidence
+// only of what reached the owner: a node cut off from the clients' side,
+// paused, or with a view missing the nodes the clients talk to hears no
+// beats for instances that are alive. So before a heartbeat timeout
+// becomes a replicated version, the owner asks the other members whether
+// any of them handled a real beat of the instance within the timeout. A
+// member that did refutes the timeout, and the owner's deadlines run from
+// that beat. Without answers from a majority of the members the owner
+// cannot know, so it applies the timeout to its own listing only (peers
+// keep being served the live version) and asks again until a majority
+// answers.
+
+// Suspect is a heartbeat timeout this node is about to apply.
+type Suspect struct {
+	Ref health.Ref
+	// Kind is store.KindUnhealthy or store.KindExpired.
+	Kind store.Kind
+	// Window is the timeout that passed: a real beat younger than this,
+	// handled anywhere, refutes it.
+	Window time.Duration
+}
+
+// Confirmer asks the other members about suspects. The Distro engine
+// implements it; a node without one (standalone) decides alone.
+type Confirmer interface {
+	// Confirm returns, for each suspect, the age of the youngest real
+	// heartbeat an answering member handled within the suspect's window
+	// (negative: none did), and whether this node and the members that
+	// answered form a majority of the members.
+	Confirm(ctx context.Context, suspects []Suspect) (ages []time.Duration, quorum bool)
+}
+
+// ConfirmTimeout bounds one confirmation round; the scan loop waits for it.
+const ConfirmTimeout = 500 * time.Millisecond
+
+// pending is a timeout applied locally only, awaiting a majority.
+type pending struct {
+	kind    store.Kind
+	stamp   hlc.Timestamp
+	hb, del time.Duration
+}
+
+type pendingSet struct {
+	mu sync.Mutex
+	m  map[health.Ref]pending
+	// last is when the pending timeouts were last offered to the members;
+	// retry is set by Kick (the view changed).
+	last  time.Time
+	retry bool
+}
+
+// pendingRetry is how often timeouts waiting for a majority are offered to
+// the members again when the view has not changed (a member that was
+// eligible did not answer): their number can be large, so not every scan.
+const pendingRetry = time.Second
+
+// SetConfirmer installs the members' confirmation of timeouts.
+func (l *Local) SetConfirmer(c Confirmer) { l.confirmer.Store(&c) }
+
+// Evidence returns the age of the last real heartbeat this node handled for
+// an instance (as its owner or not), if it is younger than window.
+func (l *Local) Evidence(ref health.Ref, window time.Duration) (time.Duration, bool) {
+	return l.tracker.Evidence(ref, l.clk.Now(), window)
+}
+
+// Unconfirmed returns the number of timeouts applied locally only, waiting
+// for a majority of the members to confirm them.
+func (l *Local) Unconfirmed() int {
+	l.pending.mu.Lock()
+	defer l.pending.mu.Unlock()
+	return len(l.pending.m)
+}
+
+// Kick asks the scan loop to run now: the member view changed, and timeouts
+// waiting for a majority may be settled.
+func (l *Local) Kick() {
+	l.pending.mu.Lock()
+	l.pending.retry = true
+	l.pending.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// vouch is the store's merge-time refutation (store.SetVouch): a remote
+// timeout of an instance this node handled a real beat of, within the
+// timeout, is answered with a renewal. An expiry refuted by a beat older
+// than the heartbeat timeout renews the instance as unhealthy.
+func (l *Local) vouch(k model.ServiceKey, r *store.Record) (store.Kind, bool) {
+	ref := health.Ref{Service: k, Instance: r.Key()}
+	hb := time.Duration(r.Instance.HeartBeatTimeoutMs()) * time.Millisecond
+	del := time.Duration(r.Instance.IPDeleteTimeoutMs()) * time.Millisecond
+	window := hb
+	if r.Kind == store.KindExpired {
+		window = max(hb, del)
+	}
+	age, ok := l.tracker.Evidence(ref, l.clk.Now(), window)
+	if !ok {
+		return 0, false
+	}
+	l.refuted.Add(1)
+	if age >= hb {
+		return store.KindUnhealthy, true
+	}
+	return store.KindLive, true
+}
+
+// ScanOnce applies due heartbeat deadlines, after asking the members
+// (Confirmer), and settles timeouts still waiting for a majority.
+func (l *Local) ScanOnce() {
+	now := l.clk.Now()
+	var sus []Suspect
+	var fresh []health.Due
+	seen := map[health.Ref]bool{}
+	for _, d := range l.tracker.Scan(now) {
+		if !l.ownsKey(d.Ref.Service) {
+			l.tracker.Disown(d.Ref, now)
+			continue
+		}
+		kind, window := store.KindUnhealthy, d.HeartBeat
+		if d.Action == health.Expire {
+			kind, window = store.KindExpired, max(d.HeartBeat, d.Delete)
+		}
+		sus = append(sus, Suspect{Ref: d.Ref, Kind: kind, Window: window})
+		fresh = append(fresh, d)
+		seen[d.Ref] = true
+	}
+	l.pending.mu.Lock()
+	var waiting []health.Ref
+	retry := l.pending.retry || now.Sub(l.pending.last) >= pendingRetry
+	if retry && len(l.pending.m) > 0 {
+		l.pending.retry, l.pending.last = false, now
+	}
+	if !retry {
+		for ref := range seen {
+			// A later deadline of the same instance supersedes it.
+			delete(l.pending.m, ref)
+		}
+	} else {
+		for ref, p := range l.pending.m {
+			if seen[ref] {
+				delete(l.pending.m, ref)
+				continue
+			}
+			window := p.hb
+			if p.kind == store.KindExpired {
+				window = max(p.hb, p.del)
+			}
+			sus = append(sus, Suspect{Ref: ref, Kind: p.kind, Window: window})
+			waiting = append(waiting, ref)
+		}
+	}
+	l.pending.mu.Unlock()
+	if len(sus) == 0 {
+		return
+	}
+	ages, quorum := l.confirm(sus)
+	for i, d := range fresh {
+		l.applyDue(d, sus[i].Kind, ages[i], quorum)
+	}
+	for j, ref := range waiting {
+		l.settle(ref, ages[len(fresh)+j], quorum)
+	}
+}
+
+func (l *Local) confirm(sus []Suspect) ([]time.Duration, bool) {
+	p := l.confirmer.Load()
+	if p == nil || *p == nil {
+		ages := make([]time.Duration, len(sus))
+		for i := range ages {
+			ages[i] = -1
+		}
+		return ages, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ConfirmTimeout)
+	defer cancel()
+	ages, quorum := (*p).Confirm(ctx, sus)
+	if len(ages) != len(sus) {
+		// A broken confirmer confirms nothing.
+		ages = make([]time.Duration, len(sus))
+		for i := range ages {
+			ages[i] = -1
+		}
+		return ages, false
+	}
+	return ages, quorum
+}
+
+// applyDue applies one deadline the tracker reported: refuted by a member's
+// evidence, replicated with a majority's confirmation, or local only.
+func (l *Local) applyDue(d health.Due, kind store.Kind, age time.Duration, quorum bool) {
+	now := l.clk.Now()
+	if age >= 0 {
+		l.tracker.Revive(d.Ref, d.HeartBeat, d.Delete, now, age)
+		l.refuted.Add(1)
+		_ = l.store.Update(d.Ref.Service, func(tx *store.Tx) error {
+			tx.Revert(d.Ref.Instance) // an earlier local-only mark, if any
+			return nil
+		})
+		return
+	}
+	_ = l.store.Update(d.Ref.Service, func(tx *store.Tx) error {
+		if l.tracker.Fresh(d.Ref, now) {
+			return nil // a beat arrived while the members were asked
+		}
+		r := tx.Get(d.Ref.Instance)
+		if r == nil || !heartbeatKept(r) {
+			return nil
+		}
+		var done *store.Record
+		if quorum {
+			done = tx.Annotate(d.Ref.Instance, kind)
+		} else if done = tx.AnnotateLocal(d.Ref.Instance, kind); done != nil {
+			l.pending.mu.Lock()
+			if l.pending.m == nil {
+				l.pending.m = make(map[health.Ref]pending)
+			}
+			l.pending.m[d.Ref] = pending{kind: kind, stamp: done.Stamp, hb: d.HeartBeat, del: d.Delete}
+			l.pending.mu.Unlock()
+		}
+		if done == nil {
+			return nil
+		}
+		if kind == store.KindExpired {
+			l.expired.Add(1)
+			l.log.Info("instance expired", "service", d.Ref.Service.String(), "instance", d.Ref.Instance.String(), "confirmed", quorum)
+		} else {
+			l.markedUnhealthy.Add(1)
+		}
+		return nil
+	})
+}
+
+// settle resolves a local-only timeout once the members answer: evidence
+// of life restores the replicated version, a majority without evidence
+// publishes the timeout.
+func (l *Local) settle(ref health.Ref, age time.Duration, quorum bool) {
+	if age < 0 && !quorum {
+		return // still no majority
+	}
+	l.pending.mu.Lock()
+	p, ok := l.pending.m[ref]
+	delete(l.pending.m, ref)
+	l.pending.mu.Unlock()
+	if !ok {
+		return
+	}
+	now := l.clk.Now()
+	revived := false
+	_ = l.store.Update(ref.Service, func(tx *store.Tx) error {
+		r := tx.LocalOnly(ref.Instance)
+		if r == nil || r.Stamp != p.stamp || r.Kind != p.kind {
+			return nil // replaced meanwhile (a beat, a newer version)
+		}
+		if age >= 0 || l.tracker.Fresh(ref, now) {
+			revived = tx.Revert(ref.Instance)
+			return nil
+		}
+		tx.Publish(ref.Instance)
+		return nil
+	})
+	if revived {
+		l.refuted.Add(1)
+		if l.ownsKey(ref.Service) {
+			l.tracker.Revive(ref, p.hb, p.del, now, max(age, 0))
+		}
+	}
+}
