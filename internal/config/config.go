@@ -80,6 +80,10 @@ type Config struct {
 	ProbeInterval      time.Duration `yaml:"probe-interval"`
 	ProbeTimeout       time.Duration `yaml:"probe-timeout"`
 	TombstoneRetention time.Duration `yaml:"tombstone-retention"`
+	// TombstoneHoldMax bounds how long tombstones are kept past the
+	// retention for a member that has not acknowledged them (it was
+	// unreachable); 0 keeps them until it returns.
+	TombstoneHoldMax time.Duration `yaml:"tombstone-hold-max"`
 	// StartupTimeout: a node that reaches no peer for this long starts as
 	// the first node of the cluster (ready without a snapshot).
 	StartupTimeout time.Duration `yaml:"startup-timeout"`
@@ -174,7 +178,7 @@ func Default() Config {
 		ExpireMaxFraction: 0.15,
 		SyncDelay:         20 * time.Millisecond, SyncRetryMax: 5 * time.Second, VerifyInterval: 5 * time.Second,
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, TombstoneRetention: 10 * time.Minute,
-		StartupTimeout: 15 * time.Second, ConnLease: 30 * time.Second,
+		TombstoneHoldMax: 24 * time.Hour, StartupTimeout: 15 * time.Second, ConnLease: 30 * time.Second,
 		HealthChecks: true, HealthCheckDefault: "TCP", HealthCheckInterval: 5 * time.Second, HealthCheckTimeout: 2 * time.Second,
 		HealthCheckThreshold: 3, HealthCheckWorkers: 32, HealthCheckDeny: addrpolicy.DefaultDeny,
 		DataDir: "./data", AuthTokenTTL: 18000 * time.Second, AuthAdminUser: "nacos",
@@ -353,6 +357,9 @@ func (c *Config) Validate() error {
 	if c.TombstoneRetention < 2*c.VerifyInterval {
 		bad("tombstone-retention", "must be at least twice verify-interval")
 	}
+	if c.TombstoneHoldMax < 0 || (c.TombstoneHoldMax > 0 && c.TombstoneHoldMax < c.TombstoneRetention) {
+		bad("tombstone-hold-max", "must be 0 (no limit) or at least tombstone-retention")
+	}
 	return errors.Join(errs...)
 }
 
@@ -389,6 +396,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", c.ProbeInterval, "peer health probe period")
 	fs.DurationVar(&c.ProbeTimeout, "probe-timeout", c.ProbeTimeout, "peer health probe timeout")
 	fs.DurationVar(&c.TombstoneRetention, "tombstone-retention", c.TombstoneRetention, "how long deletions are remembered")
+	fs.DurationVar(&c.TombstoneHoldMax, "tombstone-hold-max", c.TombstoneHoldMax, "longest that deletions are kept past the retention for an unreachable member (0: until it returns)")
 	fs.DurationVar(&c.StartupTimeout, "startup-timeout", c.StartupTimeout, "start as the first node if no peer answers for this long")
 	fs.DurationVar(&c.ConnLease, "conn-lease", c.ConnLease, "lifetime of gRPC-client instances held by an unreachable node")
 	fs.BoolVar(&c.HealthChecks, "health-checks", c.HealthChecks, "check persistent instances from the server (TCP/HTTP, per-cluster healthChecker)")

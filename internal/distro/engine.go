@@ -57,7 +57,12 @@ type Config struct {
 	CallTimeout time.Duration
 	// TombstoneRetention is how long deletions are remembered. A record older
 	// than this that the owner lacks entirely was deleted long ago.
+	// Collection waits longer while a member has not acknowledged the
+	// tombstones (see TombstoneHorizon).
 	TombstoneRetention time.Duration
+	// TombstoneHoldMax: a member unreachable for longer than this no longer
+	// holds tombstone collection back (0: forever).
+	TombstoneHoldMax time.Duration
 	// MaxClockAhead bounds how far a peer's stamps may lead local wall time.
 	MaxClockAhead time.Duration
 	// ConnLease bounds how long instances of client connections held by an
@@ -73,7 +78,7 @@ func DefaultConfig(self string) Config {
 		Self: self, SyncDelay: 20 * time.Millisecond, RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		QueueLimit: 200000, BatchKeys: 512, VerifyInterval: 5 * time.Second, Buckets: 256, KeyDigestBatch: 4096,
 		StartupTimeout: 15 * time.Second, LoadRetry: time.Second, SnapshotChunkBytes: 1 << 20,
-		ForwardTimeout: 500 * time.Millisecond, ForwardBackoff: time.Second, ForwardSkew: 100 * time.Millisecond, CallTimeout: 5 * time.Second, TombstoneRetention: 10 * time.Minute,
+		ForwardTimeout: 500 * time.Millisecond, ForwardBackoff: time.Second, ForwardSkew: 100 * time.Millisecond, CallTimeout: 5 * time.Second, TombstoneRetention: 10 * time.Minute, TombstoneHoldMax: 24 * time.Hour,
 		MaxClockAhead: 5 * time.Minute, ConnLease: 30 * time.Second, Limits: model.DefaultLimits(),
 	}
 }
@@ -118,6 +123,8 @@ type Engine struct {
 	unreachableSince map[string]time.Time
 	// peerReady remembers the readiness each peer reported in its last probe reply.
 	peerReady map[string]bool
+	// contacts tracks each peer's reachability for tombstone collection.
+	contacts map[string]*contact
 
 	rounds rounds
 	// stats holds the per-peer figures PeerStatuses reports.
@@ -154,7 +161,8 @@ func New(cfg Config, st *store.Store, local LocalWriter, tr Transport, clk clock
 	}
 	e := &Engine{cfg: cfg, store: st, local: local, tr: tr, clk: clk, log: log, m: m,
 		readyCh: make(chan struct{}), viewCh: make(chan struct{}, 1), rejoined: make(chan string, 64),
-		started: clk.Now(), forwardFailed: make(map[string]time.Time), peers: make(map[string]*peer), unreachableSince: make(map[string]time.Time), peerReady: make(map[string]bool)}
+		started: clk.Now(), forwardFailed: make(map[string]time.Time), peers: make(map[string]*peer), unreachableSince: make(map[string]time.Time), peerReady: make(map[string]bool),
+		contacts: make(map[string]*contact)}
 	msg := "loading snapshot"
 	e.readyMsg.Store(&msg)
 	e.view.Store(NewView(cfg.Self, nil))
@@ -196,6 +204,7 @@ func (e *Engine) SetView(v *View) {
 			}
 		}
 		eligible := m.State == StateUp || m.State == StateSuspicious
+		e.noteContact(m.Addr, eligible, now)
 		if _, since := e.unreachableSince[m.Addr]; eligible {
 			delete(e.unreachableSince, m.Addr)
 		} else if !since {
@@ -207,6 +216,7 @@ func (e *Engine) SetView(v *View) {
 			p.stop()
 			delete(e.peers, addr)
 			delete(e.peerReady, addr)
+			delete(e.contacts, addr)
 			e.unreachableSince[addr] = now
 		}
 	}

@@ -85,6 +85,9 @@ func (m *Metrics) bind(e *Engine) {
 			func() float64 { return float64(e.QueueDepth()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "owned_keys", Help: "Services this node is responsible for."},
 			func() float64 { return float64(e.OwnedKeys()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "tombstone_hold_seconds",
+			Help: "How far tombstone collection is held back beyond the retention, for members that have not acknowledged the tombstones."},
+			func() float64 { return e.TombstoneHeld().Seconds() }),
 	)
 }
 

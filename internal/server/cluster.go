@@ -160,6 +160,7 @@ func (s *Server) startCluster(c *cluster, self string) error {
 	dc := distro.DefaultConfig(self)
 	dc.SyncDelay, dc.RetryMax, dc.VerifyInterval = cfg.SyncDelay, cfg.SyncRetryMax, cfg.VerifyInterval
 	dc.TombstoneRetention, dc.StartupTimeout, dc.ConnLease = cfg.TombstoneRetention, cfg.StartupTimeout, cfg.ConnLease
+	dc.TombstoneHoldMax = cfg.TombstoneHoldMax
 	dc.Limits = cfg.Limits()
 	c.engine = distro.New(dc, s.store, s.local, c.client, s.clk, s.log, distro.NewMetrics(s.reg))
 

@@ -293,7 +293,14 @@ func (s *Server) gcLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C():
-			if n := s.store.GC(s.cfg.TombstoneRetention); n > 0 {
+			var n int
+			if s.cluster != nil {
+				// Held back while a member has not acknowledged them.
+				n = s.store.GCBefore(s.cluster.engine.TombstoneHorizon())
+			} else {
+				n = s.store.GC(s.cfg.TombstoneRetention)
+			}
+			if n > 0 {
 				s.log.Debug("tombstones collected", "count", n)
 			}
 		}

@@ -626,7 +626,13 @@ func (s *Store) Counts() (services, instances int64) {
 // GC drops tombstones that became tombstones before now-retention, and
 // services left with nothing. It returns how many records it dropped.
 func (s *Store) GC(retention time.Duration) int {
-	horizon := s.wallMs() - retention.Milliseconds()
+	return s.GCBefore(s.wallMs() - retention.Milliseconds())
+}
+
+// GCBefore drops tombstones that became tombstones before horizon (wall
+// ms), and services left with nothing. It returns how many records it
+// dropped.
+func (s *Store) GCBefore(horizon int64) int {
 	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i]

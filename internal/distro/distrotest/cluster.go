@@ -142,6 +142,7 @@ func (c *Cluster) Start(addr string) *Node {
 	n.wg.Go(func() { local.Run(ctx) })
 	n.wg.Go(func() { eng.Run(ctx) })
 	n.wg.Go(func() { h.Run(ctx) })
+	n.wg.Go(func() { gcLoop(ctx, st, eng, ec.TombstoneRetention/10) })
 	c.mu.Lock()
 	if old := c.nodes[addr]; old != nil {
 		c.mu.Unlock()
@@ -150,6 +151,21 @@ func (c *Cluster) Start(addr string) *Node {
 	c.nodes[addr] = n
 	c.mu.Unlock()
 	return n
+}
+
+// gcLoop collects tombstones as the server does, held back for members
+// that have not acknowledged them.
+func gcLoop(ctx context.Context, st *store.Store, eng *distro.Engine, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st.GCBefore(eng.TombstoneHorizon())
+		}
+	}
 }
 
 // ToView converts a member view into the engine's view.
