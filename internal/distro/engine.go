@@ -50,8 +50,10 @@ type Config struct {
 	// are applied locally for this long without trying it, until health
 	// probes settle its state.
 	ForwardBackoff time.Duration
-	// ForwardSkew is the clock difference between members tolerated when
-	// an owner checks a handed-on write's age (ForwardTimeout + ForwardSkew).
+	// ForwardSkew is the wall-clock difference between members an owner
+	// assumes when it has not measured the sender's clock: it then refuses
+	// handed-on writes older than ForwardTimeout − ForwardSkew (the sender
+	// may have given up on them).
 	ForwardSkew time.Duration
 	// CallTimeout bounds sync, digest and fetch calls.
 	CallTimeout time.Duration
@@ -125,6 +127,10 @@ type Engine struct {
 	peerReady map[string]bool
 	// contacts tracks each peer's reachability for tombstone collection.
 	contacts map[string]*contact
+	// clocks holds each peer's measured monotonic clock offset; clockID
+	// names this process's clock (see peerclock.go).
+	clocks  map[string]peerClock
+	clockID uint64
 
 	rounds rounds
 	// stats holds the per-peer figures PeerStatuses reports.
@@ -162,7 +168,7 @@ func New(cfg Config, st *store.Store, local LocalWriter, tr Transport, clk clock
 	e := &Engine{cfg: cfg, store: st, local: local, tr: tr, clk: clk, log: log, m: m,
 		readyCh: make(chan struct{}), viewCh: make(chan struct{}, 1), rejoined: make(chan string, 64),
 		started: clk.Now(), forwardFailed: make(map[string]time.Time), peers: make(map[string]*peer), unreachableSince: make(map[string]time.Time), peerReady: make(map[string]bool),
-		contacts: make(map[string]*contact)}
+		contacts: make(map[string]*contact), clocks: make(map[string]peerClock), clockID: newClockID()}
 	msg := "loading snapshot"
 	e.readyMsg.Store(&msg)
 	e.view.Store(NewView(cfg.Self, nil))
@@ -217,6 +223,7 @@ func (e *Engine) SetView(v *View) {
 			delete(e.peers, addr)
 			delete(e.peerReady, addr)
 			delete(e.contacts, addr)
+			delete(e.clocks, addr)
 			e.unreachableSince[addr] = now
 		}
 	}
@@ -335,6 +342,7 @@ func (e *Engine) Apply(ctx context.Context, op *registry.Op) (registry.Result, e
 	defer cancel()
 	wop := opToPB(op)
 	wop.IssuedUnixMillis = now.UnixMilli()
+	wop.IssuedMonoMicros, wop.ClockId = e.mono(now).Microseconds(), e.clockID
 	resp, err := e.tr.Call(fctx, owner, &clusterpb.Request{Kind: &clusterpb.Request_Forward{Forward: &clusterpb.ForwardRequest{Op: wop}}})
 	fr := resp.GetForward()
 	if err == nil && (fr.GetStatus() == http.StatusRequestTimeout || fr.GetStatus() == http.StatusServiceUnavailable) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,7 +27,8 @@ func (e *Engine) HandleCall(ctx context.Context, from string, req *clusterpb.Req
 		}
 		ready, _ := e.Ready()
 		return &clusterpb.Response{Kind: &clusterpb.Response_Probe{Probe: &clusterpb.ProbeReply{
-			Node: e.cfg.Self, Ready: ready, ViewId: e.view.Load().ID()}}}, nil
+			Node: e.cfg.Self, Ready: ready, ViewId: e.view.Load().ID(),
+			MonoMicros: e.mono(e.clk.Now()).Microseconds(), ClockId: e.clockID}}}, nil
 	case *clusterpb.Request_Digest:
 		return e.handleDigest(from, k.Digest)
 	case *clusterpb.Request_KeyDigest:
@@ -36,7 +36,7 @@ func (e *Engine) HandleCall(ctx context.Context, from string, req *clusterpb.Req
 	case *clusterpb.Request_Fetch:
 		return e.handleFetch(k.Fetch)
 	case *clusterpb.Request_Forward:
-		return e.handleForward(ctx, k.Forward)
+		return e.handleForward(ctx, from, k.Forward)
 	case *clusterpb.Request_Confirm:
 		return e.handleConfirm(k.Confirm)
 	}
@@ -84,7 +84,7 @@ func (e *Engine) handleFetch(f *clusterpb.FetchRequest) (*clusterpb.Response, er
 // handleForward applies a write handed on by a peer. It is applied here
 // whatever this node's view says: a handed-on write is never handed on
 // again, so two nodes that disagree about the owner cannot bounce it.
-func (e *Engine) handleForward(ctx context.Context, f *clusterpb.ForwardRequest) (*clusterpb.Response, error) {
+func (e *Engine) handleForward(ctx context.Context, from string, f *clusterpb.ForwardRequest) (*clusterpb.Response, error) {
 	op, err := opFromPB(f.GetOp(), e.cfg.Limits)
 	if err != nil {
 		return nil, e.reject("forward", err)
@@ -98,15 +98,15 @@ func (e *Engine) handleForward(ctx context.Context, f *clusterpb.ForwardRequest)
 		return &clusterpb.Response{Kind: &clusterpb.Response_Forward{Forward: &clusterpb.ForwardReply{
 			Status: http.StatusServiceUnavailable, Message: "node is loading its data; apply the write locally"}}}, nil
 	}
-	if at := f.GetOp().GetIssuedUnixMillis(); at != 0 {
-		// The sender stops waiting after ForwardTimeout and applies the
-		// write itself; a copy that arrives later (it sat in a connection
-		// through a partition) must not be applied after newer writes.
-		if age := e.clk.Now().Sub(time.UnixMilli(at)); age > e.cfg.ForwardTimeout+e.cfg.ForwardSkew {
-			e.m.forwardLate.Inc()
-			return &clusterpb.Response{Kind: &clusterpb.Response_Forward{Forward: &clusterpb.ForwardReply{
-				Status: http.StatusRequestTimeout, Message: "handed-on write arrived after the sender's timeout"}}}, nil
-		}
+	// The sender stops waiting after ForwardTimeout and applies the write
+	// itself; a copy that arrives later (it sat in a connection through a
+	// partition) must not be applied after newer writes. The age is read in
+	// the sender's own clock (peerclock.go); a write the sender may have
+	// given up on is refused, and the sender applies it.
+	if age, tol, ok := e.forwardAge(from, f.GetOp(), e.clk.Now()); ok && age+tol >= e.cfg.ForwardTimeout {
+		e.m.forwardLate.Inc()
+		return &clusterpb.Response{Kind: &clusterpb.Response_Forward{Forward: &clusterpb.ForwardReply{
+			Status: http.StatusRequestTimeout, Message: "handed-on write arrived after the sender's timeout"}}}, nil
 	}
 	e.m.forwardServed.Inc()
 	res, err := e.local.Apply(ctx, op)

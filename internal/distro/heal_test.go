@@ -3,10 +3,12 @@ package distro_test
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/distro-registry/distro/api/clusterpb"
 	"github.com/distro-registry/distro/internal/distro"
 	"github.com/distro-registry/distro/internal/distro/distrotest"
 	"github.com/distro-registry/distro/internal/member"
@@ -310,5 +312,75 @@ func TestStoppedClientsExpireDuringPartition(t *testing.T) {
 				t.Fatalf("after the heal: %v", err)
 			}
 		}
+	})
+}
+
+// lateForward sets up the D8 race: a full beat handed on from a non-owner
+// sits in the connection for hold, the sender gives up after its 500 ms
+// timeout and applies it itself, and the client then deregisters the
+// instance at the owner; the stuck copy must not re-register it.
+func lateForward(t *testing.T, opts distrotest.Options, hold time.Duration, via func(owner string) string) {
+	t.Helper()
+	c := newCluster(t, 3, opts)
+	defer c.StopAll()
+	time.Sleep(time.Second) // probes have measured every peer's clock
+	in := shortLived("10.35.0.1", 80)
+	owner := c.Node(distrotest.Addr(1)).Engine.Owner(distrotest.Key("late2"))
+	sender := via(owner)
+	var held atomic.Bool
+	c.Net.SetHook(func(from, to string, req *clusterpb.Request) error {
+		if req.GetForward() != nil && from == sender && held.CompareAndSwap(false, true) {
+			time.Sleep(hold)
+		}
+		return nil
+	})
+	if _, err := c.Beat(sender, "late2", in); err != nil {
+		t.Fatal(err)
+	}
+	// The client got its answer (the sender applied the beat itself) and
+	// deregisters at once, at the owner, before the stuck copy lands.
+	if err := c.Deregister(owner, "late2", in.IP, in.Port); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	for _, a := range c.Addrs() {
+		if got := c.Instances(a, "late2"); len(got) != 0 {
+			t.Fatalf("%s lists the deregistered instance: a handed-on beat %v late was applied after the deregistration", a, hold-500*time.Millisecond)
+		}
+	}
+}
+
+func otherThan(c []string, owner string) string {
+	for _, a := range c {
+		if a != owner {
+			return a
+		}
+	}
+	return ""
+}
+
+// A copy only 50 ms past the sender's timeout is refused: the owner reads
+// the write's age in the sender's clock, with no tolerance added in the
+// unsafe direction (the rule used to accept up to timeout + 100 ms).
+func TestForwardJustPastTimeoutIsRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		addrs := []string{distrotest.Addr(1), distrotest.Addr(2), distrotest.Addr(3)}
+		lateForward(t, distrotest.Options{}, 550*time.Millisecond, func(owner string) string { return otherThan(addrs, owner) })
+	})
+}
+
+// The sender's wall clock runs 300 ms ahead of the owner's: judged by wall
+// clocks, a copy 350 ms late would look 50 ms early. The measured clock
+// offset is not fooled.
+func TestForwardRefusalIgnoresWallClockSkew(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		addrs := []string{distrotest.Addr(1), distrotest.Addr(2), distrotest.Addr(3)}
+		// Pick the sender up front: the node that does not own the key.
+		probe := newCluster(t, 3, distrotest.Options{})
+		owner := probe.Node(addrs[0]).Engine.Owner(distrotest.Key("late2"))
+		probe.StopAll()
+		sender := otherThan(addrs, owner)
+		lateForward(t, distrotest.Options{WallOffset: map[string]time.Duration{sender: 300 * time.Millisecond}}, 850*time.Millisecond,
+			func(string) string { return sender })
 	})
 }

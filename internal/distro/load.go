@@ -152,11 +152,13 @@ func (e *Engine) loadFrom(ctx context.Context, peer string) (int, error) {
 // probed (a mismatch means a misconfigured identity, hazard H13).
 func (e *Engine) Probe(ctx context.Context, peer string) error {
 	ready, _ := e.Ready()
+	sent := e.clk.Now()
 	resp, err := e.tr.Call(ctx, peer, &clusterpb.Request{Kind: &clusterpb.Request_Probe{Probe: &clusterpb.Probe{
 		ViewId: e.view.Load().ID(), Ready: ready}}})
 	if err != nil {
 		return err
 	}
+	received := e.clk.Now()
 	pr := resp.GetProbe()
 	if pr == nil {
 		return errors.New("probe answered without a probe reply")
@@ -165,6 +167,7 @@ func (e *Engine) Probe(ctx context.Context, peer string) error {
 		return fmt.Errorf("member %s answers as %q: check its --advertise / cluster.conf entry", peer, pr.GetNode())
 	}
 	e.notePeerReady(peer, pr.GetReady())
+	e.noteClock(peer, sent, received, pr)
 	return nil
 }
 

@@ -52,7 +52,18 @@ type Options struct {
 	// subscribe to them (such as health checkers). The loop it returns,
 	// if any, runs with the node and stops when it stops.
 	Attach func(n *Node) func(ctx context.Context)
+	// WallOffset shifts every reading of a node's clock.Clock, as a machine
+	// whose clock is off would (its monotonic differences are unchanged).
+	WallOffset map[string]time.Duration
 }
+
+// offsetClock is clock.Real shifted by a constant.
+type offsetClock struct {
+	clock.Real
+	off time.Duration
+}
+
+func (c offsetClock) Now() time.Time { return time.Now().Add(c.off) }
 
 // Cluster is a set of nodes on one Network.
 type Cluster struct {
@@ -94,7 +105,10 @@ func (c *Cluster) logger(addr string) *slog.Logger {
 // Start starts (or restarts, with empty state) the node at addr.
 func (c *Cluster) Start(addr string) *Node {
 	log := c.logger(addr)
-	clk := clock.Real{}
+	var clk clock.Clock = clock.Real{}
+	if off := c.opts.WallOffset[addr]; off != 0 {
+		clk = offsetClock{off: off}
+	}
 	wall := time.Now
 	if off := c.opts.ClockOffset[addr]; off != 0 {
 		wall = func() time.Time { return time.Now().Add(off) }
