@@ -47,6 +47,9 @@ type CheckInput struct {
 	CheckI9 bool
 	// WriteP99Bound is I5's latency bound for successful writes.
 	WriteP99Bound time.Duration
+	// WatchNodes (roles): no live instance may disappear from these nodes
+	// at any sample, whatever the faults (F15's majority).
+	WatchNodes []string
 }
 
 // Result is a scenario's verdict and figures.
@@ -65,6 +68,10 @@ type Result struct {
 	Stopped, ExpiredInTime            int
 	ExpiryLagMax, ExpiryBound         time.Duration
 	Dropouts, UnhealthyFlaps          int
+	HealDropouts, WatchDropouts       int           // I11, and I9 on watched nodes
+	HealConvN                         int           // writes made during faults
+	HealConvP50, HealConvP99          time.Duration // their convergence after the heal
+	HealConvMax                       time.Duration
 	Restarts, ReadyIncomplete         int
 	UnreadyIncompleteReads            int
 	AuthOK, AuthTotal                 int
@@ -95,7 +102,7 @@ func (r *Result) Line() string {
 	if r.Stopped > 0 {
 		fmt.Fprintf(&b, " expired-in-bound=%d/%d lag-max=%s", r.ExpiredInTime, r.Stopped, ms(r.ExpiryLagMax))
 	}
-	fmt.Fprintf(&b, " dropouts=%d", r.Dropouts)
+	fmt.Fprintf(&b, " dropouts=%d %s", r.Dropouts, r.healFigures())
 	if r.Restarts > 0 {
 		fmt.Fprintf(&b, " ready-gate=%d/%d unready-reads=%d", r.Restarts-r.ReadyIncomplete, r.Restarts, r.UnreadyIncompleteReads)
 	}
@@ -152,6 +159,8 @@ func (r *Result) Report() string {
 	fmt.Fprintf(&b, "crashed clients %d, expired everywhere within the bound %d, worst lag %s (bound: last beat + %s, extended by %s + %s after every fault event before it)\n",
 		r.Stopped, r.ExpiredInTime, ms(r.ExpiryLagMax), ms(r.ExpiryBound), ms(Detect), ms(r.ExpiryBound))
 	fmt.Fprintf(&b, "live-instance dropouts %d, unhealthy flaps %d, late-apply excused %d\n", r.Dropouts, r.UnhealthyFlaps, r.Excused)
+	fmt.Fprintf(&b, "after heals: absences beyond %s of beating instances on healthy nodes %d (I11); writes made during faults converged p50 %s p99 %s max %s (%d writes, bound %s p99)\n",
+		ms(healBound()), r.HealDropouts, ms(r.HealConvP50), ms(r.HealConvP99), ms(r.HealConvMax), r.HealConvN, ms(HealConvBound))
 	fmt.Fprintf(&b, "restarts %d, ready while incomplete %d, incomplete reads served while not ready %d\n", r.Restarts, r.ReadyIncomplete, r.UnreadyIncompleteReads)
 	for _, n := range r.Notes {
 		b.WriteString("note: " + n + "\n")
@@ -167,10 +176,12 @@ func (r *Result) Report() string {
 
 // inst is one instance's life as the history tells it.
 type inst struct {
-	key      string
-	durable  bool
-	ack      int64 // end of the first successful register or beat
-	lastBeat int64 // end of the last register/beat attempt, whatever its outcome
+	key     string
+	durable bool
+	// persistent: ephemeral=false, never beaten (F16).
+	persistent bool
+	ack        int64 // end of the first successful register or beat
+	lastBeat   int64 // end of the last register/beat attempt, whatever its outcome
 	// late holds the start times of operations with an attempt that may
 	// still be applied after the operation ended.
 	late     []int64
@@ -367,6 +378,8 @@ func Check(id, name string, in CheckInput) *Result {
 	checkI6(r, insts, rounds, windows)
 	checkI8(r, insts, in.Samples, rounds, events, violate)
 	checkI9(r, insts, rounds, in.CheckI9, violate)
+	checkHeals(r, insts, rounds, events, violate)
+	checkNoDrop(r, insts, rounds, in.WatchNodes, violate)
 
 	// I10: forged and unsigned peer calls.
 	for _, p := range in.Auth {
@@ -408,6 +421,7 @@ func buildInstances(ops []history.Op) map[string]*inst {
 		}
 		it.ops = append(it.ops, op)
 		it.durable = it.durable || op.Durable
+		it.persistent = it.persistent || op.Persistent
 		switch op.Kind {
 		case history.Register, history.Beat:
 			if op.OK && (it.ack == 0 || op.T1 < it.ack) {

@@ -21,21 +21,56 @@ import (
 	"time"
 )
 
-// Flags every node runs with: reliability.md §4's compressed timings, and
-// no implicit health checks.
-var nodeTimings = []string{
+// commonArgs are the flags every node runs with, whatever the timing
+// profile.
+var commonArgs = []string{
 	// No server-side health check: the workload registers made-up
 	// addresses (a check would only add traffic to the lab).
 	"--health-check-default", "NONE",
-	"--verify-interval", "500ms",
-	"--probe-interval", "200ms",
 	"--startup-timeout", "3s",
 	"--conn-lease", "5s",
-	"--raft-heartbeat-timeout", "500ms",
-	"--raft-election-timeout", "500ms",
 	"--raft-write-timeout", "3s",
 	"--log-level", "info",
 }
+
+// Timings is a node timing profile: the flags every node runs with and the
+// bounds the checker derives from them.
+type Timings struct {
+	Name string
+	Args []string
+	// Verify and Probe are the verification and probe periods.
+	Verify, Probe time.Duration
+	// TConv is reliability.md's convergence bound: 2×verify + sync timeout
+	// + retry.
+	TConv time.Duration
+	// Detect bounds how long peers take to notice a fault (three failed
+	// probes) and change their view, which restarts the expiry grace of
+	// moved keys.
+	Detect time.Duration
+}
+
+var (
+	// Compressed is reliability.md §4's compressed timings, what the suite
+	// runs by default: three failed probes at 200 ms with 500 ms timeouts
+	// take about 2 s.
+	Compressed = Timings{Name: "compressed", Args: []string{"--verify-interval", "500ms", "--probe-interval", "200ms",
+		"--raft-heartbeat-timeout", "500ms", "--raft-election-timeout", "500ms"},
+		Verify: 500 * time.Millisecond, Probe: 200 * time.Millisecond, TConv: 5 * time.Second, Detect: 2 * time.Second}
+	// Defaults is distrod's default verification, probe and Raft timings
+	// (CHAOS_TIMINGS=default), to measure convergence as users get it.
+	Defaults = Timings{Name: "default", Args: nil,
+		Verify: 5 * time.Second, Probe: time.Second, TConv: 12 * time.Second, Detect: 4 * time.Second}
+)
+
+// timing is the profile of this run; TConv and Detect are its bounds.
+var (
+	timing = Compressed
+	TConv  = timing.TConv
+	Detect = timing.Detect
+)
+
+// useTimings selects the profile (once, before any scenario runs).
+func useTimings(t Timings) { timing, TConv, Detect = t, t.TConv, t.Detect }
 
 // Workload instance timings (metadata of every instance) and the bounds the
 // checker derives from them and from the node timings.
@@ -45,14 +80,15 @@ const (
 	DeleteTimeout = 6 * time.Second // preserved.ip.delete.timeout
 	// ScanInterval is how often the owner checks deadlines (registry.ScanInterval).
 	ScanInterval = 250 * time.Millisecond
-	// TConv is reliability.md's convergence bound for the compressed
-	// timings: 2×verify + sync timeout + retry ≈ 5 s.
-	TConv = 5 * time.Second
-	// Detect bounds how long peers take to notice a fault (three failed
-	// probes at 200 ms with 500 ms timeouts) and change their view, which
-	// restarts the expiry grace of moved keys.
-	Detect = 2 * time.Second
+	// HealConvBound is the issue-8 goal for every write made during a fault:
+	// listed (or gone) everywhere within 5 s of the heal, p99.
+	HealConvBound = 5 * time.Second
 )
+
+// healBound is how long after a heal a healthy node may miss an instance
+// whose client kept beating: one verification round, plus the probe that
+// notices the heal.
+func healBound() time.Duration { return timing.Verify + timing.Probe }
 
 // Config describes one scenario's cluster.
 type Config struct {
@@ -159,7 +195,8 @@ func (c *Cluster) newNode(role string) (*Node, error) {
 		}
 		n.args = append(n.args, "--members", strings.Join(members, ","))
 	}
-	n.args = append(n.args, nodeTimings...)
+	n.args = append(n.args, commonArgs...)
+	n.args = append(n.args, timing.Args...)
 	n.Extra = c.Cfg.NodeExtra[role]
 	c.Nodes = append(c.Nodes, n)
 	if c.Cfg.ClusterConf {

@@ -2,9 +2,10 @@
 # chaos/run.sh — the fault-injection suite: real distrod binaries in network
 # namespaces, a recorded client workload, and invariant checks (docs/reliability.md).
 #
-#   bash chaos/run.sh                 # full matrix F1–F14 and the Raft rows R1–R3 (~18 min on 2 cores)
-#   bash chaos/run.sh --short         # CI subset F1 F3 F5 F6 F9 R1, halved faults (< 6 min)
+#   bash chaos/run.sh                 # full matrix F1–F17 and the Raft rows R1–R3 (~24 min on 2 cores)
+#   bash chaos/run.sh --short         # CI subset F1 F3 F5 F6 F9 F15 R1, halved faults (< 7 min)
 #   bash chaos/run.sh --run 'F1|F9'   # chosen scenarios
+#   CHAOS_TIMINGS=default bash chaos/run.sh   # distrod's default verify/probe timings
 #
 # Needs root. Installs nftables/iproute2 if missing. Environment: CHAOS_SEED (replay
 # a run's seed), CHAOS_KEEP=1 (keep evidence of passing scenarios too),
@@ -20,7 +21,7 @@ while (($#)); do
 	--short) short=1 ;;
 	--run) pick=$2; shift ;;
 	--run=*) pick=${1#--run=} ;;
-	-h | --help) sed -n 2,13p "$0"; exit 0 ;;
+	-h | --help) sed -n 2,14p "$0"; exit 0 ;;
 	*) echo "chaos: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -75,8 +76,8 @@ CGO_ENABLED=0 go build -o "$results/bin/workload" ./chaos/workload
 (cd chaos/lincheck && CGO_ENABLED=0 go build -o "$results/bin/lincheck" .)
 
 if ((short)); then
-	run='^(TestChaos|TestChaosRaft)$/^(F1|F3|F5|F6|F9|R1)$'
-	timeout=12m
+	run='^(TestChaos|TestChaosRaft)$/^(F1|F3|F5|F6|F9|F15|R1)$'
+	timeout=14m
 	export CHAOS_SHORT=1
 else
 	run='^(TestChaos|TestChaosRaft)$'

@@ -131,7 +131,84 @@ func scenarios() []*scenario {
 			}},
 		{ID: "F13", Name: "message-duplication-reordering"},
 		{ID: "F14", Name: "random-composition", Nodes: 3, CheckI9: true, Run: runF14},
+		// Issue 8's case, not shortened: the owner of about a third of the
+		// services is cut off for 2×TTL (TTL: the delete timeout) while
+		// every client beats through the majority; then a 20 s watch in
+		// which no majority node may lose a live instance at any sample.
+		{ID: "F15", Name: "healed-minority-owner", Nodes: 3, WatchNodes: []string{"n2", "n3"}, Run: func(r *run) error {
+			n2, n3 := r.c.Node("n2").Addr, r.c.Node("n3").Addr
+			return seq(
+				func() error { return r.wl("nodes %s,%s", n2, n3) },
+				func() error { r.sleep(2 * time.Second); return r.c.Isolate("n1") },
+				func() error {
+					r.sleep(2 * DeleteTimeout)
+					r.figure("n1-unconfirmed-at-heal=%.0f", r.metric("n1", "distro_timeouts_unconfirmed"))
+					return r.c.Heal()
+				},
+				func() error {
+					r.sleep(20 * time.Second)
+					r.figure("n1-unconfirmed-after=%.0f", r.metric("n1", "distro_timeouts_unconfirmed"))
+					return nil
+				},
+			)
+		}},
+		// A node cut off for three times the tombstone retention while
+		// persistent instances are deregistered on the other side: they must
+		// not come back after the heal (the majority holds the tombstones).
+		{ID: "F16", Name: "partition-beyond-tombstone-retention", Nodes: 3,
+			NodeExtra:    map[string][]string{"n1": {"--tombstone-retention", "6s"}, "n2": {"--tombstone-retention", "6s"}, "n3": {"--tombstone-retention", "6s"}},
+			WorkloadArgs: []string{"--persistent", "20"},
+			Run: func(r *run) error {
+				n2 := r.c.Node("n2").Addr
+				return seq(
+					func() error { return r.c.Isolate("n1") },
+					func() error { r.sleep(2 * time.Second); return r.wl("dereg-persistent 10 %s", n2) },
+					func() error {
+						r.sleep(r.d(20 * time.Second))
+						r.figure("n2-tombstone-hold=%.1fs", r.metric("n2", "distro_distro_tombstone_hold_seconds"))
+						return nil
+					},
+				)
+			}},
+		// Handed-on writes stuck in a connection, from a sender whose clock
+		// runs 2 s ahead: clients write only through n2, the n1–n2 link is
+		// cut and healed repeatedly, and deregistrations go to n1 while the
+		// link is down. Judged by wall clocks, copies up to 2.5 s late
+		// would look timely; the owner reads them in the sender's clock.
+		{ID: "F17", Name: "late-forwards-skewed-sender", Nodes: 3, CheckI9: true,
+			NodeExtra: map[string][]string{"n2": {"--debug-clock-offset", "2s"}},
+			Run: func(r *run) error {
+				n1, n2 := r.c.Node("n1").Addr, r.c.Node("n2").Addr
+				steps := []func() error{func() error { return r.wl("nodes %s", n2) }}
+				for range 6 {
+					steps = append(steps,
+						func() error { return r.c.Cut("n1", "n2") },
+						func() error { r.sleep(time.Second); return r.wl("dereg 5 %s", n1) },
+						func() error { r.sleep(500 * time.Millisecond); return r.c.Heal() },
+						func() error { r.sleep(1500 * time.Millisecond); return nil })
+				}
+				steps = append(steps, func() error {
+					r.figure("n1-forwards-declined=%.0f", r.metric("n1", "distro_distro_forwarded_writes_declined_total"))
+					return nil
+				})
+				return seq(steps...)
+			}},
 	}
+}
+
+// metric reads one metric of role's node (-1 if it cannot).
+func (r *run) metric(role, name string) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := r.c.Obs.Metrics(ctx, r.c.Node(role).Addr, name)
+	if err != nil {
+		return -1
+	}
+	v, ok := m[name]
+	if !ok {
+		return -1
+	}
+	return v
 }
 
 // seq runs steps in order and stops at the first error.

@@ -32,6 +32,9 @@ type scenario struct {
 	CheckI9 bool
 	// ConvBound is I1's bound after the heal (default 2×TConv).
 	ConvBound time.Duration
+	// WatchNodes: no live instance may disappear from these nodes at any
+	// sample (checkNoDrop).
+	WatchNodes []string
 	// Workload flags and how long its initial registration may take.
 	WorkloadArgs []string
 	ReadyTimeout time.Duration
@@ -110,6 +113,9 @@ func setupSuite(t *testing.T) {
 			return
 		}
 		suiteCommit = gitCommit()
+		if os.Getenv("CHAOS_TIMINGS") == "default" {
+			useTimings(Defaults)
+		}
 		suiteSeed = uint64(time.Now().UnixNano())
 		if s := os.Getenv("CHAOS_SEED"); s != "" {
 			suiteSeed, suiteErr = strconv.ParseUint(s, 10, 64)
@@ -287,7 +293,7 @@ func execute(r *run) (*Result, error) {
 	}
 	return Check(sc.ID, sc.Name, CheckInput{Ops: ops, Samples: c.Obs.Samples(), Events: c.Events(), FinalFrom: finalFrom,
 		WorkloadStop: stopAt, Conv: conv, ConvBound: bound, ListDiffs: listDiffs, MetricDiffs: metricDiffs,
-		Auth: auth, AuthDelta: delta, AuthChanged: authChanged, CheckI9: sc.CheckI9, WriteP99Bound: time.Second, FinalLists: finalLists}), nil
+		Auth: auth, AuthDelta: delta, AuthChanged: authChanged, CheckI9: sc.CheckI9, WriteP99Bound: time.Second, FinalLists: finalLists, WatchNodes: sc.WatchNodes}), nil
 }
 
 // converge polls the active nodes until every one lists the same instances
@@ -447,6 +453,7 @@ func probeAuth(r *run) ([]AuthProbe, map[string]float64, []string) {
 // 'TestChaos/F1$'). It is skipped unless CHAOS=1 and running as root.
 func TestChaos(t *testing.T) {
 	requireLab(t)
+	setupSuite(t) // picks the timing profile the scenario table reads
 	for i, sc := range scenarios() {
 		t.Run(sc.ID, func(t *testing.T) {
 			if sc.Run == nil {
@@ -471,8 +478,8 @@ func resultsTable() string {
 	defer summaryMu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "Run of %s at commit %s, seed %d, %d CPUs.\n\n", time.Now().Format("2006-01-02 15:04"), suiteCommit, suiteSeed, runtime.NumCPU())
-	b.WriteString("| # | scenario | verdict | writes ok/failed | write p99 | lost | stale | resurrected | conv | vis p50/p99 | expired in bound | max expiry lag | dropouts | ready gate | unready reads | auth | violated |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| # | scenario | verdict | writes ok/failed | write p99 | lost | stale | resurrected | conv | heal conv p99 (max, n) | vis p50/p99 | expired in bound | max expiry lag | dropouts | heal dropouts | ready gate | unready reads | auth | violated |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range suiteRows {
 		verdict, violated := "PASS", "-"
 		if !r.Pass() {
@@ -493,9 +500,13 @@ func resultsTable() string {
 		if r.Restarts > 0 {
 			gate, unready = fmt.Sprintf("%d/%d", r.Restarts-r.ReadyIncomplete, r.Restarts), strconv.Itoa(r.UnreadyIncompleteReads)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d/%d | %s | %d | %d | %d | %s | %s/%s | %s | %s | %d | %s | %s | %d/%d | %s |\n",
-			r.ID, r.Name, verdict, r.Writes-r.WritesFailed, r.WritesFailed, ms(r.WriteP99), r.Lost, r.Stale, r.Resurrected, conv,
-			ms(r.VisP50), ms(r.VisP99), expiry, lag, r.Dropouts, gate, unready, r.AuthOK, r.AuthTotal, violated)
+		healConv := "-"
+		if r.HealConvN > 0 {
+			healConv = fmt.Sprintf("%s (%s, %d)", ms(r.HealConvP99), ms(r.HealConvMax), r.HealConvN)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d/%d | %s | %d | %d | %d | %s | %s | %s/%s | %s | %s | %d | %d | %s | %s | %d/%d | %s |\n",
+			r.ID, r.Name, verdict, r.Writes-r.WritesFailed, r.WritesFailed, ms(r.WriteP99), r.Lost, r.Stale, r.Resurrected, conv, healConv,
+			ms(r.VisP50), ms(r.VisP99), expiry, lag, r.Dropouts, r.HealDropouts, gate, unready, r.AuthOK, r.AuthTotal, violated)
 	}
 	return b.String()
 }

@@ -88,6 +88,9 @@ type Op struct {
 	// Durable marks an instance that is expected to stay registered without
 	// heartbeats (long timeouts; bulk data of the large-snapshot scenario).
 	Durable bool `json:"dur,omitempty"`
+	// Persistent marks a persistent instance (ephemeral=false): never
+	// beaten, never expired, gone only when deregistered.
+	Persistent bool `json:"per,omitempty"`
 }
 
 // Indeterminate reports whether op failed but may have been applied: one of

@@ -12,6 +12,7 @@
 //	resume               start them again
 //	stopbeat N           N random instances stop beating, not deregistered
 //	dereg N [NODE]       deregister N random instances (only through NODE if given)
+//	dereg-persistent N [NODE]  deregister N of the --persistent instances
 //	nodes A,B,...        replace the server list
 //	stop                 end, flush the history, exit
 //
@@ -63,6 +64,7 @@ type config struct {
 	bulkServices  int
 	bulkMeta      int
 	bulkParallel  int
+	persistent    int
 	servicePrefix string
 }
 
@@ -86,6 +88,7 @@ func main() {
 	flag.IntVar(&c.bulkServices, "bulk-services", 50, "services of the bulk instances")
 	flag.IntVar(&c.bulkMeta, "bulk-meta", 4096, "metadata bytes per bulk instance")
 	flag.IntVar(&c.bulkParallel, "bulk-parallel", 16, "concurrent bulk registrations")
+	flag.IntVar(&c.persistent, "persistent", 0, "persistent instances (ephemeral=false, no heartbeats) registered before the run, in services <prefix>pNN")
 	flag.StringVar(&c.servicePrefix, "service-prefix", "chaos-svc-", "name prefix of the workload's services")
 	flag.Parse()
 	c.nodes = splitList(nodes)
@@ -151,6 +154,9 @@ func run(c config) error {
 	if c.bulk > 0 {
 		w.registerBulk()
 	}
+	if c.persistent > 0 {
+		w.registerPersistent()
+	}
 	w.start()
 	say("ready")
 
@@ -200,6 +206,8 @@ type workload struct {
 	mu      sync.Mutex
 	rng     *rand.Rand
 	clients []*client
+	// persistent holds the persistent instances not deregistered yet.
+	persistent []*instance
 }
 
 // client is one simulated application process: its own connection pool,
@@ -222,6 +230,8 @@ type instance struct {
 	port     int
 	metadata map[string]string
 	durable  bool
+	// persistent: registered with ephemeral=false and never beaten.
+	persistent bool
 	// end tells the beat loop how to finish: deregister (through node, or
 	// any node if empty) or just stop beating.
 	end  chan endReq
@@ -411,6 +421,36 @@ func (w *workload) command(cmd string) error {
 		}
 		l := splitList(f[1])
 		w.nodes.Store(&l)
+	case "dereg-persistent":
+		if len(f) < 2 {
+			return errors.New("usage: dereg-persistent N [node]")
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil || n < 0 {
+			return fmt.Errorf("bad count %q", f[1])
+		}
+		node := ""
+		if len(f) > 2 {
+			node = f[2]
+		}
+		w.mu.Lock()
+		w.rng.Shuffle(len(w.persistent), func(i, j int) { w.persistent[i], w.persistent[j] = w.persistent[j], w.persistent[i] })
+		n = min(n, len(w.persistent))
+		victims := slices.Clone(w.persistent[:n])
+		w.persistent = w.persistent[n:]
+		w.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, in := range victims {
+			wg.Go(func() {
+				for try := 0; try < 3 && w.ctx.Err() == nil; try++ {
+					if w.do(nil, history.Deregister, in, node).OK {
+						return
+					}
+					time.Sleep(time.Second)
+				}
+			})
+		}
+		wg.Wait()
 	case "stopbeat", "dereg":
 		if len(f) < 2 {
 			return errors.New("usage: " + f[0] + " N [node]")
@@ -451,7 +491,7 @@ func (w *workload) pick(n int) []*instance {
 // do performs one operation with failover and records it. With node set,
 // only that node is tried.
 func (w *workload) do(c *client, kind string, in *instance, node string) *history.Op {
-	op := &history.Op{T0: time.Now().UnixNano(), Client: -1, Kind: kind, Service: in.svc, Durable: in.durable}
+	op := &history.Op{T0: time.Now().UnixNano(), Client: -1, Kind: kind, Service: in.svc, Durable: in.durable, Persistent: in.persistent}
 	if c != nil {
 		op.Client = c.id
 	}
@@ -540,7 +580,7 @@ func (w *workload) attempt(httpc *http.Client, node, kind string, in *instance) 
 		p.Set("weight", "1")
 		p.Set("enabled", "true")
 		p.Set("healthy", "true")
-		p.Set("ephemeral", "true")
+		p.Set("ephemeral", strconv.FormatBool(!in.persistent))
 		p.Set("clusterName", "DEFAULT")
 		p.Set("metadata", string(md))
 	case history.Beat:
@@ -556,7 +596,7 @@ func (w *workload) attempt(httpc *http.Client, node, kind string, in *instance) 
 		p.Set("ip", in.ip)
 		p.Set("port", strconv.Itoa(in.port))
 		p.Set("clusterName", "DEFAULT")
-		p.Set("ephemeral", "true")
+		p.Set("ephemeral", strconv.FormatBool(!in.persistent))
 	}
 	u := "http://" + node + path
 	if method == http.MethodGet || method == http.MethodDelete {
@@ -641,4 +681,19 @@ func (w *workload) registerBulk() {
 	}
 	close(jobs)
 	wg.Wait()
+}
+
+// registerPersistent registers the persistent instances, spread over five
+// services of their own.
+func (w *workload) registerPersistent() {
+	for i := range w.cfg.persistent {
+		in := &instance{svc: w.cfg.servicePrefix + fmt.Sprintf("p%02d", i%5), ip: fmt.Sprintf("10.98.%d.%d", i/250, i%250+1),
+			port: 31000, persistent: true}
+		for try := 0; try < 3 && w.ctx.Err() == nil; try++ {
+			if w.do(nil, history.Register, in, "").OK {
+				break
+			}
+		}
+		w.persistent = append(w.persistent, in)
+	}
 }

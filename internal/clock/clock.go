@@ -35,6 +35,17 @@ func (Real) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker
 // After wraps time.After.
 func (Real) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+// Shifted is the system clock with every reading moved by Offset, as on a
+// machine whose clock is off: durations between readings are unchanged
+// (the monotonic reading moves too). Fault-injection tests use it.
+type Shifted struct {
+	Real
+	Offset time.Duration
+}
+
+// Now returns time.Now() + Offset.
+func (s Shifted) Now() time.Time { return time.Now().Add(s.Offset) }
+
 type realTicker struct{ t *time.Ticker }
 
 func (r realTicker) C() <-chan time.Time { return r.t.C }

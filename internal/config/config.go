@@ -162,8 +162,9 @@ type Config struct {
 	// profiling; keep it on loopback).
 	PprofAddr string `yaml:"pprof-addr"`
 
-	// DebugClockOffset shifts this node's wall clock as its version stamps
-	// see it. It exists for fault-injection tests of clock skew (hidden flag).
+	// DebugClockOffset shifts this node's wall clock, as its version stamps
+	// and every other wall reading see it. It exists for fault-injection
+	// tests of clock skew (hidden flag).
 	DebugClockOffset time.Duration `yaml:"debug-clock-offset"`
 }
 
@@ -426,7 +427,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.RaftAnySource, "raft-any-source", c.RaftAnySource, "accept Raft connections from addresses that are no member's (members behind NAT)")
 	fs.BoolVar(&c.NamespaceValidation, "namespace-validation", c.NamespaceValidation, "refuse naming writes into namespaces that were never created")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (default off)")
-	fs.DurationVar(&c.DebugClockOffset, "debug-clock-offset", c.DebugClockOffset, "shift this node's version clock (fault-injection tests only)")
+	fs.DurationVar(&c.DebugClockOffset, "debug-clock-offset", c.DebugClockOffset, "shift this node's wall clock (fault-injection tests only)")
 	fs.IntVar(&c.RaftTrailingLogs, "raft-trailing-logs", c.RaftTrailingLogs, "Raft log entries kept after a snapshot")
 	_ = fs.MarkHidden("debug-clock-offset")
 	fs.DurationVar(&c.RaftSnapshotInterval, "raft-snapshot-interval", c.RaftSnapshotInterval, "how often the Raft snapshot threshold is checked")

@@ -112,8 +112,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	wall := time.Now
 	if off := cfg.DebugClockOffset; off != 0 {
-		log.Warn("version clock shifted for fault injection", "offset", off)
+		// As on a machine whose clock is off: version stamps and every
+		// wall reading the node takes (durations are unchanged).
+		log.Warn("clock shifted for fault injection", "offset", off)
 		wall = func() time.Time { return time.Now().Add(off) }
+		s.clk = clock.Shifted{Offset: off}
 	}
 	s.store = store.New(self, hlc.New(wall))
 	hcfg := health.DefaultConfig()

@@ -57,13 +57,6 @@ type Options struct {
 	WallOffset map[string]time.Duration
 }
 
-// offsetClock is clock.Real shifted by a constant.
-type offsetClock struct {
-	clock.Real
-	off time.Duration
-}
-
-func (c offsetClock) Now() time.Time { return time.Now().Add(c.off) }
 
 // Cluster is a set of nodes on one Network.
 type Cluster struct {
@@ -107,7 +100,7 @@ func (c *Cluster) Start(addr string) *Node {
 	log := c.logger(addr)
 	var clk clock.Clock = clock.Real{}
 	if off := c.opts.WallOffset[addr]; off != 0 {
-		clk = offsetClock{off: off}
+		clk = clock.Shifted{Offset: off}
 	}
 	wall := time.Now
 	if off := c.opts.ClockOffset[addr]; off != 0 {
