@@ -57,7 +57,6 @@ type Options struct {
 	WallOffset map[string]time.Duration
 }
 
-
 // Cluster is a set of nodes on one Network.
 type Cluster struct {
 	T       testing.TB
