@@ -688,7 +688,7 @@ func (w *workload) registerBulk() {
 func (w *workload) registerPersistent() {
 	for i := range w.cfg.persistent {
 		in := &instance{svc: w.cfg.servicePrefix + fmt.Sprintf("p%02d", i%5), ip: fmt.Sprintf("10.98.%d.%d", i/250, i%250+1),
-			port: 31000, persistent: true}
+			port: 31000, persistent: true, metadata: map[string]string{"kind": "persistent"}}
 		for try := 0; try < 3 && w.ctx.Err() == nil; try++ {
 			if w.do(nil, history.Register, in, "").OK {
 				break

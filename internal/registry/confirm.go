@@ -51,6 +51,7 @@ type pending struct {
 	kind    store.Kind
 	stamp   hlc.Timestamp
 	hb, del time.Duration
+	since   time.Time
 }
 
 type pendingSet struct {
@@ -60,6 +61,23 @@ type pendingSet struct {
 	// retry is set by Kick (the view changed).
 	last  time.Time
 	retry bool
+	// limit: an expiry pending for longer is abandoned (store.Abandon).
+	limit time.Duration
+}
+
+// DefaultUnconfirmedLimit is how long an expiry waits for a majority before
+// it is kept as a plain local tombstone (SetUnconfirmedLimit).
+const DefaultUnconfirmedLimit = 10 * time.Minute
+
+// SetUnconfirmedLimit sets how long an expiry applied locally only waits
+// for a majority of the members; after that this node stops serving the
+// live version under it (peers time the instance out themselves when they
+// can) and collects it as a tombstone. The tombstone retention is the
+// natural choice.
+func (l *Local) SetUnconfirmedLimit(d time.Duration) {
+	l.pending.mu.Lock()
+	l.pending.limit = d
+	l.pending.mu.Unlock()
 }
 
 // pendingRetry is how often timeouts waiting for a majority are offered to
@@ -140,7 +158,7 @@ func (l *Local) ScanOnce() {
 		seen[d.Ref] = true
 	}
 	l.pending.mu.Lock()
-	var waiting []health.Ref
+	var waiting, abandon []health.Ref
 	retry := l.pending.retry || now.Sub(l.pending.last) >= pendingRetry
 	if retry && len(l.pending.m) > 0 {
 		l.pending.retry, l.pending.last = false, now
@@ -151,9 +169,18 @@ func (l *Local) ScanOnce() {
 			delete(l.pending.m, ref)
 		}
 	} else {
+		limit := l.pending.limit
+		if limit <= 0 {
+			limit = DefaultUnconfirmedLimit
+		}
 		for ref, p := range l.pending.m {
 			if seen[ref] {
 				delete(l.pending.m, ref)
+				continue
+			}
+			if p.kind == store.KindExpired && now.Sub(p.since) >= limit {
+				delete(l.pending.m, ref)
+				abandon = append(abandon, ref)
 				continue
 			}
 			window := p.hb
@@ -165,6 +192,12 @@ func (l *Local) ScanOnce() {
 		}
 	}
 	l.pending.mu.Unlock()
+	for _, ref := range abandon {
+		_ = l.store.Update(ref.Service, func(tx *store.Tx) error {
+			tx.Abandon(ref.Instance)
+			return nil
+		})
+	}
 	if len(sus) == 0 {
 		return
 	}
@@ -229,7 +262,7 @@ func (l *Local) applyDue(d health.Due, kind store.Kind, age time.Duration, quoru
 			if l.pending.m == nil {
 				l.pending.m = make(map[health.Ref]pending)
 			}
-			l.pending.m[d.Ref] = pending{kind: kind, stamp: done.Stamp, hb: d.HeartBeat, del: d.Delete}
+			l.pending.m[d.Ref] = pending{kind: kind, stamp: done.Stamp, hb: d.HeartBeat, del: d.Delete, since: now}
 			l.pending.mu.Unlock()
 		}
 		if done == nil {

@@ -242,3 +242,28 @@ func TestEvidenceOutlivesOwnership(t *testing.T) {
 		t.Fatalf("a node that does not own the key timed it out: %s", got)
 	}
 }
+
+// A node left without a majority for a whole limit keeps the expiry as a
+// plain local tombstone: it stops serving the live version and collects
+// the record, so a lone node does not keep every expired instance.
+func TestUnconfirmedExpiryAbandonedAfterLimit(t *testing.T) {
+	e := newEnv(t)
+	f := &fakeConfirmer{}
+	e.local.SetConfirmer(f)
+	e.local.SetUnconfirmedLimit(time.Minute)
+	e.mustApply(register(shortInstance("10.0.0.1")))
+	e.advanceTo(7 * time.Second)
+	if recs, _ := e.st.PeerRecords(svc, nil); len(recs) != 1 {
+		t.Fatalf("peers served %d records while the expiry waits", len(recs))
+	}
+	e.advanceTo(7*time.Second + time.Minute + time.Second)
+	if n := e.local.Unconfirmed(); n != 0 {
+		t.Fatalf("Unconfirmed = %d after the limit", n)
+	}
+	if recs, _ := e.st.PeerRecords(svc, nil); len(recs) != 0 {
+		t.Fatalf("peers still served %+v after the limit", recs)
+	}
+	if n := e.st.GCBefore(time.Now().Add(time.Hour).UnixMilli()); n != 1 {
+		t.Fatalf("GC collected %d, want the abandoned expiry", n)
+	}
+}

@@ -122,6 +122,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	hcfg := health.DefaultConfig()
 	hcfg.ExpireMaxFraction = cfg.ExpireMaxFraction
 	s.local = registry.NewLocal(s.store, hcfg, s.clk, log)
+	s.local.SetUnconfirmedLimit(cfg.TombstoneRetention)
 	s.ap = s.local
 	s.loops = append(s.loops, s.local.Run, s.gcLoop)
 	if cfg.PprofAddr != "" {

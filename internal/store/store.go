@@ -296,6 +296,22 @@ func (tx *Tx) Publish(k model.InstanceKey) bool {
 	return true
 }
 
+// Abandon keeps the local-only expiry of k but stops serving the version it
+// annotates: the record becomes a local tombstone, collected like any
+// other. It is what becomes of a timeout no majority confirmed for a whole
+// retention period, so that a node left alone does not keep every expired
+// instance forever. It reports whether there was such an expiry.
+func (tx *Tx) Abandon(k model.InstanceKey) bool {
+	e := tx.svc.recs[k]
+	if e == nil || !e.localOnly || e.shadow == nil || e.rec.Alive() {
+		return false
+	}
+	tx.s.install(tx.svc, &entry{rec: e.rec, deadAt: tx.s.wallMs(), localOnly: true})
+	tx.changed = append(tx.changed, e.rec)
+	tx.localOnly++
+	return true
+}
+
 // Revert drops the local-only annotation of k and shows the replicated
 // version again (a member holds evidence against it). It reports whether
 // there was one.

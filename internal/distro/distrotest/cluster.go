@@ -122,6 +122,7 @@ func (c *Cluster) Start(addr string) *Node {
 	if c.opts.Engine != nil {
 		c.opts.Engine(&ec)
 	}
+	local.SetUnconfirmedLimit(ec.TombstoneRetention)
 	eng := distro.New(ec, st, local, c.Net.Transport(addr), clk, log, nil)
 	mc := member.DefaultConfig()
 	mc.Interval = 200 * time.Millisecond
