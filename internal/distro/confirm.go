@@ -32,7 +32,7 @@ func Quorum(v *View) int {
 }
 
 // Confirm implements registry.Confirmer.
-func (e *Engine) Confirm(ctx context.Context, sus []registry.Suspect) ([]time.Duration, bool) {
+func (e *Engine) Confirm(ctx context.Context, sus []registry.Suspect) ([]time.Duration, time.Time) {
 	ages := make([]time.Duration, len(sus))
 	for i := range ages {
 		ages[i] = -1
@@ -47,7 +47,7 @@ func (e *Engine) Confirm(ctx context.Context, sus []registry.Suspect) ([]time.Du
 	}
 	if 1+len(peers) < need {
 		e.m.confirmRounds.WithLabelValues("no-quorum").Inc()
-		return ages, false
+		return ages, time.Time{}
 	}
 	var reqs []*clusterpb.Request
 	for start := 0; start < len(sus); start += e.cfg.KeyDigestBatch {
@@ -89,18 +89,31 @@ func (e *Engine) Confirm(ctx context.Context, sus []registry.Suspect) ([]time.Du
 		})
 	}
 	wg.Wait()
-	quorum := answered >= need
-	if quorum {
-		e.m.confirmRounds.WithLabelValues("quorum").Inc()
-	} else {
-		e.m.confirmRounds.WithLabelValues("no-quorum").Inc()
-	}
 	for _, a := range ages {
 		if a >= 0 {
 			e.m.confirmRefuted.Inc()
 		}
 	}
-	return ages, quorum
+	if answered < need {
+		e.m.confirmRounds.WithLabelValues("no-quorum").Inc()
+		return ages, time.Time{}
+	}
+	e.m.confirmRounds.WithLabelValues("quorum").Inc()
+	e.mu.Lock()
+	since := e.majoritySince
+	e.mu.Unlock()
+	return ages, since
+}
+
+// noteMajority tracks since when this node's view has held a majority of
+// the members without interruption. Caller holds e.mu.
+func (e *Engine) noteMajority(v *View, now time.Time) {
+	switch has := len(v.Eligible()) >= Quorum(v); {
+	case has && e.majoritySince.IsZero():
+		e.majoritySince = now
+	case !has:
+		e.majoritySince = time.Time{}
+	}
 }
 
 // handleConfirm answers a peer's confirmation round from this node's

@@ -131,6 +131,9 @@ type Engine struct {
 	// names this process's clock (see peerclock.go).
 	clocks  map[string]peerClock
 	clockID uint64
+	// majoritySince: this node's view has held a majority of the members
+	// since then, without interruption (zero: not now). Guarded by mu.
+	majoritySince time.Time
 
 	rounds rounds
 	// stats holds the per-peer figures PeerStatuses reports.
@@ -202,6 +205,7 @@ func (e *Engine) SetView(v *View) {
 	old := e.view.Swap(v)
 	now := e.clk.Now()
 	e.mu.Lock()
+	e.noteMajority(v, now)
 	for _, m := range v.Peers() {
 		if _, ok := e.peers[m.Addr]; !ok {
 			e.peers[m.Addr] = newPeer(m.Addr, e.cfg.QueueLimit)

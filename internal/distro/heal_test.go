@@ -384,3 +384,61 @@ func TestForwardRefusalIgnoresWallClockSkew(t *testing.T) {
 			func(string) string { return sender })
 	})
 }
+
+// The heal reaches the cut-off node one link at a time: it hears a
+// majority again (with node 3) before it reaches node 2, which handled
+// the beats of node 2's services. It must not publish the timeouts it made
+// while cut off on the strength of node 3's answers (node 3 forwarded
+// those beats and holds no evidence): a timeout is confirmed only by a
+// node that heard a majority for the whole timeout (chaos F15 found this).
+func TestStaggeredHealPublishesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, distrotest.Options{})
+		defer c.StopAll()
+		a, b, cc := distrotest.Addr(1), distrotest.Addr(2), distrotest.Addr(3)
+		majority := []string{b, cc}
+		var bs []*beaters
+		for s := 0; s < 10; s++ {
+			var ins []model.Instance
+			for i := 0; i < 3; i++ {
+				ins = append(ins, shortLived(fmt.Sprintf("10.36.%d.%d", s, i+1), 7000))
+			}
+			bs = append(bs, startBeatersOn(c, fmt.Sprintf("stag-%d", s), ins, time.Second, uint64(s), majority))
+		}
+		defer func() {
+			for _, b := range bs {
+				b.Stop()
+			}
+		}()
+		all := func(nodes []string) error {
+			for _, b := range bs {
+				if err := b.presentOn(nodes, false); err != nil {
+					return fmt.Errorf("%s: %w", b.svc, err)
+				}
+			}
+			return nil
+		}
+		distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, func() error { return all(c.Addrs()) })
+		c.Net.Partition([]string{a}, majority)
+		time.Sleep(12 * time.Second)
+		if n := c.Node(a).Local.Unconfirmed(); n == 0 {
+			t.Fatal("the cut-off node timed nothing out: the scenario tests nothing")
+		}
+		// Heal 1–3 first, 1–2 two seconds later.
+		c.Net.Heal()
+		c.Net.Block(a, b)
+		c.Net.Block(b, a)
+		for i := 0; i < 40; i++ {
+			if i == 10 {
+				c.Net.Heal()
+			}
+			time.Sleep(200 * time.Millisecond)
+			if err := all(majority); err != nil {
+				t.Fatalf("%v after the first link healed: %v", time.Duration(i+1)*200*time.Millisecond, err)
+			}
+		}
+		if err := all(c.Addrs()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -18,10 +18,12 @@ import (
 // becomes a replicated version, the owner asks the other members whether
 // any of them handled a real beat of the instance within the timeout. A
 // member that did refutes the timeout, and the owner's deadlines run from
-// that beat. Without answers from a majority of the members the owner
-// cannot know, so it applies the timeout to its own listing only (peers
-// keep being served the live version) and asks again until a majority
-// answers.
+// that beat. Without answers from a majority of the members, or when the
+// owner has not heard a majority for the whole timeout (it was cut off
+// during it, and the members holding the beats may still be out of
+// reach), it cannot know, so it applies the timeout to its own listing
+// only (peers keep being served the live version) and asks again until it
+// can decide.
 
 // Suspect is a heartbeat timeout this node is about to apply.
 type Suspect struct {
@@ -38,9 +40,11 @@ type Suspect struct {
 type Confirmer interface {
 	// Confirm returns, for each suspect, the age of the youngest real
 	// heartbeat an answering member handled within the suspect's window
-	// (negative: none did), and whether this node and the members that
-	// answered form a majority of the members.
-	Confirm(ctx context.Context, suspects []Suspect) (ages []time.Duration, quorum bool)
+	// (negative: none did); and, if this node and the members that answered
+	// form a majority of the members, since when this node has been in
+	// contact with a majority without interruption (zero otherwise). A
+	// timeout is confirmed only if that contact covers its whole window.
+	Confirm(ctx context.Context, suspects []Suspect) (ages []time.Duration, majoritySince time.Time)
 }
 
 // ConfirmTimeout bounds one confirmation round; the scan loop waits for it.
@@ -201,36 +205,38 @@ func (l *Local) ScanOnce() {
 	if len(sus) == 0 {
 		return
 	}
-	ages, quorum := l.confirm(sus)
+	ages, since := l.confirm(sus)
+	// A majority must have been heard over the whole window: a node back
+	// from a minority may reach a majority before it reaches the members
+	// that handled the beats it missed.
+	confirmed := func(window time.Duration) bool { return !since.IsZero() && !since.After(now.Add(-window)) }
 	for i, d := range fresh {
-		l.applyDue(d, sus[i].Kind, ages[i], quorum)
+		l.applyDue(d, sus[i].Kind, ages[i], confirmed(sus[i].Window))
 	}
 	for j, ref := range waiting {
-		l.settle(ref, ages[len(fresh)+j], quorum)
+		l.settle(ref, ages[len(fresh)+j], confirmed(sus[len(fresh)+j].Window))
 	}
 }
 
-func (l *Local) confirm(sus []Suspect) ([]time.Duration, bool) {
-	p := l.confirmer.Load()
-	if p == nil || *p == nil {
+func (l *Local) confirm(sus []Suspect) ([]time.Duration, time.Time) {
+	none := func() []time.Duration {
 		ages := make([]time.Duration, len(sus))
 		for i := range ages {
 			ages[i] = -1
 		}
-		return ages, true
+		return ages
+	}
+	p := l.confirmer.Load()
+	if p == nil || *p == nil {
+		return none(), time.Time{}.Add(1) // alone: always the majority
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ConfirmTimeout)
 	defer cancel()
-	ages, quorum := (*p).Confirm(ctx, sus)
+	ages, since := (*p).Confirm(ctx, sus)
 	if len(ages) != len(sus) {
-		// A broken confirmer confirms nothing.
-		ages = make([]time.Duration, len(sus))
-		for i := range ages {
-			ages[i] = -1
-		}
-		return ages, false
+		return none(), time.Time{} // a broken confirmer confirms nothing
 	}
-	return ages, quorum
+	return ages, since
 }
 
 // applyDue applies one deadline the tracker reported: refuted by a member's
@@ -278,34 +284,38 @@ func (l *Local) applyDue(d health.Due, kind store.Kind, age time.Duration, quoru
 	})
 }
 
-// settle resolves a local-only timeout once the members answer: evidence
-// of life restores the replicated version, a majority without evidence
-// publishes the timeout.
-func (l *Local) settle(ref health.Ref, age time.Duration, quorum bool) {
-	if age < 0 && !quorum {
-		return // still no majority
-	}
+// settle resolves a local-only timeout: evidence of life restores the
+// replicated version, a confirmation publishes the timeout, and a timeout
+// the replicated state has overtaken (a beat, a peer's own version) is
+// simply forgotten.
+func (l *Local) settle(ref health.Ref, age time.Duration, confirmed bool) {
 	l.pending.mu.Lock()
 	p, ok := l.pending.m[ref]
-	delete(l.pending.m, ref)
 	l.pending.mu.Unlock()
 	if !ok {
 		return
 	}
 	now := l.clk.Now()
-	revived := false
+	done, revived := false, false
 	_ = l.store.Update(ref.Service, func(tx *store.Tx) error {
 		r := tx.LocalOnly(ref.Instance)
-		if r == nil || r.Stamp != p.stamp || r.Kind != p.kind {
-			return nil // replaced meanwhile (a beat, a newer version)
+		switch {
+		case r == nil || r.Stamp != p.stamp || r.Kind != p.kind:
+			done = true // replaced meanwhile (a beat, a newer version, the same timeout from a peer)
+		case age >= 0 || l.tracker.Fresh(ref, now):
+			done, revived = true, tx.Revert(ref.Instance)
+		case confirmed:
+			done = tx.Publish(ref.Instance)
 		}
-		if age >= 0 || l.tracker.Fresh(ref, now) {
-			revived = tx.Revert(ref.Instance)
-			return nil
-		}
-		tx.Publish(ref.Instance)
 		return nil
 	})
+	if done {
+		l.pending.mu.Lock()
+		if cur, ok := l.pending.m[ref]; ok && cur == p {
+			delete(l.pending.m, ref)
+		}
+		l.pending.mu.Unlock()
+	}
 	if revived {
 		l.refuted.Add(1)
 		if l.ownsKey(ref.Service) {

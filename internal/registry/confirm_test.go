@@ -16,12 +16,14 @@ import (
 type fakeConfirmer struct {
 	mu     sync.Mutex
 	quorum bool
+	// since is the reported start of majority contact (default: long ago).
+	since time.Time
 	// evidence maps an instance to the age of a member's last real beat.
 	evidence map[model.InstanceKey]time.Duration
 	asked    []registry.Suspect
 }
 
-func (f *fakeConfirmer) Confirm(_ context.Context, sus []registry.Suspect) ([]time.Duration, bool) {
+func (f *fakeConfirmer) Confirm(_ context.Context, sus []registry.Suspect) ([]time.Duration, time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, sus...)
@@ -32,7 +34,13 @@ func (f *fakeConfirmer) Confirm(_ context.Context, sus []registry.Suspect) ([]ti
 			ages[i] = a
 		}
 	}
-	return ages, f.quorum
+	if !f.quorum {
+		return ages, time.Time{}
+	}
+	if f.since.IsZero() {
+		return ages, time.Unix(1, 0)
+	}
+	return ages, f.since
 }
 
 func (f *fakeConfirmer) set(quorum bool, evidence map[model.InstanceKey]time.Duration) {
@@ -265,5 +273,30 @@ func TestUnconfirmedExpiryAbandonedAfterLimit(t *testing.T) {
 	}
 	if n := e.st.GCBefore(time.Now().Add(time.Hour).UnixMilli()); n != 1 {
 		t.Fatalf("GC collected %d, want the abandoned expiry", n)
+	}
+}
+
+// A node back from a minority that reaches a majority again does not
+// publish the timeouts it made while cut off until it has heard a majority
+// for a whole timeout: the members that handled the beats it missed may
+// still be out of reach (chaos F15 found one that published them on the
+// strength of the first peer it reached back, which held no evidence).
+func TestUnconfirmedWaitsForAWholeWindowOfMajority(t *testing.T) {
+	e := newEnv(t)
+	f := &fakeConfirmer{}
+	e.local.SetConfirmer(f)
+	e.mustApply(register(shortInstance("10.0.0.1")))
+	e.advanceTo(7 * time.Second)
+	f.mu.Lock()
+	f.quorum, f.since = true, e.clk.Now()
+	f.mu.Unlock()
+	e.local.Kick()
+	e.advance(5 * time.Second) // less than the 6 s delete timeout of majority contact
+	if recs, _ := e.st.PeerRecords(svc, nil); recs[0].Kind != store.KindLive || e.local.Unconfirmed() != 1 {
+		t.Fatalf("published after %v of majority contact: peers get %s", 5*time.Second, recs[0].Kind)
+	}
+	e.advance(1500 * time.Millisecond)
+	if recs, _ := e.st.PeerRecords(svc, nil); recs[0].Kind != store.KindExpired || e.local.Unconfirmed() != 0 {
+		t.Fatalf("not published after a whole window of majority contact: peers get %s", recs[0].Kind)
 	}
 }
