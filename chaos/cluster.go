@@ -87,8 +87,9 @@ const (
 
 // healBound is how long after a heal a healthy node may miss an instance
 // whose client kept beating: one verification round, plus the probe that
-// notices the heal.
-func healBound() time.Duration { return timing.Verify + timing.Probe }
+// notices the heal, plus one observer round (200 ms) of sampling
+// resolution.
+func healBound() time.Duration { return timing.Verify + timing.Probe + 200*time.Millisecond }
 
 // Config describes one scenario's cluster.
 type Config struct {

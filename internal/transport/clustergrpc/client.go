@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -80,6 +81,16 @@ func (c *Client) Call(ctx context.Context, peer string, req *clusterpb.Request) 
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.CallTimeout)
 		defer cancel()
+	}
+	if _, probe := req.GetKind().(*clusterpb.Request_Probe); probe && pc.cc.GetState() == connectivity.TransientFailure {
+		// Probes are how a peer that was unreachable is seen again: each
+		// one tries to connect now, instead of failing fast until gRPC's
+		// reconnect backoff (up to ReconnectMaxDelay) runs out, so a heal
+		// is noticed within one probe interval.
+		pc.cc.ResetConnectBackoff()
+		wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		pc.cc.WaitForStateChange(wctx, connectivity.TransientFailure)
+		cancel()
 	}
 	out, err := pc.stub.Call(ctx, c.cfg.Signer.Sign(peer, body))
 	if err != nil {

@@ -794,3 +794,35 @@ func TestRateLimiter(t *testing.T) {
 		t.Fatalf("after interval: %v, suppressed %d", ok, n)
 	}
 }
+
+// A probe reaches a peer that comes back at once, whatever gRPC's reconnect
+// backoff has grown to while the peer was away: probes are how a heal is
+// noticed.
+func TestProbeIgnoresReconnectBackoff(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().(*net.TCPAddr)
+	_ = l.Close()
+	peer := fmt.Sprintf("127.0.0.1:%d", addr.Port-DefaultPortOffset)
+	c, _ := newTestClient(t, secretA, clientName, func(c *ClientConfig) { c.ReconnectMaxDelay = time.Minute })
+	probe := &clusterpb.Request{Kind: &clusterpb.Request_Probe{Probe: &clusterpb.Probe{}}}
+	for range 8 { // let the backoff grow (100 ms × 1.6^n)
+		_, _ = c.Call(context.Background(), peer, probe)
+		time.Sleep(100 * time.Millisecond)
+	}
+	l2, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		t.Skipf("port reused meanwhile: %v", err)
+	}
+	s := signer(t, secretA, peer)
+	srv := NewServer(ServerConfig{Signer: s, Logger: quiet}, &fakeHandler{self: peer})
+	go func() { _ = srv.Serve(l2) }()
+	defer srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := c.Call(ctx, peer, probe); err != nil {
+		t.Fatalf("the first probe after the peer came back failed: %v", err)
+	}
+}
