@@ -3127,7 +3127,13 @@ type Suspect struct {
 	Cluster string                 `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// window_ms is the timeout that passed: a real heartbeat of the instance
 	// younger than this, handled by the receiver, refutes it.
-	WindowMs      uint64 `protobuf:"varint,5,opt,name=window_ms,json=windowMs,proto3" json:"window_ms,omitempty"`
+	WindowMs uint64 `protobuf:"varint,5,opt,name=window_ms,json=windowMs,proto3" json:"window_ms,omitempty"`
+	// kind is the timeout: 1 unhealthy, 2 expired. A receiver without
+	// evidence that cannot confirm timeouts itself either (it has not heard
+	// a majority for the whole window) applies it to its own listing too,
+	// unconfirmed, so that every node of a minority hides what its owner
+	// timed out.
+	Kind          uint32 `protobuf:"varint,6,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3193,6 +3199,13 @@ func (x *Suspect) GetCluster() string {
 func (x *Suspect) GetWindowMs() uint64 {
 	if x != nil {
 		return x.WindowMs
+	}
+	return 0
+}
+
+func (x *Suspect) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
 	}
 	return 0
 }
@@ -3523,13 +3536,14 @@ const file_cluster_proto_rawDesc = "" +
 	"\aKVEntry\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x03 \x01(\fR\x05value\"\x95\x01\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\"\xa9\x01\n" +
 	"\aSuspect\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.distro.cluster.v1.ServiceKeyR\x03key\x12\x0e\n" +
 	"\x02ip\x18\x02 \x01(\tR\x02ip\x12\x12\n" +
 	"\x04port\x18\x03 \x01(\x05R\x04port\x12\x18\n" +
 	"\acluster\x18\x04 \x01(\tR\acluster\x12\x1b\n" +
-	"\twindow_ms\x18\x05 \x01(\x04R\bwindowMs\"H\n" +
+	"\twindow_ms\x18\x05 \x01(\x04R\bwindowMs\x12\x12\n" +
+	"\x04kind\x18\x06 \x01(\rR\x04kind\"H\n" +
 	"\x0eConfirmRequest\x126\n" +
 	"\bsuspects\x18\x01 \x03(\v2\x1a.distro.cluster.v1.SuspectR\bsuspects\"6\n" +
 	"\fConfirmReply\x12&\n" +

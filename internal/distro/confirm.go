@@ -10,6 +10,7 @@ import (
 	"github.com/distro-registry/distro/internal/health"
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/registry"
+	"github.com/distro-registry/distro/internal/store"
 )
 
 // Confirmation of heartbeat timeouts (docs/protocol.md §8). Before the
@@ -45,10 +46,18 @@ func (e *Engine) Confirm(ctx context.Context, sus []registry.Suspect) ([]time.Du
 			peers = append(peers, a)
 		}
 	}
-	if 1+len(peers) < need {
-		e.m.confirmRounds.WithLabelValues("no-quorum").Inc()
-		return ages, time.Time{}
+	if len(peers) == 0 {
+		if need > 1 {
+			e.m.confirmRounds.WithLabelValues("no-quorum").Inc()
+			return ages, time.Time{}
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return ages, e.majoritySince // a cluster of one
 	}
+	// Without a majority in view the peers are asked all the same: one of
+	// them may hold evidence, and the others hide the timeout too
+	// (handleConfirm), so that a minority shows it on every node.
 	var reqs []*clusterpb.Request
 	for start := 0; start < len(sus); start += e.cfg.KeyDigestBatch {
 		batch := sus[start:min(start+e.cfg.KeyDigestBatch, len(sus))]
@@ -56,7 +65,7 @@ func (e *Engine) Confirm(ctx context.Context, sus []registry.Suspect) ([]time.Du
 		for i, s := range batch {
 			ik := s.Ref.Instance
 			cr.Suspects[i] = &clusterpb.Suspect{Key: keyToPB(s.Ref.Service), Ip: ik.IP, Port: int32(ik.Port), Cluster: ik.Cluster,
-				WindowMs: uint64(s.Window.Milliseconds())}
+				WindowMs: uint64(s.Window.Milliseconds()), Kind: uint32(s.Kind)}
 		}
 		reqs = append(reqs, &clusterpb.Request{Kind: &clusterpb.Request_Confirm{Confirm: cr}})
 	}
@@ -105,6 +114,14 @@ func (e *Engine) Confirm(ctx context.Context, sus []registry.Suspect) ([]time.Du
 	return ages, since
 }
 
+// majorityFor reports whether this node has heard a majority of the
+// members without interruption for at least window.
+func (e *Engine) majorityFor(window time.Duration) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.majoritySince.IsZero() && !e.majoritySince.After(e.clk.Now().Add(-window))
+}
+
 // noteMajority tracks since when this node's view has held a majority of
 // the members without interruption. Caller holds e.mu.
 func (e *Engine) noteMajority(v *View, now time.Time) {
@@ -144,6 +161,13 @@ func (e *Engine) handleConfirm(c *clusterpb.ConfirmRequest) (*clusterpb.Response
 		reply.EvidenceAgeMs[i] = -1
 		if age, ok := e.local.Evidence(ref, window); ok {
 			reply.EvidenceAgeMs[i] = age.Milliseconds()
+			continue
+		}
+		if kind := store.Kind(s.GetKind()); (kind == store.KindUnhealthy || kind == store.KindExpired) && !e.majorityFor(window) {
+			// Neither of us can confirm it: this node hides it too, so that
+			// every node on this side of a partition shows what its owner
+			// timed out, and settles it the same way (registry.Local).
+			e.local.Adopt(ref, kind)
 		}
 	}
 	return &clusterpb.Response{Kind: &clusterpb.Response_Confirm{Confirm: reply}}, nil

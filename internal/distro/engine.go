@@ -90,11 +90,13 @@ type LocalWriter interface {
 	registry.Writer
 	SetOwnership(owns func(model.ServiceKey) bool, gained, lost []model.ServiceKey)
 	// SetConfirmer installs the engine as the members' confirmation of
-	// heartbeat timeouts; Evidence answers peers' confirmation rounds; Kick
+	// heartbeat timeouts; Evidence answers peers' confirmation rounds, and
+	// Adopt applies a peer's timeout that neither node can confirm; Kick
 	// asks for a scan now (the view changed, so timeouts waiting for a
 	// majority may be settled).
 	SetConfirmer(registry.Confirmer)
 	Evidence(ref health.Ref, window time.Duration) (time.Duration, bool)
+	Adopt(ref health.Ref, kind store.Kind)
 	Kick()
 }
 

@@ -442,3 +442,76 @@ func TestStaggeredHealPublishesNothing(t *testing.T) {
 		}
 	})
 }
+
+// A minority of two nodes: the owner cannot confirm its timeouts, and
+// neither can the other node. When the owner asks, the other node (no
+// evidence, no majority either) hides the instance too, so a crashed
+// client disappears from every node's listing in time on both sides (chaos
+// F2 found the minority's other node listing it for the whole split); and
+// nothing is lost or comes back after the heal.
+func TestMinorityOfTwoHidesStoppedClientsEverywhere(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 5, distrotest.Options{})
+		defer c.StopAll()
+		minor := []string{distrotest.Addr(1), distrotest.Addr(2)}
+		major := []string{distrotest.Addr(3), distrotest.Addr(4), distrotest.Addr(5)}
+		var crashed, live []*beaters
+		for s := 0; s < 6; s++ {
+			var ins []model.Instance
+			for i := 0; i < 2; i++ {
+				ins = append(ins, shortLived(fmt.Sprintf("10.37.%d.%d", s, i+1), 7000))
+			}
+			crashed = append(crashed, startBeatersOn(c, fmt.Sprintf("two-%d", s), ins, time.Second, uint64(s), nil))
+			lv := []model.Instance{shortLived(fmt.Sprintf("10.38.%d.1", s), 7000)}
+			b := startBeatersOn(c, fmt.Sprintf("two-live-%d", s), lv, time.Second, uint64(s+10), major)
+			defer b.Stop()
+			live = append(live, b)
+		}
+		distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, func() error {
+			for _, b := range append(crashed, live...) {
+				if err := b.presentOn(c.Addrs(), true); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		c.Net.Partition(minor, major)
+		waitDown(t, c, minor, major)
+		waitDown(t, c, major, minor)
+		for _, b := range crashed {
+			b.Stop()
+		}
+		gone := func() error {
+			for _, b := range crashed {
+				for _, n := range c.Addrs() {
+					if got := c.Instances(n, b.svc); len(got) != 0 {
+						return fmt.Errorf("%s still lists %v in %s", n, got, b.svc)
+					}
+				}
+			}
+			return nil
+		}
+		// Delete timeout 6 s, one scan, one round, and the 1 s between beats.
+		distrotest.Eventually(t, 7500*time.Millisecond, 100*time.Millisecond, gone)
+		c.Net.Heal()
+		for i := 0; i < 30; i++ {
+			time.Sleep(200 * time.Millisecond)
+			if err := gone(); err != nil {
+				t.Fatalf("%v after the heal: %v", time.Duration(i+1)*200*time.Millisecond, err)
+			}
+			for _, b := range live {
+				if err := b.presentOn(major, false); err != nil {
+					t.Fatalf("the majority lost a live instance: %v", err)
+				}
+			}
+		}
+		distrotest.Eventually(t, 10*time.Second, 100*time.Millisecond, func() error {
+			for _, n := range minor {
+				if k := c.Node(n).Local.Unconfirmed(); k != 0 {
+					return fmt.Errorf("%s: %d timeouts still unconfirmed", n, k)
+				}
+			}
+			return c.Converged()
+		})
+	})
+}

@@ -98,6 +98,34 @@ func (l *Local) Evidence(ref health.Ref, window time.Duration) (time.Duration, b
 	return l.tracker.Evidence(ref, l.clk.Now(), window)
 }
 
+// Adopt applies a peer's timeout of an instance to this node's own listing,
+// unconfirmed, as if this node had timed it out itself: the peer asked for
+// evidence, this node has none, and neither can confirm the timeout (no
+// majority heard for its whole window). It is settled like this node's own
+// timeouts. Persistent and connection-held instances are left alone.
+func (l *Local) Adopt(ref health.Ref, kind store.Kind) {
+	now := l.clk.Now()
+	_ = l.store.Update(ref.Service, func(tx *store.Tx) error {
+		r := tx.Get(ref.Instance)
+		if r == nil || !heartbeatKept(r) || !r.Alive() {
+			return nil
+		}
+		done := tx.AnnotateLocal(ref.Instance, kind)
+		if done == nil {
+			return nil
+		}
+		hb := time.Duration(r.Instance.HeartBeatTimeoutMs()) * time.Millisecond
+		del := time.Duration(r.Instance.IPDeleteTimeoutMs()) * time.Millisecond
+		l.pending.mu.Lock()
+		if l.pending.m == nil {
+			l.pending.m = make(map[health.Ref]pending)
+		}
+		l.pending.m[ref] = pending{kind: kind, stamp: done.Stamp, hb: hb, del: del, since: now}
+		l.pending.mu.Unlock()
+		return nil
+	})
+}
+
 // Unconfirmed returns the number of timeouts applied locally only, waiting
 // for a majority of the members to confirm them.
 func (l *Local) Unconfirmed() int {

@@ -275,6 +275,8 @@ func (c *Client) dialOptions(pc *peerConn) []grpc.DialOption {
 			MinConnectTimeout: c.cfg.DialTimeout,
 		}),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+			defer cancel()
 			conn, err := dialer.DialContext(ctx, "tcp", addr)
 			pc.refused.Store(errors.Is(err, syscall.ECONNREFUSED))
 			return conn, err

@@ -28,6 +28,11 @@ const (
 	DefaultKeepaliveTimeout = 3 * time.Second
 	// DefaultDialTimeout bounds one connection attempt.
 	DefaultDialTimeout = 3 * time.Second
+	// DefaultConnectTimeout bounds the TCP connect of one attempt. A SYN
+	// lost to a partition is otherwise retransmitted only after a second
+	// (Linux), which delays noticing the heal; a probe then starts a new
+	// attempt at once (see Call).
+	DefaultConnectTimeout = 500 * time.Millisecond
 	// DefaultReconnectMaxDelay caps the backoff between reconnection
 	// attempts, so that a peer that comes back is reached quickly.
 	DefaultReconnectMaxDelay = 2 * time.Second
@@ -62,6 +67,9 @@ type ClientConfig struct {
 	// DialTimeout bounds one connection attempt (0 means
 	// DefaultDialTimeout).
 	DialTimeout time.Duration
+	// ConnectTimeout bounds the TCP connect of one attempt (0 means
+	// DefaultConnectTimeout; never more than DialTimeout).
+	ConnectTimeout time.Duration
 	// ReconnectMaxDelay caps reconnection backoff (0 means
 	// DefaultReconnectMaxDelay).
 	ReconnectMaxDelay time.Duration
@@ -92,6 +100,7 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	c.KeepaliveTime = orDefault(c.KeepaliveTime, DefaultKeepaliveTime)
 	c.KeepaliveTimeout = orDefault(c.KeepaliveTimeout, DefaultKeepaliveTimeout)
 	c.DialTimeout = orDefault(c.DialTimeout, DefaultDialTimeout)
+	c.ConnectTimeout = min(orDefault(c.ConnectTimeout, DefaultConnectTimeout), c.DialTimeout)
 	c.ReconnectMaxDelay = orDefault(c.ReconnectMaxDelay, DefaultReconnectMaxDelay)
 	c.CallTimeout = orDefault(c.CallTimeout, DefaultCallTimeout)
 	c.SnapshotIdleTimeout = orDefault(c.SnapshotIdleTimeout, DefaultSnapshotIdleTimeout)
