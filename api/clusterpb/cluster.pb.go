@@ -829,7 +829,13 @@ type Record struct {
 	// conn is the client connection that owns the instance, if any.
 	Conn string `protobuf:"bytes,5,opt,name=conn,proto3" json:"conn,omitempty"`
 	// conn_node is the member that holds conn.
-	ConnNode      string `protobuf:"bytes,6,opt,name=conn_node,json=connNode,proto3" json:"conn_node,omitempty"`
+	ConnNode string `protobuf:"bytes,6,opt,name=conn_node,json=connNode,proto3" json:"conn_node,omitempty"`
+	// suspected (1 unhealthy, 2 expired) marks a version the sender itself
+	// hides under a heartbeat timeout it could not confirm (docs/protocol.md
+	// §8.1): a receiver that does not show the instance now keeps it hidden,
+	// unconfirmed, until it settles the timeout itself. Not part of the
+	// version.
+	Suspected     uint32 `protobuf:"varint,7,opt,name=suspected,proto3" json:"suspected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -904,6 +910,13 @@ func (x *Record) GetConnNode() string {
 		return x.ConnNode
 	}
 	return ""
+}
+
+func (x *Record) GetSuspected() uint32 {
+	if x != nil {
+		return x.Suspected
+	}
+	return 0
 }
 
 // ServiceMeta is the versioned service-level metadata.
@@ -1495,9 +1508,15 @@ func (x *DigestRequest) GetAllKeys() bool {
 }
 
 // DigestReply lists the buckets whose hashes differ.
+// WARNING: only append fields; never renumber.
 type DigestReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Differing     []uint32               `protobuf:"varint,1,rep,packed,name=differing,proto3" json:"differing,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Differing []uint32               `protobuf:"varint,1,rep,packed,name=differing,proto3" json:"differing,omitempty"`
+	// suspects are heartbeat timeouts the answering node applied to its own
+	// listing only, unconfirmed (it cannot hear a majority, though the asker
+	// hears it): the asker confirms them itself, or hides them too
+	// (docs/protocol.md §8.1). Bounded in number.
+	Suspects      []*Suspect `protobuf:"bytes,2,rep,name=suspects,proto3" json:"suspects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1535,6 +1554,13 @@ func (*DigestReply) Descriptor() ([]byte, []int) {
 func (x *DigestReply) GetDiffering() []uint32 {
 	if x != nil {
 		return x.Differing
+	}
+	return nil
+}
+
+func (x *DigestReply) GetSuspects() []*Suspect {
+	if x != nil {
+		return x.Suspects
 	}
 	return nil
 }
@@ -3128,11 +3154,11 @@ type Suspect struct {
 	// window_ms is the timeout that passed: a real heartbeat of the instance
 	// younger than this, handled by the receiver, refutes it.
 	WindowMs uint64 `protobuf:"varint,5,opt,name=window_ms,json=windowMs,proto3" json:"window_ms,omitempty"`
-	// kind is the timeout: 1 unhealthy, 2 expired. A receiver without
-	// evidence that cannot confirm timeouts itself either (it has not heard
-	// a majority for the whole window) applies it to its own listing too,
-	// unconfirmed, so that every node of a minority hides what its owner
-	// timed out.
+	// kind is the timeout (1 unhealthy, 2 expired), set only when the asker
+	// cannot confirm it (it has not heard a majority for the whole window):
+	// a receiver without evidence that cannot confirm it either applies it to
+	// its own listing too, unconfirmed, so that every node of a minority
+	// hides what its owner timed out. In a digest reply it is always set.
 	Kind          uint32 `protobuf:"varint,6,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3371,14 +3397,15 @@ const file_cluster_proto_rawDesc = "" +
 	"\bmetadata\x18\t \x03(\v2).distro.cluster.v1.Instance.MetadataEntryR\bmetadata\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb4\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd2\x01\n" +
 	"\x06Record\x127\n" +
 	"\binstance\x18\x01 \x01(\v2\x1b.distro.cluster.v1.InstanceR\binstance\x12\x14\n" +
 	"\x05stamp\x18\x02 \x01(\x06R\x05stamp\x12\x16\n" +
 	"\x06origin\x18\x03 \x01(\tR\x06origin\x12\x12\n" +
 	"\x04kind\x18\x04 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04conn\x18\x05 \x01(\tR\x04conn\x12\x1b\n" +
-	"\tconn_node\x18\x06 \x01(\tR\bconnNode\"\x8a\x04\n" +
+	"\tconn_node\x18\x06 \x01(\tR\bconnNode\x12\x1c\n" +
+	"\tsuspected\x18\a \x01(\rR\tsuspected\"\x8a\x04\n" +
 	"\vServiceMeta\x12+\n" +
 	"\x11protect_threshold\x18\x01 \x01(\x01R\x10protectThreshold\x12H\n" +
 	"\bmetadata\x18\x02 \x03(\v2,.distro.cluster.v1.ServiceMeta.MetadataEntryR\bmetadata\x12#\n" +
@@ -3435,9 +3462,10 @@ const file_cluster_proto_rawDesc = "" +
 	"\x05ready\x18\x02 \x01(\bR\x05ready\x12!\n" +
 	"\fbucket_count\x18\x03 \x01(\rR\vbucketCount\x12\x18\n" +
 	"\abuckets\x18\x04 \x03(\x06R\abuckets\x12\x19\n" +
-	"\ball_keys\x18\x05 \x01(\bR\aallKeys\"+\n" +
+	"\ball_keys\x18\x05 \x01(\bR\aallKeys\"c\n" +
 	"\vDigestReply\x12\x1c\n" +
-	"\tdiffering\x18\x01 \x03(\rR\tdiffering\"T\n" +
+	"\tdiffering\x18\x01 \x03(\rR\tdiffering\x126\n" +
+	"\bsuspects\x18\x02 \x03(\v2\x1a.distro.cluster.v1.SuspectR\bsuspects\"T\n" +
 	"\tKeyDigest\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.distro.cluster.v1.ServiceKeyR\x03key\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\x06R\x06digest\"\xc5\x01\n" +
@@ -3649,39 +3677,40 @@ var file_cluster_proto_depIdxs = []int32{
 	6,  // 31: distro.cluster.v1.KeyRecords.records:type_name -> distro.cluster.v1.Record
 	7,  // 32: distro.cluster.v1.KeyRecords.meta:type_name -> distro.cluster.v1.ServiceMeta
 	10, // 33: distro.cluster.v1.SyncBatch.entries:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 34: distro.cluster.v1.KeyDigest.key:type_name -> distro.cluster.v1.ServiceKey
-	16, // 35: distro.cluster.v1.KeyDigestRequest.keys:type_name -> distro.cluster.v1.KeyDigest
-	4,  // 36: distro.cluster.v1.KeyDigestReply.want:type_name -> distro.cluster.v1.ServiceKey
-	10, // 37: distro.cluster.v1.KeyDigestReply.push:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 38: distro.cluster.v1.FetchRequest.keys:type_name -> distro.cluster.v1.ServiceKey
-	10, // 39: distro.cluster.v1.FetchReply.entries:type_name -> distro.cluster.v1.KeyRecords
-	4,  // 40: distro.cluster.v1.WriteOp.key:type_name -> distro.cluster.v1.ServiceKey
-	5,  // 41: distro.cluster.v1.WriteOp.instance:type_name -> distro.cluster.v1.Instance
-	7,  // 42: distro.cluster.v1.WriteOp.service:type_name -> distro.cluster.v1.ServiceMeta
-	9,  // 43: distro.cluster.v1.WriteOp.cluster:type_name -> distro.cluster.v1.ClusterSettings
-	21, // 44: distro.cluster.v1.ForwardRequest.op:type_name -> distro.cluster.v1.WriteOp
-	10, // 45: distro.cluster.v1.SnapshotChunk.entries:type_name -> distro.cluster.v1.KeyRecords
-	21, // 46: distro.cluster.v1.CPCommand.op:type_name -> distro.cluster.v1.WriteOp
-	36, // 47: distro.cluster.v1.CPCommand.kv:type_name -> distro.cluster.v1.KVWrite
-	35, // 48: distro.cluster.v1.CPCommand.ext:type_name -> distro.cluster.v1.CPExtension
-	38, // 49: distro.cluster.v1.CPSnapshotItem.service:type_name -> distro.cluster.v1.CPService
-	39, // 50: distro.cluster.v1.CPSnapshotItem.kv:type_name -> distro.cluster.v1.KVEntry
-	35, // 51: distro.cluster.v1.CPSnapshotItem.ext:type_name -> distro.cluster.v1.CPExtension
-	4,  // 52: distro.cluster.v1.CPService.key:type_name -> distro.cluster.v1.ServiceKey
-	5,  // 53: distro.cluster.v1.CPService.instances:type_name -> distro.cluster.v1.Instance
-	7,  // 54: distro.cluster.v1.CPService.settings:type_name -> distro.cluster.v1.ServiceMeta
-	4,  // 55: distro.cluster.v1.Suspect.key:type_name -> distro.cluster.v1.ServiceKey
-	40, // 56: distro.cluster.v1.ConfirmRequest.suspects:type_name -> distro.cluster.v1.Suspect
-	9,  // 57: distro.cluster.v1.ServiceMeta.ClustersEntry.value:type_name -> distro.cluster.v1.ClusterSettings
-	0,  // 58: distro.cluster.v1.Cluster.Call:input_type -> distro.cluster.v1.Envelope
-	0,  // 59: distro.cluster.v1.Cluster.Snapshot:input_type -> distro.cluster.v1.Envelope
-	0,  // 60: distro.cluster.v1.Cluster.Call:output_type -> distro.cluster.v1.Envelope
-	0,  // 61: distro.cluster.v1.Cluster.Snapshot:output_type -> distro.cluster.v1.Envelope
-	60, // [60:62] is the sub-list for method output_type
-	58, // [58:60] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	40, // 34: distro.cluster.v1.DigestReply.suspects:type_name -> distro.cluster.v1.Suspect
+	4,  // 35: distro.cluster.v1.KeyDigest.key:type_name -> distro.cluster.v1.ServiceKey
+	16, // 36: distro.cluster.v1.KeyDigestRequest.keys:type_name -> distro.cluster.v1.KeyDigest
+	4,  // 37: distro.cluster.v1.KeyDigestReply.want:type_name -> distro.cluster.v1.ServiceKey
+	10, // 38: distro.cluster.v1.KeyDigestReply.push:type_name -> distro.cluster.v1.KeyRecords
+	4,  // 39: distro.cluster.v1.FetchRequest.keys:type_name -> distro.cluster.v1.ServiceKey
+	10, // 40: distro.cluster.v1.FetchReply.entries:type_name -> distro.cluster.v1.KeyRecords
+	4,  // 41: distro.cluster.v1.WriteOp.key:type_name -> distro.cluster.v1.ServiceKey
+	5,  // 42: distro.cluster.v1.WriteOp.instance:type_name -> distro.cluster.v1.Instance
+	7,  // 43: distro.cluster.v1.WriteOp.service:type_name -> distro.cluster.v1.ServiceMeta
+	9,  // 44: distro.cluster.v1.WriteOp.cluster:type_name -> distro.cluster.v1.ClusterSettings
+	21, // 45: distro.cluster.v1.ForwardRequest.op:type_name -> distro.cluster.v1.WriteOp
+	10, // 46: distro.cluster.v1.SnapshotChunk.entries:type_name -> distro.cluster.v1.KeyRecords
+	21, // 47: distro.cluster.v1.CPCommand.op:type_name -> distro.cluster.v1.WriteOp
+	36, // 48: distro.cluster.v1.CPCommand.kv:type_name -> distro.cluster.v1.KVWrite
+	35, // 49: distro.cluster.v1.CPCommand.ext:type_name -> distro.cluster.v1.CPExtension
+	38, // 50: distro.cluster.v1.CPSnapshotItem.service:type_name -> distro.cluster.v1.CPService
+	39, // 51: distro.cluster.v1.CPSnapshotItem.kv:type_name -> distro.cluster.v1.KVEntry
+	35, // 52: distro.cluster.v1.CPSnapshotItem.ext:type_name -> distro.cluster.v1.CPExtension
+	4,  // 53: distro.cluster.v1.CPService.key:type_name -> distro.cluster.v1.ServiceKey
+	5,  // 54: distro.cluster.v1.CPService.instances:type_name -> distro.cluster.v1.Instance
+	7,  // 55: distro.cluster.v1.CPService.settings:type_name -> distro.cluster.v1.ServiceMeta
+	4,  // 56: distro.cluster.v1.Suspect.key:type_name -> distro.cluster.v1.ServiceKey
+	40, // 57: distro.cluster.v1.ConfirmRequest.suspects:type_name -> distro.cluster.v1.Suspect
+	9,  // 58: distro.cluster.v1.ServiceMeta.ClustersEntry.value:type_name -> distro.cluster.v1.ClusterSettings
+	0,  // 59: distro.cluster.v1.Cluster.Call:input_type -> distro.cluster.v1.Envelope
+	0,  // 60: distro.cluster.v1.Cluster.Snapshot:input_type -> distro.cluster.v1.Envelope
+	0,  // 61: distro.cluster.v1.Cluster.Call:output_type -> distro.cluster.v1.Envelope
+	0,  // 62: distro.cluster.v1.Cluster.Snapshot:output_type -> distro.cluster.v1.Envelope
+	61, // [61:63] is the sub-list for method output_type
+	59, // [59:61] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_cluster_proto_init() }

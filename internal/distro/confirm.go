@@ -3,6 +3,7 @@ package distro
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -65,7 +66,12 @@ func (e *Engine) Confirm(ctx context.Context, sus []registry.Suspect) ([]time.Du
 		for i, s := range batch {
 			ik := s.Ref.Instance
 			cr.Suspects[i] = &clusterpb.Suspect{Key: keyToPB(s.Ref.Service), Ip: ik.IP, Port: int32(ik.Port), Cluster: ik.Cluster,
-				WindowMs: uint64(s.Window.Milliseconds()), Kind: uint32(s.Kind)}
+				WindowMs: uint64(s.Window.Milliseconds())}
+			if !e.majorityFor(s.Window) {
+				// Only a timeout this node cannot confirm asks the peers
+				// to hide it too.
+				cr.Suspects[i].Kind = uint32(s.Kind)
+			}
 		}
 		reqs = append(reqs, &clusterpb.Request{Kind: &clusterpb.Request_Confirm{Confirm: cr}})
 	}
@@ -141,22 +147,10 @@ func (e *Engine) handleConfirm(c *clusterpb.ConfirmRequest) (*clusterpb.Response
 	}
 	reply := &clusterpb.ConfirmReply{EvidenceAgeMs: make([]int64, len(c.GetSuspects()))}
 	for i, s := range c.GetSuspects() {
-		k, err := keyFromPB(s.GetKey(), e.cfg.Limits)
+		ref, err := e.suspectRef(s)
 		if err != nil {
 			return nil, e.reject("confirm", err)
 		}
-		ip, err := model.ValidateIP(s.GetIp())
-		if err != nil {
-			return nil, e.reject("confirm", err)
-		}
-		if err := model.ValidatePort(int(s.GetPort())); err != nil {
-			return nil, e.reject("confirm", err)
-		}
-		cl, err := e.cfg.Limits.ValidateCluster(s.GetCluster())
-		if err != nil {
-			return nil, e.reject("confirm", err)
-		}
-		ref := health.Ref{Service: k, Instance: model.InstanceKey{IP: ip, Port: int(s.GetPort()), Cluster: cl}}
 		window := time.Duration(min(s.GetWindowMs(), uint64(24*time.Hour/time.Millisecond))) * time.Millisecond
 		reply.EvidenceAgeMs[i] = -1
 		if age, ok := e.local.Evidence(ref, window); ok {
@@ -171,4 +165,56 @@ func (e *Engine) handleConfirm(c *clusterpb.ConfirmRequest) (*clusterpb.Response
 		}
 	}
 	return &clusterpb.Response{Kind: &clusterpb.Response_Confirm{Confirm: reply}}, nil
+}
+
+// suspectsToPB renders this node's unconfirmed timeouts for a digest reply.
+func suspectsToPB(sus []registry.Suspect) []*clusterpb.Suspect {
+	out := make([]*clusterpb.Suspect, len(sus))
+	for i, s := range sus {
+		ik := s.Ref.Instance
+		out[i] = &clusterpb.Suspect{Key: keyToPB(s.Ref.Service), Ip: ik.IP, Port: int32(ik.Port), Cluster: ik.Cluster,
+			WindowMs: uint64(s.Window.Milliseconds()), Kind: uint32(s.Kind)}
+	}
+	return out
+}
+
+// takeSuspects hands a peer's unconfirmed timeouts (from a digest reply)
+// to the write path, which confirms them with the members as its own.
+func (e *Engine) takeSuspects(from string, sus []*clusterpb.Suspect) {
+	if len(sus) > e.cfg.KeyDigestBatch {
+		e.reject("digest-reply", fmt.Errorf("%d suspects from %s", len(sus), from))
+		return
+	}
+	for _, s := range sus {
+		ref, err := e.suspectRef(s)
+		if err != nil {
+			e.reject("digest-reply", err)
+			return
+		}
+		kind := store.Kind(s.GetKind())
+		if kind != store.KindUnhealthy && kind != store.KindExpired {
+			continue
+		}
+		e.local.Suspect(registry.Suspect{Ref: ref, Kind: kind, Window: time.Duration(min(s.GetWindowMs(), uint64(24*time.Hour/time.Millisecond))) * time.Millisecond})
+	}
+}
+
+// suspectRef validates a suspect's identity.
+func (e *Engine) suspectRef(s *clusterpb.Suspect) (health.Ref, error) {
+	k, err := keyFromPB(s.GetKey(), e.cfg.Limits)
+	if err != nil {
+		return health.Ref{}, err
+	}
+	ip, err := model.ValidateIP(s.GetIp())
+	if err != nil {
+		return health.Ref{}, err
+	}
+	if err := model.ValidatePort(int(s.GetPort())); err != nil {
+		return health.Ref{}, err
+	}
+	cl, err := e.cfg.Limits.ValidateCluster(s.GetCluster())
+	if err != nil {
+		return health.Ref{}, err
+	}
+	return health.Ref{Service: k, Instance: model.InstanceKey{IP: ip, Port: int(s.GetPort()), Cluster: cl}}, nil
 }

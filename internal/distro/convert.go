@@ -25,7 +25,7 @@ func instanceFromPB(p *clusterpb.Instance, l model.Limits) (*model.Instance, err
 
 func recordToPB(r *store.Record) *clusterpb.Record {
 	return &clusterpb.Record{Instance: instanceToPB(r.Instance), Stamp: uint64(r.Stamp), Origin: r.Origin,
-		Kind: uint32(r.Kind), Conn: r.Conn, ConnNode: r.ConnNode}
+		Kind: uint32(r.Kind), Conn: r.Conn, ConnNode: r.ConnNode, Suspected: uint32(r.Suspected)}
 }
 
 func recordFromPB(p *clusterpb.Record, l model.Limits) (*store.Record, error) {
@@ -39,8 +39,12 @@ func recordFromPB(p *clusterpb.Record, l model.Limits) (*store.Record, error) {
 	if p.GetOrigin() == "" || p.GetStamp() == 0 {
 		return nil, fmt.Errorf("%w: record without version", model.ErrInvalid)
 	}
+	var suspected store.Kind
+	if sk := store.Kind(p.GetSuspected()); sk == store.KindUnhealthy || sk == store.KindExpired {
+		suspected = sk // anything else is ignored: it is advice, not data
+	}
 	return &store.Record{Instance: in, Stamp: hlc.Timestamp(p.GetStamp()), Origin: model.Intern(p.GetOrigin()),
-		Kind: store.Kind(p.GetKind()), Conn: model.Intern(p.GetConn()), ConnNode: model.Intern(p.GetConnNode())}, nil
+		Kind: store.Kind(p.GetKind()), Conn: model.Intern(p.GetConn()), ConnNode: model.Intern(p.GetConnNode()), Suspected: suspected}, nil
 }
 
 func metaToPB(m *store.MetaRecord) *clusterpb.ServiceMeta {

@@ -97,6 +97,10 @@ type LocalWriter interface {
 	SetConfirmer(registry.Confirmer)
 	Evidence(ref health.Ref, window time.Duration) (time.Duration, bool)
 	Adopt(ref health.Ref, kind store.Kind)
+	// Suspects lists the timeouts this node applied locally only, for a
+	// peer to confirm; Suspect takes such a timeout from a peer.
+	Suspects(n int) []registry.Suspect
+	Suspect(registry.Suspect)
 	Kick()
 }
 

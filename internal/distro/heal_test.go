@@ -515,3 +515,109 @@ func TestMinorityOfTwoHidesStoppedClientsEverywhere(t *testing.T) {
 		})
 	})
 }
+
+// The owner cannot reach its peers, which still reach it (chaos F10's slow,
+// lossy link): in its own view it is alone and cannot confirm its
+// timeouts, while its peers, a majority, still see it as the owner and
+// time nothing out. Its unconfirmed timeouts travel back in its digest
+// replies, and a peer that hears a majority confirms them itself: a
+// crashed client disappears everywhere in time.
+func TestUnreachableOwnerTimeoutsConfirmedByPeers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, distrotest.Options{})
+		defer c.StopAll()
+		a, b, cc := distrotest.Addr(1), distrotest.Addr(2), distrotest.Addr(3)
+		var bs []*beaters
+		for s := 0; s < 6; s++ {
+			ins := []model.Instance{shortLived(fmt.Sprintf("10.39.%d.1", s), 7000), shortLived(fmt.Sprintf("10.39.%d.2", s), 7000)}
+			bs = append(bs, startBeatersOn(c, fmt.Sprintf("oneway-%d", s), ins, time.Second, uint64(s), []string{b, cc}))
+		}
+		distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, func() error {
+			for _, x := range bs {
+				if err := x.presentOn(c.Addrs(), true); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		owned := 0
+		for _, x := range bs {
+			if c.Node(b).Engine.Owner(distrotest.Key(x.svc)) == a {
+				owned++
+			}
+		}
+		if owned == 0 {
+			t.Fatal("node 1 owns none of the services")
+		}
+		c.Net.Block(a, b)
+		c.Net.Block(a, cc)
+		waitDown(t, c, []string{a}, []string{b, cc})
+		for _, x := range bs {
+			x.Stop()
+		}
+		distrotest.Eventually(t, 9*time.Second, 100*time.Millisecond, func() error {
+			for _, x := range bs {
+				for _, n := range []string{b, cc} {
+					if got := c.Instances(n, x.svc); len(got) != 0 {
+						return fmt.Errorf("%s still lists %v in %s", n, got, x.svc)
+					}
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// The cut-off side holds a newer version of an instance whose client then
+// stopped (a beat it applied itself before it noticed the cut renewed it),
+// and expires it locally only; the majority expired the older version.
+// After the heal the cut-off node serves its newer version marked as
+// suspected, and the majority keeps it hidden and settles the timeout
+// itself: the dead instance does not come back (chaos F7 found it listed
+// again for 6 s).
+func TestSuspectedVersionDoesNotReappear(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, distrotest.Options{})
+		defer c.StopAll()
+		a, b, cc := distrotest.Addr(1), distrotest.Addr(2), distrotest.Addr(3)
+		svc := ""
+		for i := 0; svc == ""; i++ {
+			if s := fmt.Sprintf("susp-%d", i); c.Node(a).Engine.Owner(distrotest.Key(s)) != b {
+				svc = s
+			}
+		}
+		in := shortLived("10.40.0.1", 7000)
+		if _, err := c.Beat(a, svc, in); err != nil {
+			t.Fatal(err)
+		}
+		distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, c.Converged)
+		c.Net.Partition([]string{b}, []string{a, cc})
+		// Before node 2 notices the cut: its hand-on fails and it renews
+		// the instance itself, a version the other side never sees.
+		if _, err := c.Beat(b, svc, in); err != nil {
+			t.Fatal(err)
+		}
+		waitDown(t, c, []string{a, cc}, []string{b})
+		time.Sleep(9 * time.Second)
+		for _, n := range c.Addrs() {
+			if got := c.Instances(n, svc); len(got) != 0 {
+				t.Fatalf("%s still lists the stopped instance before the heal", n)
+			}
+		}
+		c.Net.Heal()
+		for i := 0; i < 40; i++ {
+			time.Sleep(200 * time.Millisecond)
+			for _, n := range c.Addrs() {
+				if got := c.Instances(n, svc); len(got) != 0 {
+					t.Fatalf("%v after the heal %s lists the stopped instance again", time.Duration(i+1)*200*time.Millisecond, n)
+				}
+			}
+		}
+		distrotest.Eventually(t, 5*time.Second, 100*time.Millisecond, func() error {
+			if k := c.Node(b).Local.Unconfirmed(); k != 0 {
+				return fmt.Errorf("node 2: %d unconfirmed", k)
+			}
+			return c.Converged()
+		})
+	})
+}

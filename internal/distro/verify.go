@@ -152,6 +152,7 @@ func (e *Engine) pullPeer(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
+	e.takeSuspects(addr, resp.GetDigest().GetSuspects())
 	diff := resp.GetDigest().GetDiffering()
 	if len(diff) == 0 {
 		return nil
@@ -230,6 +231,7 @@ func (e *Engine) verifyPeer(ctx context.Context, v *View, addr string, sums []ui
 	if err != nil {
 		return err
 	}
+	e.takeSuspects(addr, resp.GetDigest().GetSuspects())
 	diff := resp.GetDigest().GetDiffering()
 	if len(diff) == 0 {
 		return nil
@@ -266,7 +268,10 @@ func (e *Engine) handleDigest(from string, d *clusterpb.DigestRequest) (*cluster
 			diff = append(diff, uint32(i))
 		}
 	}
-	return &clusterpb.Response{Kind: &clusterpb.Response_Digest{Digest: &clusterpb.DigestReply{Differing: diff}}}, nil
+	// Timeouts this node could not confirm travel back to the asker, which
+	// hears this node and may hear a majority (docs/protocol.md §8.1).
+	sus := suspectsToPB(e.local.Suspects(e.cfg.KeyDigestBatch))
+	return &clusterpb.Response{Kind: &clusterpb.Response_Digest{Digest: &clusterpb.DigestReply{Differing: diff, Suspects: sus}}}, nil
 }
 
 // handleKeyDigest finds the keys whose digests differ and starts a repair

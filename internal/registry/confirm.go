@@ -61,6 +61,8 @@ type pending struct {
 type pendingSet struct {
 	mu sync.Mutex
 	m  map[health.Ref]pending
+	// foreign holds peers' unconfirmed timeouts to confirm here (Suspect).
+	foreign map[health.Ref]store.Kind
 	// last is when the pending timeouts were last offered to the members;
 	// retry is set by Kick (the view changed).
 	last  time.Time
@@ -126,6 +128,49 @@ func (l *Local) Adopt(ref health.Ref, kind store.Kind) {
 	})
 }
 
+// maxForeign bounds the peers' timeouts waiting to be confirmed here.
+const maxForeign = 100000
+
+// Suspects returns up to n of the timeouts this node applied to its own
+// listing only, for a peer that can hear a majority to confirm.
+func (l *Local) Suspects(n int) []Suspect {
+	l.pending.mu.Lock()
+	defer l.pending.mu.Unlock()
+	out := make([]Suspect, 0, min(n, len(l.pending.m)))
+	for ref, p := range l.pending.m {
+		if len(out) == n {
+			break
+		}
+		window := p.hb
+		if p.kind == store.KindExpired {
+			window = max(p.hb, p.del)
+		}
+		out = append(out, Suspect{Ref: ref, Kind: p.kind, Window: window})
+	}
+	return out
+}
+
+// Suspect takes a peer's unconfirmed timeout (the peer cannot hear a
+// majority; this node may): the next scan confirms it with the members as
+// if this node's own deadline had passed, and publishes it, drops it
+// against evidence, or applies it locally only.
+func (l *Local) Suspect(s Suspect) {
+	if s.Kind != store.KindUnhealthy && s.Kind != store.KindExpired {
+		return
+	}
+	l.pending.mu.Lock()
+	defer l.pending.mu.Unlock()
+	if _, mine := l.pending.m[s.Ref]; mine {
+		return
+	}
+	if l.pending.foreign == nil {
+		l.pending.foreign = make(map[health.Ref]store.Kind)
+	}
+	if len(l.pending.foreign) < maxForeign && l.pending.foreign[s.Ref] < s.Kind {
+		l.pending.foreign[s.Ref] = s.Kind
+	}
+}
+
 // Unconfirmed returns the number of timeouts applied locally only, waiting
 // for a majority of the members to confirm them.
 func (l *Local) Unconfirmed() int {
@@ -167,6 +212,31 @@ func (l *Local) vouch(k model.ServiceKey, r *store.Record) (store.Kind, bool) {
 		return store.KindUnhealthy, true
 	}
 	return store.KindLive, true
+}
+
+// suspect is the store's check for a version a peer hides under a timeout
+// it could not confirm (store.SetSuspect): without evidence of life here,
+// this node keeps it hidden too and settles the timeout as its own.
+func (l *Local) suspect(k model.ServiceKey, r *store.Record) bool {
+	ref := health.Ref{Service: k, Instance: r.Key()}
+	hb := time.Duration(r.Instance.HeartBeatTimeoutMs()) * time.Millisecond
+	del := time.Duration(r.Instance.IPDeleteTimeoutMs()) * time.Millisecond
+	kind := r.Suspected
+	window := hb
+	if kind == store.KindExpired {
+		window = max(hb, del)
+	}
+	now := l.clk.Now()
+	if _, ok := l.tracker.Evidence(ref, now, window); ok {
+		return false
+	}
+	l.pending.mu.Lock()
+	defer l.pending.mu.Unlock()
+	if l.pending.m == nil {
+		l.pending.m = make(map[health.Ref]pending)
+	}
+	l.pending.m[ref] = pending{kind: kind, stamp: r.Stamp, hb: hb, del: del, since: now}
+	return true
 }
 
 // ScanOnce applies due heartbeat deadlines, after asking the members
@@ -223,7 +293,19 @@ func (l *Local) ScanOnce() {
 			waiting = append(waiting, ref)
 		}
 	}
+	foreign := l.pending.foreign
+	l.pending.foreign = nil
 	l.pending.mu.Unlock()
+	var theirs []foreignDue
+	for ref, kind := range foreign {
+		if seen[ref] {
+			continue
+		}
+		if d, ok := l.foreignDue(ref, kind, now); ok {
+			theirs = append(theirs, d)
+			sus = append(sus, Suspect{Ref: ref, Kind: kind, Window: d.window})
+		}
+	}
 	for _, ref := range abandon {
 		_ = l.store.Update(ref.Service, func(tx *store.Tx) error {
 			tx.Abandon(ref.Instance)
@@ -244,6 +326,40 @@ func (l *Local) ScanOnce() {
 	for j, ref := range waiting {
 		l.settle(ref, ages[len(fresh)+j], confirmed(sus[len(fresh)+j].Window))
 	}
+	for j, d := range theirs {
+		i := len(fresh) + len(waiting) + j
+		if ages[i] >= 0 {
+			continue // refuted; the peer learns it from its own rounds
+		}
+		l.applyDue(health.Due{Ref: d.ref, HeartBeat: d.hb, Delete: d.del}, d.kind, -1, confirmed(d.window))
+	}
+}
+
+// foreignDue is a peer's unconfirmed timeout checked against this node's
+// copy and evidence.
+type foreignDue struct {
+	ref     health.Ref
+	kind    store.Kind
+	hb, del time.Duration
+	window  time.Duration
+}
+
+func (l *Local) foreignDue(ref health.Ref, kind store.Kind, now time.Time) (foreignDue, bool) {
+	recs, _ := l.store.Records(ref.Service, []model.InstanceKey{ref.Instance})
+	if len(recs) == 0 || !heartbeatKept(recs[0]) || !recs[0].Alive() || recs[0].Kind >= kind {
+		return foreignDue{}, false
+	}
+	in := recs[0].Instance
+	d := foreignDue{ref: ref, kind: kind, hb: time.Duration(in.HeartBeatTimeoutMs()) * time.Millisecond,
+		del: time.Duration(in.IPDeleteTimeoutMs()) * time.Millisecond}
+	d.window = d.hb
+	if kind == store.KindExpired {
+		d.window = max(d.hb, d.del)
+	}
+	if _, ok := l.tracker.Evidence(ref, now, d.window); ok {
+		return foreignDue{}, false // this node heard a beat itself
+	}
+	return d, true
 }
 
 func (l *Local) confirm(sus []Suspect) ([]time.Duration, time.Time) {

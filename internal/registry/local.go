@@ -52,6 +52,7 @@ func NewLocal(st *store.Store, cfg health.Config, clk clock.Clock, log *slog.Log
 	l.owns.Store(&all)
 	st.OnChange(l.onChange)
 	st.SetVouch(l.vouch)
+	st.SetSuspect(l.suspect)
 	return l
 }
 

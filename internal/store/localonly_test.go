@@ -44,8 +44,8 @@ func TestAnnotateLocal(t *testing.T) {
 				t.Fatalf("Records shows %s, want the local view", got.Kind)
 			}
 			recs, _ := s.PeerRecords(k, nil)
-			if len(recs) != 1 || recs[0] != live {
-				t.Fatalf("peers served %+v, want the live version", recs)
+			if len(recs) != 1 || recs[0].Compare(live) != 0 || recs[0].Suspected != KindExpired {
+				t.Fatalf("peers served %+v, want the live version, marked suspected", recs)
 			}
 			if s.Digest(k) != digest {
 				t.Fatal("local-only annotation changed the digest")
@@ -151,5 +151,47 @@ func TestMergeVouch(t *testing.T) {
 	s.Merge(k, []*Record{&tomb}, nil, time.Minute)
 	if asked != 0 || s.View(k) != nil {
 		t.Fatalf("a deletion was vouched against (asked %d)", asked)
+	}
+}
+
+// A version a peer serves as suspected (it hides it under an unconfirmed
+// timeout) stays hidden here if this node did not show the instance and
+// the suspect check agrees; it is installed normally over a version this
+// node shows, or when the check refuses.
+func TestMergeSuspected(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		shown      bool // this node shows the instance before the merge
+		agree      bool
+		wantHidden bool
+	}{
+		{"hidden here, no evidence", false, true, true},
+		{"hidden here, evidence", false, false, false},
+		{"shown here", true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestStore("n1")
+			k := svcKey("a")
+			live := put(t, s.Store, k, inst("10.0.0.1", 80), KindLive)
+			if !tc.shown {
+				_ = s.Update(k, func(tx *Tx) error { tx.Annotate(ikey("10.0.0.1", 80), KindExpired); return nil })
+			}
+			asked := 0
+			s.SetSuspect(func(model.ServiceKey, *Record) bool { asked++; return tc.agree })
+			newer := *live
+			newer.Stamp, newer.Origin, newer.Suspected = live.Stamp+1, "n2", KindExpired
+			s.Merge(k, []*Record{&newer}, nil, time.Minute)
+			hidden := s.View(k) == nil
+			if hidden != tc.wantHidden {
+				t.Fatalf("hidden = %v, want %v (asked %d)", hidden, tc.wantHidden, asked)
+			}
+			recs, _ := s.PeerRecords(k, nil)
+			if recs[0].Stamp != newer.Stamp || (recs[0].Suspected != 0) != tc.wantHidden {
+				t.Fatalf("peers served %+v", recs[0])
+			}
+			if r := get(s.Store, k, ikey("10.0.0.1", 80)); !tc.wantHidden && r.Suspected != 0 {
+				t.Fatal("a stored version kept the sender's suspicion")
+			}
+		})
 	}
 }

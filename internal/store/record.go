@@ -49,6 +49,10 @@ type Record struct {
 	Conn string
 	// ConnNode is the node holding Conn.
 	ConnNode string
+	// Suspected is set only on records served to peers: the serving node
+	// hides this version under a timeout of that kind it could not confirm
+	// (AnnotateLocal). It is not part of the version.
+	Suspected Kind
 }
 
 // Key returns the record's instance identity.

@@ -38,12 +38,13 @@ type Event struct {
 
 // Store is the registry's in-memory data. It is safe for concurrent use.
 type Store struct {
-	self   string
-	clock  *hlc.Clock
-	wallMs func() int64
-	shards [shardCount]shard
-	hooks  []func(Event)
-	vouch  func(model.ServiceKey, *Record) (Kind, bool)
+	self    string
+	clock   *hlc.Clock
+	wallMs  func() int64
+	shards  [shardCount]shard
+	hooks   []func(Event)
+	vouch   func(model.ServiceKey, *Record) (Kind, bool)
+	suspect func(model.ServiceKey, *Record) bool
 
 	revision  atomic.Uint64
 	services  atomic.Int64
@@ -161,6 +162,15 @@ func (s *Store) emit(ev Event) {
 		h(ev)
 	}
 }
+
+// SetSuspect installs the check Merge applies to an incoming version a peer
+// marked Suspected (it hides it under a timeout it could not confirm) when
+// this node does not show the instance now: if fn agrees (this node has no
+// evidence of life either, and takes the timeout as its own unconfirmed
+// one), the version is stored under a local-only annotation of that kind,
+// so this node does not show an instance it had stopped showing on the
+// strength of a peer that suspects it dead. fn runs under the store's lock.
+func (s *Store) SetSuspect(fn func(k model.ServiceKey, r *Record) bool) { s.suspect = fn }
 
 // Tx is a read-modify-write transaction on one service. It is only valid
 // inside the function passed to Update.
@@ -486,6 +496,17 @@ func (s *Store) Merge(k model.ServiceKey, recs []*Record, meta *MetaRecord, maxA
 				continue
 			}
 		}
+		if sk := r.Suspected; sk != 0 {
+			r.Suspected = 0 // a property of the sender's copy, not of the version
+			if (sk == KindUnhealthy || sk == KindExpired) && r.Alive() && r.Conn == "" && r.Instance.Ephemeral &&
+				(cur == nil || !cur.rec.Alive()) && s.suspect != nil && s.suspect(k, r) {
+				hidden := *r
+				hidden.Kind = sk
+				s.install(svc, &entry{rec: &hidden, localOnly: true, shadow: r})
+				changed = append(changed, &hidden)
+				continue
+			}
+		}
 		s.set(svc, r)
 		changed = append(changed, r)
 	}
@@ -555,10 +576,15 @@ func (s *Store) records(k model.ServiceKey, keys []model.InstanceKey, forPeers b
 	}
 	var out []*Record
 	pick := func(e *entry) *Record {
-		if forPeers {
-			return e.served()
+		if !forPeers {
+			return e.rec
 		}
-		return e.rec
+		if e.localOnly && e.shadow != nil {
+			r := *e.shadow
+			r.Suspected = e.rec.Kind
+			return &r
+		}
+		return e.served()
 	}
 	if keys == nil {
 		out = make([]*Record, 0, len(svc.recs))

@@ -88,7 +88,7 @@ func (c *Client) Call(ctx context.Context, peer string, req *clusterpb.Request) 
 		// reconnect backoff (up to ReconnectMaxDelay) runs out, so a heal
 		// is noticed within one probe interval.
 		pc.cc.ResetConnectBackoff()
-		wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		wctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 		pc.cc.WaitForStateChange(wctx, connectivity.TransientFailure)
 		cancel()
 	}
