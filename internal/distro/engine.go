@@ -65,6 +65,10 @@ type Config struct {
 	// TombstoneHoldMax: a member unreachable for longer than this no longer
 	// holds tombstone collection back (0: forever).
 	TombstoneHoldMax time.Duration
+	// NoRejoinRounds turns off the immediate verification round with a peer
+	// that is reachable again, leaving repairs to the periodic rounds (for
+	// tests of what those alone do).
+	NoRejoinRounds bool
 	// MaxClockAhead bounds how far a peer's stamps may lead local wall time.
 	MaxClockAhead time.Duration
 	// ConnLease bounds how long instances of client connections held by an
@@ -122,7 +126,7 @@ type Engine struct {
 	viewCh   chan struct{}
 	readyMsg atomic.Pointer[string]
 	// rejoined carries peers that have just become eligible again, for an
-	// immediate verification round with each (see verifyLoop).
+	// immediate verification round with each (see rejoinRound).
 	rejoined chan string
 
 	mu    sync.Mutex
@@ -140,6 +144,8 @@ type Engine struct {
 	// majoritySince: this node's view has held a majority of the members
 	// since then, without interruption (zero: not now). Guarded by mu.
 	majoritySince time.Time
+	// rejoinAt is when each peer last got a rejoin round. Guarded by mu.
+	rejoinAt map[string]time.Time
 
 	rounds rounds
 	// stats holds the per-peer figures PeerStatuses reports.
@@ -177,7 +183,7 @@ func New(cfg Config, st *store.Store, local LocalWriter, tr Transport, clk clock
 	e := &Engine{cfg: cfg, store: st, local: local, tr: tr, clk: clk, log: log, m: m,
 		readyCh: make(chan struct{}), viewCh: make(chan struct{}, 1), rejoined: make(chan string, 64),
 		started: clk.Now(), forwardFailed: make(map[string]time.Time), peers: make(map[string]*peer), unreachableSince: make(map[string]time.Time), peerReady: make(map[string]bool),
-		contacts: make(map[string]*contact), clocks: make(map[string]peerClock), clockID: newClockID()}
+		contacts: make(map[string]*contact), clocks: make(map[string]peerClock), clockID: newClockID(), rejoinAt: make(map[string]time.Time)}
 	msg := "loading snapshot"
 	e.readyMsg.Store(&msg)
 	e.view.Store(NewView(cfg.Self, nil))
@@ -242,11 +248,11 @@ func (e *Engine) SetView(v *View) {
 		e.log.Info("member view changed", "view", v.ID(), "eligible", v.Eligible())
 		if e.ready.Load() {
 			for _, a := range v.Eligible() {
-				if a != e.cfg.Self && !slices.Contains(old.Eligible(), a) {
-					select {
-					case e.rejoined <- a:
-					default: // the periodic round catches up
-					}
+				// Only a member that was unreachable: a member new to
+				// the view (this node's start, a join) has nothing that
+				// missed the sync path.
+				if a != e.cfg.Self && old.StateOf(a) != "" && !slices.Contains(old.Eligible(), a) {
+					e.rejoin(a)
 				}
 			}
 		}

@@ -18,9 +18,10 @@ import (
 //     StepSend (send it);
 //   - the verify loop's rounds are VerifyOnce calls, whose per-peer calls
 //     run one after another instead of concurrently;
-//   - a repair, which Run would start in a goroutine, is handed to the
-//     later function given to EnableStepping, to be run after the current
-//     call returns.
+//   - a repair, which Run would start in a goroutine, and the rejoin round
+//     with a peer that is reachable again, which Run's verify loop would
+//     run, are handed to the later function given to EnableStepping, to be
+//     run after the current call returns.
 //
 // The lease loop has no stepped form: the simulator holds no client
 // connections.

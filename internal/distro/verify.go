@@ -61,7 +61,6 @@ func (e *Engine) verifyLoop(ctx context.Context) {
 	}
 	t := e.clk.NewTicker(e.cfg.VerifyInterval)
 	defer t.Stop()
-	last := map[string]time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -69,19 +68,43 @@ func (e *Engine) verifyLoop(ctx context.Context) {
 		case <-t.C():
 			e.VerifyOnce(ctx)
 		case addr := <-e.rejoined:
-			// A peer that was unreachable is back: writes made on either
-			// side meanwhile were not synced (DOWN peers get no tasks), so
-			// compare now instead of at the next tick, which could be a
-			// whole interval away. At most once per interval per peer, so
-			// a flapping link costs no more than the periodic rounds.
-			now := e.clk.Now()
-			if now.Sub(last[addr]) < e.cfg.VerifyInterval {
-				continue
-			}
-			last[addr] = now
-			e.verifyWith(ctx, addr)
+			e.rejoinRound(ctx, addr)
 		}
 	}
+}
+
+// rejoin asks for a rejoin round with a peer that has just become eligible
+// again: run by the verify loop, or after the current call in stepped mode.
+func (e *Engine) rejoin(addr string) {
+	if e.cfg.NoRejoinRounds {
+		return
+	}
+	if e.step != nil {
+		e.step.later(func() { e.rejoinRound(context.Background(), addr) })
+		return
+	}
+	select {
+	case e.rejoined <- addr:
+	default: // the periodic round catches up
+	}
+}
+
+// rejoinRound runs a verification round in both directions with a peer
+// that was unreachable and is back: writes made on either side meanwhile
+// were not synced (DOWN peers get no tasks), so they are compared now
+// instead of at the next tick, which could be a whole interval away. At
+// most once per interval per peer, so a flapping link costs no more than
+// the periodic rounds.
+func (e *Engine) rejoinRound(ctx context.Context, addr string) {
+	now := e.clk.Now()
+	e.mu.Lock()
+	if last, ok := e.rejoinAt[addr]; ok && now.Sub(last) < e.cfg.VerifyInterval {
+		e.mu.Unlock()
+		return
+	}
+	e.rejoinAt[addr] = now
+	e.mu.Unlock()
+	e.verifyWith(ctx, addr)
 }
 
 // verifyWith runs a verification round in both directions with one peer:
@@ -92,9 +115,11 @@ func (e *Engine) verifyWith(ctx context.Context, addr string) {
 		return
 	}
 	sums, _ := e.ownedDigests(e.cfg.Self, v.Eligible(), nil)
-	if err := e.verifyPeer(ctx, v, addr, sums); err != nil {
+	err := e.verifyPeer(ctx, v, addr, sums)
+	if err != nil {
 		e.log.Debug("verification with a returning peer failed", "peer", addr, "error", err)
 	}
+	e.stats.verified(addr, e.clk.Now(), err)
 	if err := e.pullPeer(ctx, addr); err != nil {
 		e.log.Debug("pull from a returning peer failed", "peer", addr, "error", err)
 	}

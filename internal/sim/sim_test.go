@@ -83,12 +83,13 @@ func TestInvariantsAtScale(t *testing.T) {
 	}
 }
 
-// The checker fails when the protocol cannot repair: without verification,
-// writes made across the partition never reach the other side.
+// The checker fails when the protocol cannot repair: without verification
+// (periodic or rejoin rounds), writes made across the partition never reach
+// the other side.
 func TestCheckerCatchesDivergence(t *testing.T) {
 	cfg := small()
 	cfg.Churn = 0
-	cfg.Engine = func(c *distro.Config) { c.VerifyInterval = time.Hour }
+	cfg.Engine = func(c *distro.Config) { c.VerifyInterval, c.NoRejoinRounds = time.Hour, true }
 	r, err := Run(cfg)
 	if err != nil {
 		t.Fatal(err)
