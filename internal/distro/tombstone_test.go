@@ -9,6 +9,7 @@ import (
 
 	"github.com/distro-registry/distro/internal/distro"
 	"github.com/distro-registry/distro/internal/distro/distrotest"
+	"github.com/distro-registry/distro/internal/model"
 )
 
 // tombstones lists the deleted records of svc a node holds.
@@ -23,16 +24,35 @@ func tombstones(c *distrotest.Cluster, addr, svc string) int {
 }
 
 // A node cut off for longer than the tombstone retention must not bring
-// back a persistent instance deleted while it was away: the others keep
-// the tombstone until it has acknowledged it, then collect it.
-func TestLongPartitionDoesNotBringBackDeletedPersistentInstance(t *testing.T) {
+// back an instance deleted while it was away: the others keep the
+// tombstone until it has acknowledged it, then collect it. Persistent
+// instances live on Raft in a cluster (docs/protocol.md §13), but the Distro
+// engine holds whatever the store gives it; the ephemeral case is a node
+// that did not time the instance out while it was away (it was paused, so
+// it skipped the paused time): here, timeouts longer than the partition.
+func TestLongPartitionDoesNotBringBackDeletedInstance(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ip   string
+		set  func(*model.Instance)
+	}{
+		{"persistent", "10.34.0.1", func(in *model.Instance) { in.Ephemeral = false }},
+		{"ephemeral", "10.34.0.3", func(in *model.Instance) {
+			in.Metadata = map[string]string{model.MetaHeartBeatTimeout: "3600000", model.MetaIPDeleteTimeout: "3600000"}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testLongPartitionTombstone(t, tt.ip, tt.set) })
+	}
+}
+
+func testLongPartitionTombstone(t *testing.T, ip string, set func(*model.Instance)) {
 	synctest.Test(t, func(t *testing.T) {
 		const retention = 4 * time.Second
 		c := newCluster(t, 3, distrotest.Options{Engine: func(cfg *distro.Config) { cfg.TombstoneRetention = retention }})
 		defer c.StopAll()
 		a, b, cc := distrotest.Addr(1), distrotest.Addr(2), distrotest.Addr(3)
-		in := distrotest.Instance("10.34.0.1", 80)
-		in.Ephemeral = false
+		in := distrotest.Instance(ip, 80)
+		set(&in)
 		if err := c.Register(a, "tomb", in); err != nil {
 			t.Fatal(err)
 		}
