@@ -311,8 +311,9 @@ func Check(id, name string, in CheckInput) *Result {
 		if it.derAck != 0 {
 			// A deregistration during a fault reaches the other side only
 			// after the heal; until then the other side keeps the instance
-			// (self-preservation may even hold its expiry back).
-			base, bound, kind = settle(windows, it.derAck), TConv, "deregistered"
+			// (self-preservation may even hold its expiry back). So does
+			// one acknowledged just before a fault, while still in flight.
+			base, bound, kind = settle(windows, it.derAck+int64(InFlight)), TConv, "deregistered"
 		} else if it.derStart != 0 {
 			continue // deregistration never acknowledged: indeterminate
 		}

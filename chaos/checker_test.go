@@ -207,3 +207,32 @@ func TestSettleChainsFaults(t *testing.T) {
 		t.Errorf("no fault at 10 s: settle = %v", time.Duration(got-t0))
 	}
 }
+
+// A deregistration acknowledged just before its node is paused is still in
+// flight (sync delay): it reaches the others only after the resume, and the
+// convergence bound runs from then. One acknowledged well before the pause
+// had no such excuse.
+func TestCheckDeregisterInFlightAtFault(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		ack   float64
+		stale bool
+	}{{"in flight", 8.98, false}, {"long before", 3, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var f fixture
+			f.beat("s/a:1", 0, tt.ack-0.5)
+			f.op(history.Deregister, "s/a:1", tt.ack-0.01, tt.ack, true)
+			f.events = []Event{{T: at(9), Kind: EvPause, Node: "n1"}, {T: at(25), Kind: EvResume, Node: "n1"}}
+			f.rounds(0.2, 40, three, func(n string, t float64) []string {
+				if t < tt.ack || (n != "n1" && t < 22) {
+					return []string{"s/a:1"} // the others list it during the pause
+				}
+				return nil
+			})
+			r := f.check(35)
+			if got := hasViolation(r, "I3") && r.Stale == 1; got != tt.stale {
+				t.Fatalf("stale violation %v, want %v: %v", got, tt.stale, r.Violations)
+			}
+		})
+	}
+}

@@ -80,6 +80,12 @@ const (
 	DeleteTimeout = 6 * time.Second // preserved.ip.delete.timeout
 	// ScanInterval is how often the owner checks deadlines (registry.ScanInterval).
 	ScanInterval = 250 * time.Millisecond
+	// InFlight is how long an acknowledged write may be held by the node
+	// that acknowledged it alone: the sync delay (20 ms) and the send. A
+	// fault of that node within it holds the write back until the fault
+	// ends (a SIGKILL loses it: docs/reliability.md, the effect inherent
+	// to asynchronous replication).
+	InFlight = 100 * time.Millisecond
 	// HealConvBound is the issue-8 goal for every write made during a fault:
 	// listed (or gone) everywhere within 5 s of the heal, p99.
 	HealConvBound = 5 * time.Second
