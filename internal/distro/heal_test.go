@@ -54,6 +54,37 @@ func (b *beaters) presentOn(nodes []string, healthy bool) error {
 	return nil
 }
 
+// beaterGroups starts services name-0 … name-(n-1), each with per
+// instances (delete timeout 6 s) at 10.<net>.<s>.<i>, beating every second
+// through only (nil: any node). Stop them with stopAll.
+func beaterGroups(c *distrotest.Cluster, name string, net, n, per int, only []string) []*beaters {
+	var bs []*beaters
+	for s := 0; s < n; s++ {
+		var ins []model.Instance
+		for i := 0; i < per; i++ {
+			ins = append(ins, shortLived(fmt.Sprintf("10.%d.%d.%d", net, s, i+1), 7000))
+		}
+		bs = append(bs, startBeatersOn(c, fmt.Sprintf("%s-%d", name, s), ins, time.Second, uint64(s), only))
+	}
+	return bs
+}
+
+func stopAll(bs []*beaters) {
+	for _, b := range bs {
+		b.Stop()
+	}
+}
+
+// allPresent is presentOn for every group.
+func allPresent(bs []*beaters, nodes []string, healthy bool) error {
+	for _, b := range bs {
+		if err := b.presentOn(nodes, healthy); err != nil {
+			return fmt.Errorf("%s: %w", b.svc, err)
+		}
+	}
+	return nil
+}
+
 // The case the issue reports: the owner of some services is cut off for
 // 2×TTL while every client beats through the other side. The isolated node
 // sees no beats and times everything out; after the heal none of that may
@@ -68,24 +99,9 @@ func TestHealedMinorityRemovesNoLiveInstance(t *testing.T) {
 		majority := []string{distrotest.Addr(2), distrotest.Addr(3)}
 		// 30 instances over 10 services, so that node 1 owns some of them in
 		// the full view and all of them in its own view while cut off.
-		var bs []*beaters
-		for s := 0; s < 10; s++ {
-			var ins []model.Instance
-			for i := 0; i < 3; i++ {
-				ins = append(ins, shortLived(fmt.Sprintf("10.30.%d.%d", s, i+1), 7000))
-			}
-			b := startBeatersOn(c, fmt.Sprintf("heal-%d", s), ins, time.Second, uint64(s), majority)
-			defer b.Stop()
-			bs = append(bs, b)
-		}
-		all := func(nodes []string, healthy bool) error {
-			for _, b := range bs {
-				if err := b.presentOn(nodes, healthy); err != nil {
-					return fmt.Errorf("%s: %w", b.svc, err)
-				}
-			}
-			return nil
-		}
+		bs := beaterGroups(c, "heal", 30, 10, 3, majority)
+		defer stopAll(bs)
+		all := func(nodes []string, healthy bool) error { return allPresent(bs, nodes, healthy) }
 		everyone := append([]string{a}, majority...)
 		distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, func() error { return all(everyone, true) })
 		owned := 0
@@ -201,24 +217,9 @@ func TestMinorityBeatsRefuteMajorityExpiryAfterHeal(t *testing.T) {
 		defer c.StopAll()
 		a := distrotest.Addr(1)
 		majority := []string{distrotest.Addr(2), distrotest.Addr(3)}
-		var bs []*beaters
-		for s := 0; s < 6; s++ {
-			var ins []model.Instance
-			for i := 0; i < 3; i++ {
-				ins = append(ins, shortLived(fmt.Sprintf("10.32.%d.%d", s, i+1), 7000))
-			}
-			b := startBeatersOn(c, fmt.Sprintf("minor-%d", s), ins, time.Second, uint64(s), []string{a})
-			defer b.Stop()
-			bs = append(bs, b)
-		}
-		all := func(nodes []string) error {
-			for _, b := range bs {
-				if err := b.presentOn(nodes, true); err != nil {
-					return fmt.Errorf("%s: %w", b.svc, err)
-				}
-			}
-			return nil
-		}
+		bs := beaterGroups(c, "minor", 32, 6, 3, []string{a})
+		defer stopAll(bs)
+		all := func(nodes []string) error { return allPresent(bs, nodes, true) }
 		distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, func() error { return all(c.Addrs()) })
 		c.Net.Partition([]string{a}, majority)
 		time.Sleep(12 * time.Second)
@@ -397,27 +398,9 @@ func TestStaggeredHealPublishesNothing(t *testing.T) {
 		defer c.StopAll()
 		a, b, cc := distrotest.Addr(1), distrotest.Addr(2), distrotest.Addr(3)
 		majority := []string{b, cc}
-		var bs []*beaters
-		for s := 0; s < 10; s++ {
-			var ins []model.Instance
-			for i := 0; i < 3; i++ {
-				ins = append(ins, shortLived(fmt.Sprintf("10.36.%d.%d", s, i+1), 7000))
-			}
-			bs = append(bs, startBeatersOn(c, fmt.Sprintf("stag-%d", s), ins, time.Second, uint64(s), majority))
-		}
-		defer func() {
-			for _, b := range bs {
-				b.Stop()
-			}
-		}()
-		all := func(nodes []string) error {
-			for _, b := range bs {
-				if err := b.presentOn(nodes, false); err != nil {
-					return fmt.Errorf("%s: %w", b.svc, err)
-				}
-			}
-			return nil
-		}
+		bs := beaterGroups(c, "stag", 36, 10, 3, majority)
+		defer stopAll(bs)
+		all := func(nodes []string) error { return allPresent(bs, nodes, false) }
 		distrotest.Eventually(t, 5*time.Second, 50*time.Millisecond, func() error { return all(c.Addrs()) })
 		c.Net.Partition([]string{a}, majority)
 		time.Sleep(12 * time.Second)
