@@ -3,7 +3,7 @@
 # namespaces, a recorded client workload, and invariant checks (docs/reliability.md).
 #
 #   bash chaos/run.sh                 # full matrix F1–F17 and the Raft rows R1–R3 (~24 min on 2 cores)
-#   bash chaos/run.sh --short         # CI subset F1 F3 F5 F6 F9 F15 R1, halved faults (< 7 min)
+#   bash chaos/run.sh --short         # CI subset F1 F3 F5 F6 F9 F15 R1, halved faults (~4 min)
 #   bash chaos/run.sh --run 'F1|F9'   # chosen scenarios
 #   CHAOS_TIMINGS=default bash chaos/run.sh   # distrod's default verify/probe timings
 #
