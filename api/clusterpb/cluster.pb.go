@@ -3159,7 +3159,11 @@ type Suspect struct {
 	// a receiver without evidence that cannot confirm it either applies it to
 	// its own listing too, unconfirmed, so that every node of a minority
 	// hides what its owner timed out. In a digest reply it is always set.
-	Kind          uint32 `protobuf:"varint,6,opt,name=kind,proto3" json:"kind,omitempty"`
+	Kind uint32 `protobuf:"varint,6,opt,name=kind,proto3" json:"kind,omitempty"`
+	// stamp is the version the sender timed out (0: not known): a receiver
+	// that holds a newer version (a re-registration, a renewal) does not take
+	// the timeout for it.
+	Stamp         uint64 `protobuf:"fixed64,7,opt,name=stamp,proto3" json:"stamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3232,6 +3236,13 @@ func (x *Suspect) GetWindowMs() uint64 {
 func (x *Suspect) GetKind() uint32 {
 	if x != nil {
 		return x.Kind
+	}
+	return 0
+}
+
+func (x *Suspect) GetStamp() uint64 {
+	if x != nil {
+		return x.Stamp
 	}
 	return 0
 }
@@ -3564,14 +3575,15 @@ const file_cluster_proto_rawDesc = "" +
 	"\aKVEntry\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x03 \x01(\fR\x05value\"\xa9\x01\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\"\xbf\x01\n" +
 	"\aSuspect\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.distro.cluster.v1.ServiceKeyR\x03key\x12\x0e\n" +
 	"\x02ip\x18\x02 \x01(\tR\x02ip\x12\x12\n" +
 	"\x04port\x18\x03 \x01(\x05R\x04port\x12\x18\n" +
 	"\acluster\x18\x04 \x01(\tR\acluster\x12\x1b\n" +
 	"\twindow_ms\x18\x05 \x01(\x04R\bwindowMs\x12\x12\n" +
-	"\x04kind\x18\x06 \x01(\rR\x04kind\"H\n" +
+	"\x04kind\x18\x06 \x01(\rR\x04kind\x12\x14\n" +
+	"\x05stamp\x18\a \x01(\x06R\x05stamp\"H\n" +
 	"\x0eConfirmRequest\x126\n" +
 	"\bsuspects\x18\x01 \x03(\v2\x1a.distro.cluster.v1.SuspectR\bsuspects\"6\n" +
 	"\fConfirmReply\x12&\n" +

@@ -9,6 +9,7 @@ import (
 
 	"github.com/distro-registry/distro/api/clusterpb"
 	"github.com/distro-registry/distro/internal/health"
+	"github.com/distro-registry/distro/internal/hlc"
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
@@ -66,7 +67,7 @@ func (e *Engine) Confirm(ctx context.Context, sus []registry.Suspect) ([]time.Du
 		for i, s := range batch {
 			ik := s.Ref.Instance
 			cr.Suspects[i] = &clusterpb.Suspect{Key: keyToPB(s.Ref.Service), Ip: ik.IP, Port: int32(ik.Port), Cluster: ik.Cluster,
-				WindowMs: uint64(s.Window.Milliseconds())}
+				WindowMs: uint64(s.Window.Milliseconds()), Stamp: uint64(s.Stamp)}
 			if !e.majorityFor(s.Window) {
 				// Only a timeout this node cannot confirm asks the peers
 				// to hide it too.
@@ -161,7 +162,7 @@ func (e *Engine) handleConfirm(c *clusterpb.ConfirmRequest) (*clusterpb.Response
 			// Neither of us can confirm it: this node hides it too, so that
 			// every node on this side of a partition shows what its owner
 			// timed out, and settles it the same way (registry.Local).
-			e.local.Adopt(ref, kind)
+			e.local.Adopt(ref, kind, hlc.Timestamp(s.GetStamp()))
 		}
 	}
 	return &clusterpb.Response{Kind: &clusterpb.Response_Confirm{Confirm: reply}}, nil
@@ -173,7 +174,7 @@ func suspectsToPB(sus []registry.Suspect) []*clusterpb.Suspect {
 	for i, s := range sus {
 		ik := s.Ref.Instance
 		out[i] = &clusterpb.Suspect{Key: keyToPB(s.Ref.Service), Ip: ik.IP, Port: int32(ik.Port), Cluster: ik.Cluster,
-			WindowMs: uint64(s.Window.Milliseconds()), Kind: uint32(s.Kind)}
+			WindowMs: uint64(s.Window.Milliseconds()), Kind: uint32(s.Kind), Stamp: uint64(s.Stamp)}
 	}
 	return out
 }
@@ -195,7 +196,8 @@ func (e *Engine) takeSuspects(from string, sus []*clusterpb.Suspect) {
 		if kind != store.KindUnhealthy && kind != store.KindExpired {
 			continue
 		}
-		e.local.Suspect(registry.Suspect{Ref: ref, Kind: kind, Window: time.Duration(min(s.GetWindowMs(), uint64(24*time.Hour/time.Millisecond))) * time.Millisecond})
+		e.local.Suspect(registry.Suspect{Ref: ref, Kind: kind, Window: time.Duration(min(s.GetWindowMs(), uint64(24*time.Hour/time.Millisecond))) * time.Millisecond,
+			Stamp: hlc.Timestamp(s.GetStamp())})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/distro-registry/distro/api/clusterpb"
 	"github.com/distro-registry/distro/internal/clock"
 	"github.com/distro-registry/distro/internal/health"
+	"github.com/distro-registry/distro/internal/hlc"
 	"github.com/distro-registry/distro/internal/model"
 	"github.com/distro-registry/distro/internal/registry"
 	"github.com/distro-registry/distro/internal/store"
@@ -100,7 +101,7 @@ type LocalWriter interface {
 	// majority may be settled).
 	SetConfirmer(registry.Confirmer)
 	Evidence(ref health.Ref, window time.Duration) (time.Duration, bool)
-	Adopt(ref health.Ref, kind store.Kind)
+	Adopt(ref health.Ref, kind store.Kind, stamp hlc.Timestamp)
 	// Suspects lists the timeouts this node applied locally only, for a
 	// peer to confirm; Suspect takes such a timeout from a peer.
 	Suspects(n int) []registry.Suspect

@@ -33,6 +33,10 @@ type Suspect struct {
 	// Window is the timeout that passed: a real beat younger than this,
 	// handled anywhere, refutes it.
 	Window time.Duration
+	// Stamp is the version timed out (0: not known). A node that holds a
+	// newer version of the instance (a re-registration, a renewal) does
+	// not take the timeout for it.
+	Stamp hlc.Timestamp
 }
 
 // Confirmer asks the other members about suspects. The Distro engine
@@ -62,13 +66,20 @@ type pendingSet struct {
 	mu sync.Mutex
 	m  map[health.Ref]pending
 	// foreign holds peers' unconfirmed timeouts to confirm here (Suspect).
-	foreign map[health.Ref]store.Kind
+	foreign map[health.Ref]foreignSuspect
 	// last is when the pending timeouts were last offered to the members;
 	// retry is set by Kick (the view changed).
 	last  time.Time
 	retry bool
 	// limit: an expiry pending for longer is abandoned (store.Abandon).
 	limit time.Duration
+}
+
+// foreignSuspect is a peer's unconfirmed timeout: its kind and the version
+// it timed out.
+type foreignSuspect struct {
+	kind  store.Kind
+	stamp hlc.Timestamp
 }
 
 // DefaultUnconfirmedLimit is how long an expiry waits for a majority before
@@ -104,12 +115,13 @@ func (l *Local) Evidence(ref health.Ref, window time.Duration) (time.Duration, b
 // unconfirmed, as if this node had timed it out itself: the peer asked for
 // evidence, this node has none, and neither can confirm the timeout (no
 // majority heard for its whole window). It is settled like this node's own
-// timeouts. Persistent and connection-held instances are left alone.
-func (l *Local) Adopt(ref health.Ref, kind store.Kind) {
+// timeouts. Persistent and connection-held instances are left alone, and
+// so is a version newer than the one the peer timed out (stamp; 0: any).
+func (l *Local) Adopt(ref health.Ref, kind store.Kind, stamp hlc.Timestamp) {
 	now := l.clk.Now()
 	_ = l.store.Update(ref.Service, func(tx *store.Tx) error {
 		r := tx.Get(ref.Instance)
-		if r == nil || !heartbeatKept(r) || !r.Alive() {
+		if r == nil || !heartbeatKept(r) || !r.Alive() || (stamp != 0 && r.Stamp > stamp) {
 			return nil
 		}
 		done := tx.AnnotateLocal(ref.Instance, kind)
@@ -145,7 +157,7 @@ func (l *Local) Suspects(n int) []Suspect {
 		if p.kind == store.KindExpired {
 			window = max(p.hb, p.del)
 		}
-		out = append(out, Suspect{Ref: ref, Kind: p.kind, Window: window})
+		out = append(out, Suspect{Ref: ref, Kind: p.kind, Window: window, Stamp: p.stamp})
 	}
 	return out
 }
@@ -164,10 +176,10 @@ func (l *Local) Suspect(s Suspect) {
 		return
 	}
 	if l.pending.foreign == nil {
-		l.pending.foreign = make(map[health.Ref]store.Kind)
+		l.pending.foreign = make(map[health.Ref]foreignSuspect)
 	}
-	if len(l.pending.foreign) < maxForeign && l.pending.foreign[s.Ref] < s.Kind {
-		l.pending.foreign[s.Ref] = s.Kind
+	if len(l.pending.foreign) < maxForeign && l.pending.foreign[s.Ref].kind < s.Kind {
+		l.pending.foreign[s.Ref] = foreignSuspect{s.Kind, s.Stamp}
 	}
 }
 
@@ -261,6 +273,11 @@ func (l *Local) ScanOnce() {
 	}
 	l.pending.mu.Lock()
 	var waiting, abandon []health.Ref
+	type cand struct {
+		ref health.Ref
+		p   pending
+	}
+	var cands []cand
 	retry := l.pending.retry || now.Sub(l.pending.last) >= pendingRetry
 	if retry && len(l.pending.m) > 0 {
 		l.pending.retry, l.pending.last = false, now
@@ -285,25 +302,38 @@ func (l *Local) ScanOnce() {
 				abandon = append(abandon, ref)
 				continue
 			}
-			window := p.hb
-			if p.kind == store.KindExpired {
-				window = max(p.hb, p.del)
-			}
-			sus = append(sus, Suspect{Ref: ref, Kind: p.kind, Window: window})
-			waiting = append(waiting, ref)
+			cands = append(cands, cand{ref, p})
 		}
 	}
 	foreign := l.pending.foreign
 	l.pending.foreign = nil
 	l.pending.mu.Unlock()
+	// Each timeout names the version it is about, so that a peer holding a
+	// newer one (a re-registration, a renewal) does not take it for that.
+	for i := range fresh {
+		sus[i].Stamp = l.stampOf(fresh[i].Ref)
+	}
+	for _, c := range cands {
+		if !l.stillLocal(c.ref, c.p) {
+			// Overtaken (a beat, a newer version): nothing to offer.
+			l.dropPending(c.ref, c.p)
+			continue
+		}
+		window := c.p.hb
+		if c.p.kind == store.KindExpired {
+			window = max(c.p.hb, c.p.del)
+		}
+		sus = append(sus, Suspect{Ref: c.ref, Kind: c.p.kind, Window: window, Stamp: c.p.stamp})
+		waiting = append(waiting, c.ref)
+	}
 	var theirs []foreignDue
-	for ref, kind := range foreign {
+	for ref, fs := range foreign {
 		if seen[ref] {
 			continue
 		}
-		if d, ok := l.foreignDue(ref, kind, now); ok {
+		if d, ok := l.foreignDue(ref, fs, now); ok {
 			theirs = append(theirs, d)
-			sus = append(sus, Suspect{Ref: ref, Kind: kind, Window: d.window})
+			sus = append(sus, Suspect{Ref: ref, Kind: fs.kind, Window: d.window, Stamp: d.stamp})
 		}
 	}
 	for _, ref := range abandon {
@@ -340,17 +370,19 @@ func (l *Local) ScanOnce() {
 type foreignDue struct {
 	ref     health.Ref
 	kind    store.Kind
+	stamp   hlc.Timestamp
 	hb, del time.Duration
 	window  time.Duration
 }
 
-func (l *Local) foreignDue(ref health.Ref, kind store.Kind, now time.Time) (foreignDue, bool) {
+func (l *Local) foreignDue(ref health.Ref, fs foreignSuspect, now time.Time) (foreignDue, bool) {
+	kind := fs.kind
 	recs, _ := l.store.Records(ref.Service, []model.InstanceKey{ref.Instance})
-	if len(recs) == 0 || !heartbeatKept(recs[0]) || !recs[0].Alive() || recs[0].Kind >= kind {
+	if len(recs) == 0 || !heartbeatKept(recs[0]) || !recs[0].Alive() || recs[0].Kind >= kind || (fs.stamp != 0 && recs[0].Stamp > fs.stamp) {
 		return foreignDue{}, false
 	}
 	in := recs[0].Instance
-	d := foreignDue{ref: ref, kind: kind, hb: time.Duration(in.HeartBeatTimeoutMs()) * time.Millisecond,
+	d := foreignDue{ref: ref, kind: kind, stamp: recs[0].Stamp, hb: time.Duration(in.HeartBeatTimeoutMs()) * time.Millisecond,
 		del: time.Duration(in.IPDeleteTimeoutMs()) * time.Millisecond}
 	d.window = d.hb
 	if kind == store.KindExpired {
@@ -360,6 +392,36 @@ func (l *Local) foreignDue(ref health.Ref, kind store.Kind, now time.Time) (fore
 		return foreignDue{}, false // this node heard a beat itself
 	}
 	return d, true
+}
+
+// stampOf returns the stamp of the current version of ref (0: none).
+func (l *Local) stampOf(ref health.Ref) hlc.Timestamp {
+	recs, _ := l.store.Records(ref.Service, []model.InstanceKey{ref.Instance})
+	if len(recs) == 0 {
+		return 0
+	}
+	return recs[0].Stamp
+}
+
+// stillLocal reports whether p is still this node's local-only annotation
+// of ref (no beat or newer version has replaced it).
+func (l *Local) stillLocal(ref health.Ref, p pending) bool {
+	ok := false
+	_ = l.store.Update(ref.Service, func(tx *store.Tx) error {
+		r := tx.LocalOnly(ref.Instance)
+		ok = r != nil && r.Stamp == p.stamp && r.Kind == p.kind
+		return nil
+	})
+	return ok
+}
+
+// dropPending forgets p if it is still the pending timeout of ref.
+func (l *Local) dropPending(ref health.Ref, p pending) {
+	l.pending.mu.Lock()
+	defer l.pending.mu.Unlock()
+	if cur, ok := l.pending.m[ref]; ok && cur == p {
+		delete(l.pending.m, ref)
+	}
 }
 
 func (l *Local) confirm(sus []Suspect) ([]time.Duration, time.Time) {

@@ -300,3 +300,50 @@ func TestUnconfirmedWaitsForAWholeWindowOfMajority(t *testing.T) {
 		t.Fatalf("not published after a whole window of majority contact: peers get %s", recs[0].Kind)
 	}
 }
+
+// A timeout names the version it is about. A pending local-only expiry that
+// a re-registration has overtaken is not offered to the members again
+// (chaos F2: a peer took the stale expiry for the new version and hid a live
+// instance), and a peer holding a newer version than the one timed out does
+// not take the timeout for it.
+func TestStaleTimeoutNotTakenForNewerVersion(t *testing.T) {
+	e := newEnv(t)
+	f := &fakeConfirmer{}
+	e.local.SetConfirmer(f)
+	in := shortInstance("10.0.0.1")
+	e.mustApply(register(in))
+	e.advanceTo(7 * time.Second) // expired, locally only
+	if got := e.hosts(svc); got != "<none>" {
+		t.Fatalf("at 7 s: %q", got)
+	}
+	old := e.record(svc, in.Key()).Stamp
+	e.mustApply(fullBeat(in)) // registers it again: a newer version
+	if got := e.hosts(svc); got != "10.0.0.1:80:true" {
+		t.Fatalf("after the beat: %q", got)
+	}
+	f.mu.Lock()
+	f.asked = nil
+	f.mu.Unlock()
+	e.local.Kick()
+	e.local.ScanOnce()
+	f.mu.Lock()
+	asked := f.asked
+	f.mu.Unlock()
+	for _, s := range asked {
+		if s.Ref.Instance == in.Key() {
+			t.Fatalf("the overtaken expiry was offered again: %+v", s)
+		}
+	}
+	if n := e.local.Unconfirmed(); n != 0 {
+		t.Fatalf("Unconfirmed = %d after the re-registration", n)
+	}
+	ref := health.Ref{Service: svc, Instance: in.Key()}
+	e.local.Adopt(ref, store.KindExpired, old)
+	if got := e.hosts(svc); got != "10.0.0.1:80:true" {
+		t.Fatalf("a peer's timeout of the older version hid the newer one: %q", got)
+	}
+	e.local.Adopt(ref, store.KindExpired, e.record(svc, in.Key()).Stamp)
+	if got := e.hosts(svc); got != "<none>" {
+		t.Fatalf("a peer's timeout of the current version was not taken: %q", got)
+	}
+}
