@@ -50,6 +50,11 @@ type CheckInput struct {
 	// WatchNodes (roles): no live instance may disappear from these nodes
 	// at any sample, whatever the faults (F15's majority).
 	WatchNodes []string
+	// Throttled (roles): nodes whose self-preservation cap deferred
+	// expirations during the run (distro_expiry_throttled_total > 0). A
+	// deferred expiry waits for the next cap window, so I4 gives such a
+	// node ExpireWindow more.
+	Throttled map[string]bool
 }
 
 // Result is a scenario's verdict and figures.
@@ -213,9 +218,14 @@ func usable(s *Sample) bool { return s.OK && s.Ready == http.StatusOK }
 // presence reports whether every usable sample of the round lists key
 // (all) and whether any does (any); n counts the usable samples.
 func (r *round) presence(key string) (all, any bool, n int) {
+	return r.presenceExcept(key, func(string) bool { return false })
+}
+
+// presenceExcept is presence leaving out the samples of nodes skip names.
+func (r *round) presenceExcept(key string, skip func(node string) bool) (all, any bool, n int) {
 	all = true
 	for _, s := range r.s {
-		if !usable(s) {
+		if !usable(s) || skip(s.Node) {
 			continue
 		}
 		n++
@@ -226,6 +236,25 @@ func (r *round) presence(key string) (all, any bool, n int) {
 		}
 	}
 	return all && n > 0, any, n
+}
+
+// lastListed returns the start of the last round from..end in which node
+// lists key (0: none).
+func lastListed(rounds []*round, node, key string, from int64) int64 {
+	last := int64(0)
+	for _, rd := range rounds {
+		if rd.t1 < from {
+			continue
+		}
+		for _, s := range rd.s {
+			if s.Node == node && usable(s) {
+				if _, ok := s.Inst[key]; ok {
+					last = s.T0
+				}
+			}
+		}
+	}
+	return last
 }
 
 // Check judges a scenario.
@@ -330,14 +359,28 @@ func Check(id, name string, in CheckInput) *Result {
 		if kind == "crashed" {
 			r.Stopped++
 		}
+		// A node whose expiry cap deferred expirations is judged apart, with
+		// the cap's window more (crashed clients only).
+		capped := func(node string) bool { return kind == "crashed" && in.Throttled[node] }
 		gone := int64(0)
 		for _, rd := range rounds {
 			if rd.t1 < base {
 				continue
 			}
-			if _, any, n := rd.presence(k); n > 0 && !any {
+			if _, any, n := rd.presenceExcept(k, capped); n > 0 && !any {
 				gone = rd.t1
 				break
+			}
+		}
+		if kind == "crashed" && gone != 0 {
+			for node := range in.Throttled {
+				last := lastListed(rounds, node, k, base)
+				switch {
+				case last > deadline+int64(ExpireWindow+time.Second):
+					violate("I4: %s (last beat %s) still listed by %s at %s, past its deadline %s plus the expiry cap's window", k, ts(it.lastBeat), node, ts(last), ts(deadline))
+				case last > gone:
+					r.Notes = append(r.Notes, fmt.Sprintf("crashed %s: listed by %s until %s (its expiry cap deferred expirations)", k, node, ts(last)))
+				}
 			}
 		}
 		switch {

@@ -236,3 +236,35 @@ func TestCheckDeregisterInFlightAtFault(t *testing.T) {
 		})
 	}
 }
+
+// A node whose self-preservation cap deferred expirations gets the cap's
+// window more for crashed clients, and only that node: the others must
+// still drop the instance within the bound.
+func TestCheckExpiryCappedNode(t *testing.T) {
+	run := func(goneN1, goneOthers float64, throttled map[string]bool) *Result {
+		f := fixture{}
+		f.beat("s/a:1", 0, 3)
+		f.op(history.StopBeat, "s/a:1", 3.5, 3.5, true)
+		f.rounds(0.2, 60, three, func(n string, t float64) []string {
+			if (n == "n1" && t < goneN1) || (n != "n1" && t < goneOthers) {
+				return []string{"s/a:1"}
+			}
+			return nil
+		})
+		return Check("T", "test", CheckInput{Ops: f.ops, Samples: f.samples, Events: f.events, FinalFrom: time.Unix(0, at(55)),
+			WorkloadStop: time.Unix(0, at(1000)), Conv: time.Second, ConvBound: 10 * time.Second, WriteP99Bound: time.Second, Throttled: throttled})
+	}
+	capped := map[string]bool{"n1": true}
+	if r := run(25, 10, capped); hasViolation(r, "I4") || r.ExpiredInTime != 1 {
+		t.Fatalf("capped n1 listing until 25 s (deadline 14.25 s + 30 s): %v", r.Violations)
+	}
+	if r := run(25, 10, nil); !hasViolation(r, "I4") {
+		t.Fatalf("an uncapped n1 listing until 25 s passed: %v", r.Violations)
+	}
+	if r := run(50, 10, capped); !hasViolation(r, "I4") {
+		t.Fatalf("capped n1 listing past the cap's window passed: %v", r.Violations)
+	}
+	if r := run(10, 25, capped); !hasViolation(r, "I4") {
+		t.Fatalf("the uncapped nodes listing until 25 s passed: %v", r.Violations)
+	}
+}

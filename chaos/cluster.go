@@ -80,6 +80,9 @@ const (
 	DeleteTimeout = 6 * time.Second // preserved.ip.delete.timeout
 	// ScanInterval is how often the owner checks deadlines (registry.ScanInterval).
 	ScanInterval = 250 * time.Millisecond
+	// ExpireWindow is the self-preservation cap's window (health.Config):
+	// expirations beyond the cap wait for the next window.
+	ExpireWindow = 30 * time.Second
 	// InFlight is how long an acknowledged write may be held by the node
 	// that acknowledged it alone: the sync delay (20 ms) and the send. A
 	// fault of that node within it holds the write back until the fault

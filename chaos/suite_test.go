@@ -276,6 +276,13 @@ func execute(r *run) (*Result, error) {
 	}
 	r.sleep(window)
 
+	// Nodes whose self-preservation cap deferred expirations (I4).
+	throttled := map[string]bool{}
+	for _, n := range c.Nodes {
+		if r.metric(n.Role, "distro_expiry_throttled_total") > 0 {
+			throttled[n.Role] = true
+		}
+	}
 	// I10: forged peer calls to one node, which must change nothing anywhere.
 	auth, delta, authChanged := probeAuth(r)
 	r.sleep(time.Second)
@@ -293,7 +300,7 @@ func execute(r *run) (*Result, error) {
 	}
 	return Check(sc.ID, sc.Name, CheckInput{Ops: ops, Samples: c.Obs.Samples(), Events: c.Events(), FinalFrom: finalFrom,
 		WorkloadStop: stopAt, Conv: conv, ConvBound: bound, ListDiffs: listDiffs, MetricDiffs: metricDiffs,
-		Auth: auth, AuthDelta: delta, AuthChanged: authChanged, CheckI9: sc.CheckI9, WriteP99Bound: time.Second, FinalLists: finalLists, WatchNodes: sc.WatchNodes}), nil
+		Auth: auth, AuthDelta: delta, AuthChanged: authChanged, CheckI9: sc.CheckI9, WriteP99Bound: time.Second, FinalLists: finalLists, WatchNodes: sc.WatchNodes, Throttled: throttled}), nil
 }
 
 // converge polls the active nodes until every one lists the same instances
