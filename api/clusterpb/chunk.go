@@ -211,6 +211,9 @@ func sizeRecord(r *Record) int {
 	if k := r.GetKind(); k != 0 {
 		n += protowire.SizeTag(4) + protowire.SizeVarint(uint64(k))
 	}
+	if sk := r.GetSuspected(); sk != 0 {
+		n += protowire.SizeTag(7) + protowire.SizeVarint(uint64(sk))
+	}
 	return n
 }
 
@@ -286,7 +289,12 @@ func appendRecord(b []byte, r *Record) []byte {
 		b = protowire.AppendVarint(b, uint64(k))
 	}
 	b = appendString(b, 5, r.GetConn())
-	return appendString(b, 6, r.GetConnNode())
+	b = appendString(b, 6, r.GetConnNode())
+	if sk := r.GetSuspected(); sk != 0 {
+		b = protowire.AppendTag(b, 7, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(sk))
+	}
+	return b
 }
 
 func appendKeyRecords(b []byte, kr *KeyRecords) ([]byte, error) {
