@@ -356,6 +356,15 @@ func Check(id, name string, in CheckInput) *Result {
 			}
 		}
 		deadline := extend(base, bound, events)
+		if kind == "deregistered" && killedInFlight(events, it.derAck) {
+			// The node that applied it (the answering node hands writes on
+			// to the owner, so any node) may have been SIGKILLed before its
+			// sync left: asynchronous replication loses the deregistration
+			// (docs/reliability.md: the effect inherent to
+			// asynchronous replication), and the instance, whose client no
+			// longer beats, is removed by its expiry instead.
+			deadline = max(deadline, extend(it.lastBeat, dExp, events))
+		}
 		if kind == "crashed" {
 			r.Stopped++
 		}
@@ -598,6 +607,17 @@ func faultWindowsOf(events []Event, keep func(Event) bool) []nodeWindow {
 		}
 	}
 	return out
+}
+
+// killedInFlight reports whether some node was SIGKILLed within InFlight
+// after a write acknowledged at ack.
+func killedInFlight(events []Event, ack int64) bool {
+	for _, e := range events {
+		if e.Kind == EvKill && e.T >= ack && e.T <= ack+int64(InFlight) {
+			return true
+		}
+	}
+	return false
 }
 
 // settle returns t, or if a fault was in force at t, the end of the

@@ -259,6 +259,36 @@ func TestCheckDeregisterInFlightAtFault(t *testing.T) {
 	}
 }
 
+// TestCheckDeregisterLostWithKilledOwner: a deregistration acknowledged
+// just before a SIGKILL (of any node: the answering node hands writes on to
+// the owner) may be lost with the owner's unsent sync (chaos F12); the
+// instance, whose client no longer beats, must then go by its expiry. A
+// kill before the acknowledgement excuses nothing.
+func TestCheckDeregisterLostWithKilledOwner(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		kill  float64
+		stale bool
+	}{{"kill in flight", 10.02, false}, {"kill before the ack", 5, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var f fixture
+			f.beat("s/a:1", 0, 9.5)
+			f.op(history.Deregister, "s/a:1", 9.99, 10, true)
+			f.events = []Event{{T: at(tt.kill), Kind: EvKill, Node: "n2"}, {T: at(tt.kill + 0.02), Kind: EvStart, Node: "n2"}}
+			f.rounds(0.2, 40, three, func(n string, t float64) []string {
+				if t < 16.3 { // until the instance expires (last beat 9.5 + 6.8 s)
+					return []string{"s/a:1"}
+				}
+				return nil
+			})
+			r := f.check(35)
+			if got := hasViolation(r, "I3") && r.Stale == 1; got != tt.stale {
+				t.Fatalf("stale violation %v, want %v: %v", got, tt.stale, r.Violations)
+			}
+		})
+	}
+}
+
 // A node whose self-preservation cap deferred expirations gets the cap's
 // window more for crashed clients, and only that node: the others must
 // still drop the instance within the bound.
