@@ -165,8 +165,11 @@ func scenarios() []*scenario {
 		// time and still lists the ephemeral instances live (Distro: the
 		// others hold their tombstones until n1 has acknowledged them);
 		// the persistent ones are on Raft, which n1 catches up with.
+		// distrod requires a retention of at least two verification
+		// rounds: 6 s compressed, 10 s with default timings (and a pause
+		// of 3.4 retentions either way).
 		{ID: "F16", Name: "absence-beyond-tombstone-retention", Nodes: 3, CheckI9: true,
-			NodeExtra:    map[string][]string{"n1": {"--tombstone-retention", "6s"}, "n2": {"--tombstone-retention", "6s"}, "n3": {"--tombstone-retention", "6s"}},
+			NodeExtra:    map[string][]string{"n1": {"--tombstone-retention", f16Retention().String()}, "n2": {"--tombstone-retention", f16Retention().String()}, "n3": {"--tombstone-retention", f16Retention().String()}},
 			WorkloadArgs: []string{"--persistent", "20"},
 			Run: func(r *run) error {
 				n2 := r.c.Node("n2").Addr
@@ -175,7 +178,7 @@ func scenarios() []*scenario {
 					func() error { r.sleep(2 * time.Second); return r.wl("dereg 10 %s", n2) },
 					func() error { return r.wl("dereg-persistent 10 %s", n2) },
 					func() error {
-						r.sleep(r.d(20 * time.Second))
+						r.sleep(r.d(f16Retention() * 34 / 10))
 						r.figure("n2-tombstone-hold=%.1fs", r.metric("n2", "distro_distro_tombstone_hold_seconds"))
 						return r.c.Resume("n1")
 					},
@@ -207,6 +210,9 @@ func scenarios() []*scenario {
 			}},
 	}
 }
+
+// f16Retention is F16's --tombstone-retention for the timing profile.
+func f16Retention() time.Duration { return max(6*time.Second, 2*timing.Verify) }
 
 // metric reads one metric of role's node (-1 if it cannot).
 func (r *run) metric(role, name string) float64 {

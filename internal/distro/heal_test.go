@@ -604,3 +604,51 @@ func TestSuspectedVersionDoesNotReappear(t *testing.T) {
 		})
 	})
 }
+
+// A node that cannot reach the owner (one-way cut: n1 cannot reach n2, n2
+// reaches n1) takes over n2's services in its view and, hearing no beats,
+// times their instances out. The clients beat through n2 and n3 only; n3
+// hands its beats on to n2. Unless n3 counts the beats it handed on as
+// evidence, n1 and n3 make a majority without any and the expiry removes
+// live instances from n3 (chaos F3 with default timings). With default
+// timings, for 20 s of the cut, n2 and n3 list every instance healthy at
+// every sample.
+func TestOneWayCutOwnerTimeoutsRefutedByForwarder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, defaults())
+		defer c.StopAll()
+		n1, n2, n3 := distrotest.Addr(1), distrotest.Addr(2), distrotest.Addr(3)
+		clientSide := []string{n2, n3}
+		all := beaterGroups(c, "oneway", 31, 12, 2, clientSide)
+		defer stopAll(all)
+		var bs []*beaters // the services n2 owns: n1 takes them over
+		for _, b := range all {
+			if c.Node(n1).Engine.Owner(distrotest.Key(b.svc)) == n2 {
+				bs = append(bs, b)
+			}
+		}
+		if len(bs) == 0 {
+			t.Fatal("n2 owns none of the services: the scenario tests nothing")
+		}
+		everyone := []string{n1, n2, n3}
+		distrotest.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error { return allPresent(bs, everyone, true) })
+
+		c.Net.Block(n1, n2)
+		distrotest.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+			if st := c.Node(n1).Engine.View().StateOf(n2); st != distro.StateDown {
+				return fmt.Errorf("n1 sees n2 as %s", st)
+			}
+			return nil
+		})
+		if o := c.Node(n1).Engine.Owner(distrotest.Key(bs[0].svc)); o != n1 {
+			t.Fatalf("n1 should own %s in its view, owner %s", bs[0].svc, o)
+		}
+		for i := 0; i < 100; i++ {
+			time.Sleep(200 * time.Millisecond)
+			if err := allPresent(bs, clientSide, true); err != nil {
+				t.Fatalf("%v into the one-way cut: %v", time.Duration(i+1)*200*time.Millisecond, err)
+			}
+		}
+		c.Net.Heal()
+	})
+}
