@@ -3251,8 +3251,13 @@ func (x *Suspect) GetStamp() uint64 {
 // replicated versions, whether it handled a real heartbeat of the
 // instances within their timeouts (docs/protocol.md §8).
 type ConfirmRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Suspects      []*Suspect             `protobuf:"bytes,1,rep,name=suspects,proto3" json:"suspects,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Suspects []*Suspect             `protobuf:"bytes,1,rep,name=suspects,proto3" json:"suspects,omitempty"`
+	// relayed marks a round a member asks on behalf of another: a member
+	// whose view names a different owner of a suspect's service (one it
+	// reaches) asks that owner. A relayed round is answered from the
+	// receiver's own evidence only: never relayed again, never adopted.
+	Relayed       bool `protobuf:"varint,2,opt,name=relayed,proto3" json:"relayed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3292,6 +3297,13 @@ func (x *ConfirmRequest) GetSuspects() []*Suspect {
 		return x.Suspects
 	}
 	return nil
+}
+
+func (x *ConfirmRequest) GetRelayed() bool {
+	if x != nil {
+		return x.Relayed
+	}
+	return false
 }
 
 // ConfirmReply holds, for each suspect in order, the age in milliseconds of
@@ -3583,9 +3595,10 @@ const file_cluster_proto_rawDesc = "" +
 	"\acluster\x18\x04 \x01(\tR\acluster\x12\x1b\n" +
 	"\twindow_ms\x18\x05 \x01(\x04R\bwindowMs\x12\x12\n" +
 	"\x04kind\x18\x06 \x01(\rR\x04kind\x12\x14\n" +
-	"\x05stamp\x18\a \x01(\x06R\x05stamp\"H\n" +
+	"\x05stamp\x18\a \x01(\x06R\x05stamp\"b\n" +
 	"\x0eConfirmRequest\x126\n" +
-	"\bsuspects\x18\x01 \x03(\v2\x1a.distro.cluster.v1.SuspectR\bsuspects\"6\n" +
+	"\bsuspects\x18\x01 \x03(\v2\x1a.distro.cluster.v1.SuspectR\bsuspects\x12\x18\n" +
+	"\arelayed\x18\x02 \x01(\bR\arelayed\"6\n" +
 	"\fConfirmReply\x12&\n" +
 	"\x0fevidence_age_ms\x18\x01 \x03(\x03R\revidenceAgeMs2\x93\x01\n" +
 	"\aCluster\x12@\n" +

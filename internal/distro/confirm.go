@@ -140,32 +140,101 @@ func (e *Engine) noteMajority(v *View, now time.Time) {
 	}
 }
 
+// relayTimeout bounds the round a member asks on behalf of a peer: well
+// inside the asker's own registry.ConfirmTimeout (500 ms).
+const relayTimeout = 250 * time.Millisecond
+
 // handleConfirm answers a peer's confirmation round from this node's
-// evidence of real heartbeats.
-func (e *Engine) handleConfirm(c *clusterpb.ConfirmRequest) (*clusterpb.Response, error) {
+// evidence of real heartbeats. A suspect of a service whose owner in this
+// node's view is a third member, reachable, is asked of that owner: the
+// asker's view misses it (a one-way cut: the asker cannot reach the owner
+// that the clients' beats go to), and only the owner and the nodes that
+// applied beats themselves hold evidence of what went to it. Without the
+// relay the asker and this node would make a majority without evidence and
+// remove live instances (chaos F3 with default timings).
+func (e *Engine) handleConfirm(ctx context.Context, from string, c *clusterpb.ConfirmRequest) (*clusterpb.Response, error) {
 	if len(c.GetSuspects()) > e.cfg.KeyDigestBatch {
 		return nil, e.reject("confirm", errors.New("too many suspects in one confirmation"))
 	}
 	reply := &clusterpb.ConfirmReply{EvidenceAgeMs: make([]int64, len(c.GetSuspects()))}
+	refs := make([]health.Ref, len(c.GetSuspects()))
+	windows := make([]time.Duration, len(c.GetSuspects()))
+	relay := map[string][]int{}
+	v := e.view.Load()
 	for i, s := range c.GetSuspects() {
 		ref, err := e.suspectRef(s)
 		if err != nil {
 			return nil, e.reject("confirm", err)
 		}
-		window := time.Duration(min(s.GetWindowMs(), uint64(24*time.Hour/time.Millisecond))) * time.Millisecond
+		refs[i] = ref
+		windows[i] = time.Duration(min(s.GetWindowMs(), uint64(24*time.Hour/time.Millisecond))) * time.Millisecond
 		reply.EvidenceAgeMs[i] = -1
-		if age, ok := e.local.Evidence(ref, window); ok {
+		if age, ok := e.local.Evidence(ref, windows[i]); ok {
 			reply.EvidenceAgeMs[i] = age.Milliseconds()
 			continue
 		}
-		if kind := store.Kind(s.GetKind()); (kind == store.KindUnhealthy || kind == store.KindExpired) && !e.majorityFor(window) {
+		if c.GetRelayed() {
+			continue
+		}
+		if o := e.Owner(ref.Service); o != e.cfg.Self && o != from && v.StateOf(o) == StateUp {
+			relay[o] = append(relay[o], i)
+		}
+	}
+	if c.GetRelayed() {
+		return &clusterpb.Response{Kind: &clusterpb.Response_Confirm{Confirm: reply}}, nil
+	}
+	e.relayConfirm(ctx, c, relay, reply)
+	for i, s := range c.GetSuspects() {
+		if reply.EvidenceAgeMs[i] >= 0 {
+			continue
+		}
+		if kind := store.Kind(s.GetKind()); (kind == store.KindUnhealthy || kind == store.KindExpired) && !e.majorityFor(windows[i]) {
 			// Neither of us can confirm it: this node hides it too, so that
 			// every node on this side of a partition shows what its owner
 			// timed out, and settles it the same way (registry.Local).
-			e.local.Adopt(ref, kind, hlc.Timestamp(s.GetStamp()))
+			e.local.Adopt(refs[i], kind, hlc.Timestamp(s.GetStamp()))
 		}
 	}
 	return &clusterpb.Response{Kind: &clusterpb.Response_Confirm{Confirm: reply}}, nil
+}
+
+// relayConfirm asks each owner in relay (owner → indexes into c's
+// suspects) about its suspects, in parallel, and records the evidence they
+// hold in reply. An owner that does not answer in time adds nothing.
+func (e *Engine) relayConfirm(ctx context.Context, c *clusterpb.ConfirmRequest, relay map[string][]int, reply *clusterpb.ConfirmReply) {
+	if len(relay) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, relayTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for owner, idx := range relay {
+		req := &clusterpb.ConfirmRequest{Relayed: true, Suspects: make([]*clusterpb.Suspect, len(idx))}
+		for j, i := range idx {
+			s := c.GetSuspects()[i]
+			// Without the kind: a relayed round never asks to hide.
+			req.Suspects[j] = &clusterpb.Suspect{Key: s.GetKey(), Ip: s.GetIp(), Port: s.GetPort(), Cluster: s.GetCluster(),
+				WindowMs: s.GetWindowMs(), Stamp: s.GetStamp()}
+		}
+		wg.Go(func() {
+			resp, err := e.tr.Call(ctx, owner, &clusterpb.Request{Kind: &clusterpb.Request_Confirm{Confirm: req}})
+			ages := resp.GetConfirm().GetEvidenceAgeMs()
+			if err != nil || len(ages) != len(idx) {
+				e.log.Debug("timeout confirmation: relay to the owner failed", "owner", owner, "error", err)
+				return
+			}
+			e.m.confirmRelayed.Add(float64(len(idx)))
+			mu.Lock()
+			defer mu.Unlock()
+			for j, i := range idx {
+				if a := ages[j]; a >= 0 && (reply.EvidenceAgeMs[i] < 0 || a < reply.EvidenceAgeMs[i]) {
+					reply.EvidenceAgeMs[i] = a
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // suspectsToPB renders this node's unconfirmed timeouts for a digest reply.

@@ -35,8 +35,10 @@
 //     A node that gains a key gives each of its instances a full grace
 //     period. Before a timeout is replicated, the owner asks every eligible
 //     peer (Confirm) whether it handled a real beat of the instance within
-//     the timeout; evidence refutes it, and without answers from a majority
-//     of the members the timeout stays local to the owner's listing.
+//     the timeout (a peer whose view names another owner it reaches asks
+//     that owner too); evidence refutes it, and without answers from a
+//     majority of the members the timeout stays local to the owner's
+//     listing.
 //     Timeouts are weak versions that any renewal outranks, and a node
 //     holding evidence refutes a peer's timeout inside the merge, so a
 //     partition cannot delete instances whose clients kept beating on the

@@ -38,7 +38,7 @@ func (e *Engine) HandleCall(ctx context.Context, from string, req *clusterpb.Req
 	case *clusterpb.Request_Forward:
 		return e.handleForward(ctx, from, k.Forward)
 	case *clusterpb.Request_Confirm:
-		return e.handleConfirm(k.Confirm)
+		return e.handleConfirm(ctx, from, k.Confirm)
 	}
 	e.m.rejected.WithLabelValues("unknown").Inc()
 	return nil, status.Error(codes.InvalidArgument, "unknown request kind")

@@ -27,6 +27,7 @@ type Metrics struct {
 	leaseExpired    prometheus.Counter
 	confirmRounds   *prometheus.CounterVec
 	confirmRefuted  prometheus.Counter
+	confirmRelayed  prometheus.Counter
 
 	reg prometheus.Registerer
 }
@@ -57,12 +58,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Rounds asking the members about heartbeat timeouts before applying them, by result (quorum: a majority answered)."}, []string{"result"}),
 		confirmRefuted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "timeout_confirm_refuted_total",
 			Help: "Heartbeat timeouts a member refuted with a real heartbeat it handled within the timeout."}),
+		confirmRelayed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "timeout_confirm_relayed_total",
+			Help: "Heartbeat timeouts of a peer this node asked the owner it sees about (the peer's view missed that owner)."}),
 		reg: reg,
 	}
 	if reg != nil {
 		reg.MustRegister(m.syncLatency, m.syncRetries, m.syncMessages, m.syncRecords, m.syncBytes, m.queueDropped, m.digestMismatch,
 			m.repairedKeys, m.forgotten, m.forwarded, m.forwardFallback, m.forwardServed, m.forwardLate, m.rejected, m.snapshotRecords, m.leaseExpired,
-			m.confirmRounds, m.confirmRefuted)
+			m.confirmRounds, m.confirmRefuted, m.confirmRelayed)
 	}
 	return m
 }
