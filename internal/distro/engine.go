@@ -106,9 +106,6 @@ type LocalWriter interface {
 	// peer to confirm; Suspect takes such a timeout from a peer.
 	Suspects(n int) []registry.Suspect
 	Suspect(registry.Suspect)
-	// Witnessed records that the owner accepted a beat or registration
-	// this node handed on: evidence of life for the confirmation rounds.
-	Witnessed(op *registry.Op)
 	Kick()
 }
 
@@ -383,13 +380,6 @@ func (e *Engine) Apply(ctx context.Context, op *registry.Op) (registry.Result, e
 	res := registry.Result{BeatCode: int(fr.GetBeatCode()), ClientBeatInterval: fr.GetClientBeatInterval()}
 	if st := int(fr.GetStatus()); st != 0 && st != http.StatusOK {
 		return res, &registry.Error{Status: st, Msg: fr.GetMessage()}
-	}
-	if op.Kind == registry.OpBeat || op.Kind == registry.OpRegister {
-		// The client's beat arrived here: if a node whose view misses the
-		// owner times the instance out, this node's answer refutes it
-		// (chaos F3 with default timings: such a node and a peer that had
-		// only handed beats on made a majority without evidence).
-		e.local.Witnessed(op)
 	}
 	return res, nil
 }

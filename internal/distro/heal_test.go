@@ -608,10 +608,10 @@ func TestSuspectedVersionDoesNotReappear(t *testing.T) {
 // A node that cannot reach the owner (one-way cut: n1 cannot reach n2, n2
 // reaches n1) takes over n2's services in its view and, hearing no beats,
 // times their instances out. The clients beat through n2 and n3 only; n3
-// hands its beats on to n2. n1 and n3 make a majority, and unless n3 holds
-// evidence (it counts the beats it handed on) or asks n2, the owner it
-// sees, on n1's behalf (a beat that went to n2 directly), the expiry
-// removes live instances from n3 (chaos F3 with default timings). With
+// hands its beats on to n2, so only n2 holds evidence. n1 and n3 make a
+// majority, and unless n3 asks n2, the owner it sees, on n1's behalf, the
+// expiry removes live instances from n3 (chaos F3 with default timings).
+// With
 // default timings, for 20 s of the cut, n2 and n3 list every instance
 // healthy at every sample.
 func TestOneWayCutOwnerTimeoutsRefutedByForwarder(t *testing.T) {

@@ -191,25 +191,6 @@ func (l *Local) Unconfirmed() int {
 	return len(l.pending.m)
 }
 
-// Witnessed records a real beat or registration of an instance that this
-// node handed on to its owner, which accepted it, as evidence of life
-// (Tracker.Witness). A node whose view misses the owner may time the
-// instance out and ask the members; the node the client talks to must be
-// able to refute that, whether it applied the beat or handed it on. It uses
-// the stored version (whose strings the tracker may keep); an instance
-// not stored here yet, a new registration whose sync is on its way, is
-// recorded with the next beat. O(1), no allocation for a known instance.
-func (l *Local) Witnessed(op *Op) {
-	if op.Conn != "" || l.ownsKey(op.Key) {
-		return
-	}
-	r := l.store.EphemeralInstance(op.Key, op.Instance.Key())
-	if r == nil || !heartbeatKept(r) {
-		return
-	}
-	l.tracker.Witness(health.Ref{Service: op.Key.Interned(), Instance: r.Key()}, r.Instance, l.clk.Now())
-}
-
 // Kick asks the scan loop to run now: the member view changed, and timeouts
 // waiting for a majority may be settled.
 func (l *Local) Kick() {
