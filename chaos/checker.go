@@ -670,7 +670,12 @@ type resurrection struct{ listed, dropped, back int64 }
 // partition can delay a registration as much as its deregistration.
 func resurrections(rounds []*round, events []Event, key string, from int64) map[string]resurrection {
 	out := map[string]resurrection{}
-	type state struct{ listed, dropped int64 }
+	// droppedEnd is when the dropping sample's answer was complete: a
+	// listing sample that started before it overlaps it (two rounds in
+	// flight at once, as at a heal), and which of the two the node served
+	// first is unknown, so it proves nothing (chaos F1 flagged one 1 ms
+	// apart).
+	type state struct{ listed, dropped, droppedEnd int64 }
 	st := map[string]*state{}
 	ei := 0
 	for _, rd := range rounds {
@@ -690,6 +695,8 @@ func resurrections(rounds []*round, events []Event, key string, from int64) map[
 			}
 			_, listed := s.Inst[key]
 			switch {
+			case listed && x.dropped != 0 && s.T0 < x.droppedEnd:
+				// Overlaps the dropping sample: no order between them.
 			case listed && x.dropped != 0:
 				if _, seen := out[s.Node]; !seen {
 					out[s.Node] = resurrection{x.listed, x.dropped, s.T0}
@@ -697,7 +704,7 @@ func resurrections(rounds []*round, events []Event, key string, from int64) map[
 			case listed:
 				x.listed = s.T0
 			case x.listed != 0 && s.T0 > from && x.dropped == 0:
-				x.dropped = s.T0
+				x.dropped, x.droppedEnd = s.T0, s.T1
 			}
 		}
 	}

@@ -118,6 +118,33 @@ func TestCheckResurrection(t *testing.T) {
 	}
 }
 
+// TestCheckOverlappingSamplesAreNoResurrection: two rounds in flight at
+// once (a heal adds one) may be answered in either order; a listing that
+// started before the dropping sample's answer was complete is no
+// resurrection, one that started after it is.
+func TestCheckOverlappingSamplesAreNoResurrection(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		start float64 // of n2's listing sample; the dropping one spans 6.0–6.2
+		want  int
+	}{{"overlapping", 6.001, 0}, {"after", 6.25, 1}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var f fixture
+			f.beat("s/a:1", 0, 5)
+			f.op(history.Deregister, "s/a:1", 5.5, 5.51, true)
+			f.rounds(0.2, 5.9, three, func(string, float64) []string { return []string{"s/a:1"} })
+			f.samples = append(f.samples,
+				Sample{Node: "n2", Round: 1000, T0: at(6.0), T1: at(6.2), OK: true, Ready: 200, Inst: map[string]bool{}},
+				Sample{Node: "n2", Round: 1001, T0: at(tt.start), T1: at(tt.start + 0.01), OK: true, Ready: 200, Inst: map[string]bool{"s/a:1": true}})
+			f.round = 1001
+			f.rounds(6.4, 20, three, func(string, float64) []string { return nil })
+			if r := f.check(15); r.Resurrected != tt.want {
+				t.Fatalf("%d resurrections, want %d: %v", r.Resurrected, tt.want, r.Violations)
+			}
+		})
+	}
+}
+
 func TestCheckLateArrivalIsNotResurrection(t *testing.T) {
 	// n3 learns of the instance only after its deregistration (a partition
 	// delayed both), then drops it: late, not resurrected.
