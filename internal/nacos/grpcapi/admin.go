@@ -43,12 +43,12 @@ func (s *Server) Connections() []ConnInfo {
 		ci := ConnInfo{ID: c.id, RemoteAddr: c.remote, Registered: c.state.Load() == stateRegistered,
 			CreatedMs: c.created.UnixMilli(), IdleMs: time.Duration(now - c.active.Load()).Milliseconds()}
 		c.opMu.Lock()
-		ci.Services = len(c.services)
+		ci.Services = c.services.len()
 		c.opMu.Unlock()
 		s.mu.Lock()
 		ci.ClientIP, ci.ClientVersion, ci.Tenant = c.info.clientIP, c.info.clientVersion, c.info.tenant
 		ci.Labels = maps.Clone(c.info.labels)
-		ci.Subscriptions = len(c.subs)
+		ci.Subscriptions = c.subs.len()
 		s.mu.Unlock()
 		out = append(out, ci)
 	}

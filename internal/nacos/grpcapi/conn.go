@@ -1,7 +1,6 @@
 package grpcapi
 
 import (
-	"maps"
 	"net"
 	"net/netip"
 	"strconv"
@@ -46,13 +45,13 @@ type conn struct {
 	// instance is registered for a connection after its instances were
 	// dropped.
 	opMu     sync.Mutex
-	services map[model.ServiceKey]struct{}
+	services smallMap[model.ServiceKey, struct{}]
 
 	// Guarded by Server.mu.
 	info     connInfo
 	out      *outbox
-	subs     map[subKey]*subscription
-	pending  map[string]*subscription // push request id → subscription
+	subs     smallMap[subKey, *subscription]
+	pending  smallMap[string, *subscription] // push request id → subscription
 	probeID  string
 	probeDue time.Time
 	resetID  string
@@ -148,14 +147,15 @@ func (s *Server) teardown(c *conn, reason string) bool {
 	// Wait for a write in flight; later writes see the closed state.
 	c.opMu.Lock()
 	services := c.services
-	c.services = nil
+	c.services = smallMap[model.ServiceKey, struct{}]{}
 	c.opMu.Unlock()
 
 	s.mu.Lock()
-	for _, sub := range c.subs {
+	for _, sub := range c.subs.all() {
 		s.removeSub(sub)
 	}
-	c.subs, c.pending = nil, nil
+	c.subs = smallMap[subKey, *subscription]{}
+	c.pending = smallMap[string, *subscription]{}
 	c.probeID, c.resetID = "", ""
 	ob := c.out
 	s.mu.Unlock()
@@ -163,12 +163,8 @@ func (s *Server) teardown(c *conn, reason string) bool {
 		ob.close()
 	}
 	n := 0
-	if len(services) > 0 {
-		keys := make([]model.ServiceKey, 0, len(services))
-		for k := range services {
-			keys = append(keys, k)
-		}
-		n = s.cfg.Conns.DropConn(c.id, keys)
+	if services.len() > 0 {
+		n = s.cfg.Conns.DropConn(c.id, services.keys())
 	}
 	if old == stateRegistered {
 		s.log.Debug("client disconnected", "conn", c.id, "reason", reason, "instances_removed", n)
@@ -215,7 +211,7 @@ func (s *Server) setup(c *conn, f Frame) error {
 		s.mu.Unlock()
 		return errUnregistered
 	}
-	c.info = connInfo{clientVersion: req.ClientVersion, clientIP: ip, tenant: req.Tenant, labels: maps.Clone(req.Labels)}
+	c.info = connInfo{clientVersion: req.ClientVersion, clientIP: ip, tenant: req.Tenant, labels: model.ShareMetadata(req.Labels)}
 	first := c.state.CompareAndSwap(stateNew, stateRegistered)
 	s.mu.Unlock()
 	if first {
@@ -236,7 +232,7 @@ func (s *Server) settle(c *conn, f Frame) error {
 	s.mu.Lock()
 	switch f.Type {
 	case TypeNotifySubscriberResponse:
-		if sub := c.pending[r.RequestID]; sub != nil && r.ResultCode == 200 {
+		if sub, _ := c.pending.get(r.RequestID); sub != nil && r.ResultCode == 200 {
 			s.m.ackTime.Observe(now.Sub(sub.sentAt).Seconds())
 			s.unpend(sub)
 			s.m.acks.Inc()

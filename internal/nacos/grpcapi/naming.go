@@ -144,23 +144,20 @@ func (s *Server) applyConn(ctx context.Context, c *conn, op *registry.Op, build 
 	op.Conn, op.ConnNode = c.id, s.self
 	removes := op.Kind == registry.OpDeregister || (op.Kind == registry.OpBatchRegister && len(op.Instances) == 0)
 	if !removes {
-		if _, known := c.services[op.Key]; !known {
-			if len(c.services) >= s.cfg.MaxServices {
-				return invalidf("connection has instances in %d services; the limit is %d", len(c.services), s.cfg.MaxServices)
-			}
-			if c.services == nil {
-				c.services = make(map[model.ServiceKey]struct{})
+		if _, known := c.services.get(op.Key); !known {
+			if c.services.len() >= s.cfg.MaxServices {
+				return invalidf("connection has instances in %d services; the limit is %d", c.services.len(), s.cfg.MaxServices)
 			}
 			// Recorded before the write, so that even a write whose outcome
 			// is unknown is covered by the teardown (interned: it is kept).
-			c.services[op.Key.Interned()] = struct{}{}
+			c.services.put(op.Key.Interned(), struct{}{})
 		}
 	}
 	if _, err := s.cfg.Writer.Apply(ctx, op); err != nil {
 		return err
 	}
 	if removes {
-		delete(c.services, op.Key)
+		c.services.delete(op.Key)
 	}
 	return nil
 }

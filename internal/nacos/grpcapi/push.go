@@ -54,24 +54,21 @@ func (s *Server) addSub(c *conn, key model.ServiceKey, clusters, who string) err
 		return errUnregistered
 	}
 	sk := subKey{key, clusters}
-	if sub := c.subs[sk]; sub != nil {
+	if sub, _ := c.subs.get(sk); sub != nil {
 		if sub.who != who {
 			sub.who, sub.epoch = who, 0
 		}
 		return nil
 	}
-	if len(c.subs) >= s.cfg.MaxSubscriptions {
-		return invalidf("connection has %d subscriptions; the limit is %d", len(c.subs), s.cfg.MaxSubscriptions)
-	}
-	if c.subs == nil {
-		c.subs = make(map[subKey]*subscription)
+	if c.subs.len() >= s.cfg.MaxSubscriptions {
+		return invalidf("connection has %d subscriptions; the limit is %d", c.subs.len(), s.cfg.MaxSubscriptions)
 	}
 	// Kept for the connection's life: the request's strings may share its
 	// memory.
 	key, clusters = key.Interned(), model.Intern(clusters)
 	sk = subKey{key, clusters}
 	sub := &subscription{c: c, key: key, clusters: clusters, who: who}
-	c.subs[sk] = sub
+	c.subs.put(sk, sub)
 	ss := s.subs[key]
 	if ss == nil {
 		ss = &serviceSubs{subs: make(map[*subscription]struct{})}
@@ -90,8 +87,8 @@ func (s *Server) unsubscribe(c *conn, key model.ServiceKey, clusters string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sk := subKey{key, clusters}
-	if sub := c.subs[sk]; sub != nil {
-		delete(c.subs, sk)
+	if sub, _ := c.subs.get(sk); sub != nil {
+		c.subs.delete(sk)
 		s.removeSub(sub)
 	}
 }
@@ -122,7 +119,7 @@ func (s *Server) unpend(sub *subscription) {
 	if sub.reqID == "" {
 		return
 	}
-	delete(sub.c.pending, sub.reqID)
+	sub.c.pending.delete(sub.reqID)
 	s.retryQ.remove(sub)
 	sub.reqID, sub.msg, sub.sent = "", nil, 0
 }
@@ -257,7 +254,7 @@ func (s *Server) pushKey(key model.ServiceKey, now time.Time) {
 				// one that may no longer read the service loses the
 				// subscription.
 				if !guard.MayRead(sub.who, key) {
-					delete(sub.c.subs, subKey{sub.key, sub.clusters})
+					sub.c.subs.delete(subKey{sub.key, sub.clusters})
 					s.removeSub(sub)
 					continue
 				}
@@ -265,10 +262,7 @@ func (s *Server) pushKey(key model.ServiceKey, now time.Time) {
 			}
 			s.unpend(sub) // a newer push supersedes the older one
 			sub.reqID, sub.msg, sub.sent, sub.sentAt, sub.due = g.id, g.msg, 1, now, now.Add(s.cfg.AckTimeout)
-			if sub.c.pending == nil {
-				sub.c.pending = make(map[string]*subscription)
-			}
-			sub.c.pending[g.id] = sub
+			sub.c.pending.put(g.id, sub)
 			s.retryQ.pushBack(sub)
 			if !sub.c.send(g.msg) {
 				stuck = append(stuck, sub.c)
