@@ -128,24 +128,55 @@ func (s *Server) unpend(sub *subscription) {
 // only queues the key, and only if someone subscribed to it. The deadline
 // of the first change is kept: a busy service is still pushed every window.
 func (s *Server) onChange(ev store.Event) {
+	first := false
 	s.qmu.Lock()
 	if _, ok := s.watched[ev.Key]; ok {
-		s.queue.Add(ev.Key, s.clk.Now().Add(s.cfg.MergeWindow))
+		first = s.queue.Add(ev.Key, s.clk.Now().Add(s.cfg.MergeWindow)) && s.queue.Len() == 1
 	}
 	s.qmu.Unlock()
+	if first {
+		// The dispatcher sleeps until this deadline (later keys queue behind
+		// it, with later deadlines).
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// nextDue returns the earliest push deadline, if a service is queued.
+func (s *Server) nextDue() (time.Time, bool) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.queue.Next()
 }
 
 // dispatchLoop is the one goroutine that pushes, resends and probes.
+// Resends and probes run on the tick; a push runs when its merge window
+// closes (a timer for the earliest deadline, re-armed as the queue moves),
+// not at the next tick, which would add up to a tick to every push.
 func (s *Server) dispatchLoop(ctx context.Context) {
 	t := s.clk.NewTicker(s.tick)
 	defer t.Stop()
 	s.nextProbe = s.clk.Now().Add(s.cfg.ProbeInterval)
+	var wake <-chan time.Time
+	var armed time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
 			s.step(s.clk.Now())
+		case <-s.kick:
+		case <-wake:
+			wake = nil
+			s.dispatch(s.clk.Now())
+		}
+		if next, ok := s.nextDue(); !ok {
+			wake = nil
+		} else if wake == nil || !next.Equal(armed) {
+			armed = next
+			wake = s.clk.After(max(next.Sub(s.clk.Now()), 0))
 		}
 	}
 }

@@ -208,6 +208,8 @@ type Server struct {
 	qmu     sync.Mutex
 	watched map[model.ServiceKey]struct{}
 	queue   *pushq.Queue[model.ServiceKey]
+	// kick wakes the dispatcher when the dirty queue stops being empty.
+	kick chan struct{}
 
 	reqSeq     atomic.Uint64
 	registered atomic.Int64
@@ -275,6 +277,7 @@ func New(cfg Config) (*Server, error) {
 		subs:    make(map[model.ServiceKey]*serviceSubs),
 		watched: make(map[model.ServiceKey]struct{}),
 		queue:   pushq.New[model.ServiceKey](),
+		kick:    make(chan struct{}, 1),
 	}
 	s.m = newMetrics(s, cfg.Registerer)
 	opts := append(TransportOptions(cfg.Limits.MaxBodyBytes),

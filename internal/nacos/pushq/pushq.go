@@ -60,3 +60,12 @@ func (q *Queue[K]) PopDue(now time.Time, dst []K) []K {
 
 // Len returns the number of queued keys.
 func (q *Queue[K]) Len() int { return len(q.items) - q.head }
+
+// Next returns the earliest deadline, if any key is queued (so that the
+// owner can sleep until then instead of polling).
+func (q *Queue[K]) Next() (time.Time, bool) {
+	if q.head == len(q.items) {
+		return time.Time{}, false
+	}
+	return q.items[q.head].due, true
+}

@@ -46,3 +46,24 @@ func TestQueueCompacts(t *testing.T) {
 		t.Fatalf("not compacted: len %d", len(q.items))
 	}
 }
+
+func TestQueueNext(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	q := New[string]()
+	if _, ok := q.Next(); ok {
+		t.Fatal("an empty queue has a next deadline")
+	}
+	q.Add("a", t0.Add(20*time.Millisecond))
+	q.Add("b", t0.Add(30*time.Millisecond))
+	if d, ok := q.Next(); !ok || !d.Equal(t0.Add(20*time.Millisecond)) {
+		t.Fatalf("next = %v %v, want a's deadline", d, ok)
+	}
+	q.PopDue(t0.Add(25*time.Millisecond), nil)
+	if d, ok := q.Next(); !ok || !d.Equal(t0.Add(30*time.Millisecond)) {
+		t.Fatalf("next = %v %v after popping a, want b's deadline", d, ok)
+	}
+	q.PopDue(t0.Add(time.Second), nil)
+	if _, ok := q.Next(); ok {
+		t.Fatal("a drained queue has a next deadline")
+	}
+}
