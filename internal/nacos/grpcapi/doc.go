@@ -38,10 +38,11 @@
 //
 // Store change events only queue the key of a subscribed service. One
 // dispatcher goroutine pushes a service MergeWindow after its first change
-// (later changes ride along), rendering its ServiceInfo once per distinct
-// clusters filter (cached per store revision) and queuing the same
-// NotifySubscriberRequest, with one fresh request id, to every such
-// subscriber. A subscription has at most one push awaiting its
+// (later changes ride along; it sleeps on a timer for the earliest such
+// deadline, so a push does not wait for its next tick), rendering its
+// ServiceInfo once per distinct clusters filter (cached per store
+// revision) and queuing the same NotifySubscriberRequest, with one fresh
+// request id, to every such subscriber. A subscription has at most one push awaiting its
 // NotifySubscriberResponse: a newer push supersedes it. Unacknowledged
 // pushes wait in one list ordered by deadline and are resent every
 // AckTimeout, MaxRetries times, before the connection is dropped. There is
@@ -74,7 +75,11 @@
 // # Memory and encoding
 //
 // The accepted sockets go to grpc-go as they are, not wrapped, so that it
-// reads with a buffer borrowed only while data is waiting. The hot request
+// reads with a buffer borrowed only while data is waiting. A connection's
+// sets (subscriptions, services with its instances, pending pushes) are
+// slices while they hold a few entries (smallMap), and equal labels are
+// shared; grpc-go's transport is most of what a connected client costs
+// (docs/profiles.md). The hot request
 // bodies are decoded by hand (decode.go); answers are encoded by the codec
 // straight from their parts (reply.go), so a ServiceInfo rendered once per
 // revision is copied only into the transport's buffer; a push is encoded
