@@ -19,8 +19,8 @@ import (
 // TestPushAtMergeWindowEnd: a push leaves when its service's merge window
 // closes, not at the dispatcher's next tick (which would add up to a tick
 // to every push), and the next queued service is pushed at its own
-// deadline. The tick is MergeWindow/2 = 10ms; changes at 3ms and 8ms must
-// be pushed at 23ms and 28ms, where the tick alone gives 30ms for both.
+// deadline. Changes at 3ms and 8ms must be pushed at 23ms and 28ms (a
+// 10ms tick alone gave 30ms for both; the housekeeping tick is 100ms).
 func TestPushAtMergeWindowEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := store.New("127.0.0.1:8848", hlc.New(nil))
@@ -69,4 +69,25 @@ func TestPushAtMergeWindowEnd(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+func TestHousekeepingTick(t *testing.T) {
+	def := Config{}.withDefaults()
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want time.Duration
+	}{
+		{"defaults", func(*Config) {}, 100 * time.Millisecond},
+		{"short ack timeout", func(c *Config) { c.AckTimeout = 30 * time.Millisecond }, 3 * time.Millisecond},
+		{"short probe interval", func(c *Config) { c.ProbeInterval = 20 * time.Millisecond }, 2 * time.Millisecond},
+		{"short reset timeout", func(c *Config) { c.ResetTimeout = 200 * time.Millisecond }, 20 * time.Millisecond},
+		{"floor", func(c *Config) { c.ProbeTimeout = time.Millisecond }, time.Millisecond},
+	} {
+		c := def
+		tc.mod(&c)
+		if got := housekeepingTick(c); got != tc.want {
+			t.Errorf("%s: tick %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

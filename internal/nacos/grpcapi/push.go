@@ -152,7 +152,7 @@ func (s *Server) nextDue() (time.Time, bool) {
 }
 
 // dispatchLoop is the one goroutine that pushes, resends and probes.
-// Resends and probes run on the tick; a push runs when its merge window
+// Resends and probes run on the tick (housekeepingTick); a push runs when its merge window
 // closes (a timer for the earliest deadline, re-armed as the queue moves),
 // not at the next tick, which would add up to a tick to every push.
 func (s *Server) dispatchLoop(ctx context.Context) {

@@ -222,6 +222,15 @@ type Server struct {
 	connList  []*conn
 }
 
+// housekeepingTick is the dispatcher's period for resends, probes and
+// resets: a tenth of the shortest of their timeouts, within [1ms, 100ms]
+// (pushes have a timer of their own). With the defaults it wakes 10 times
+// a second, and a resend is at most 10% late.
+func housekeepingTick(c Config) time.Duration {
+	d := min(c.AckTimeout, c.ProbeInterval, c.ProbeTimeout, c.ResetTimeout) / 10
+	return min(max(d, time.Millisecond), 100*time.Millisecond)
+}
+
 // Flow-control windows of a client connection and of each of its streams
 // (see TransportOptions).
 const (
@@ -271,7 +280,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, st: cfg.Store, self: cfg.Store.Self(), log: cfg.Logger, clk: cfg.Clock,
 		epoch:   cfg.Clock.Now(),
-		tick:    max(cfg.MergeWindow/2, time.Millisecond),
+		tick:    housekeepingTick(cfg),
 		conns:   make(map[string]*conn),
 		nets:    make(map[string]*acceptedSock),
 		subs:    make(map[model.ServiceKey]*serviceSubs),
