@@ -50,7 +50,7 @@ func proxy(t *testing.T, target string) (string, *testutil.SyncBuffer) {
 			c.Close()
 			return
 		}
-		go func() { _, _ = io.Copy(io.MultiWriter(s, rec), c); s.Close() }()
+		go func() { _, _ = io.Copy(io.MultiWriter(rec, s), c); s.Close() }()
 		_, _ = io.Copy(c, s)
 		c.Close()
 	}()
